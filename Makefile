@@ -1,0 +1,40 @@
+# One entry point for every package: install, build, test, bench, demo.
+# `make test` is what CI runs (.ci/run): it installs what it needs itself.
+SHELL := /bin/bash
+PACKAGES := greyprint guestrouter denul
+
+.PHONY: all install deps node_modules build typecheck lint unit test bench demo clean
+
+all: build
+
+deps:
+	@bash scripts/ensure-debs.sh
+
+node_modules: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+install: deps node_modules build
+
+build: node_modules
+	npx tsc -b $(addprefix packages/,$(PACKAGES))
+
+typecheck: node_modules
+	@for p in $(PACKAGES); do npx tsc -p packages/$$p/tsconfig.test.json || exit 1; done
+	@echo "typecheck: ok"
+
+lint: node_modules
+	npx biome check .
+
+# Typecheck and lint run first; the test runner prints the closing "N passed, N failed" line.
+test: install typecheck lint
+	node scripts/run-tests.mjs
+
+bench: install
+	@for p in $(PACKAGES); do $(MAKE) --no-print-directory -C packages/$$p bench || true; done
+
+demo: install
+	@$(MAKE) --no-print-directory -C packages/greyprint demo
+
+clean:
+	rm -rf packages/*/dist

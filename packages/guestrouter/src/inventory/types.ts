@@ -1,0 +1,60 @@
+/**
+ * The inventory guestrouter works from, as read from the CloudStack API and
+ * normalised. Pure planning code consumes only these shapes, so it is tested
+ * without an API or a kernel.
+ */
+
+/** How a guest network reaches the router: an 802.1Q VLAN on the trunk, or a VXLAN segment. */
+export type Isolation =
+  | { readonly kind: 'vlan'; readonly id: number }
+  | { readonly kind: 'vxlan'; readonly vni: number };
+
+export interface GuestNetwork {
+  readonly id: string;
+  readonly name: string;
+  readonly zoneId: string;
+  /** From `broadcasturi` (`vlan://1234`, `vxlan://5001`) or `vlan`; undefined when the API hid it (not root admin). */
+  readonly isolation?: Isolation;
+  /** e.g. `203.0.113.0/24` */
+  readonly cidr: string;
+  readonly gateway: string;
+  readonly netmask: string;
+  /** Service names the network offers through a provider, e.g. `Dhcp` by `VirtualRouter`. */
+  readonly services: readonly { readonly name: string; readonly provider?: string }[];
+  readonly tags: readonly string[];
+  readonly state?: string;
+}
+
+export interface VmNic {
+  readonly vmId: string;
+  readonly vmName: string;
+  readonly hostname: string;
+  readonly networkId: string;
+  readonly macAddress: string;
+  readonly ipAddress: string;
+  readonly isDefault: boolean;
+  readonly state?: string;
+}
+
+export interface PublicIp {
+  readonly id: string;
+  readonly address: string;
+  readonly networkId?: string;
+  readonly vmId?: string;
+  readonly state?: string;
+}
+
+export interface Zone {
+  readonly id: string;
+  readonly name: string;
+  readonly networkType?: string;
+}
+
+export interface Inventory {
+  readonly zones: readonly Zone[];
+  readonly networks: readonly GuestNetwork[];
+  readonly nics: readonly VmNic[];
+  readonly publicIps: readonly PublicIp[];
+  /** When the inventory was read, unix ms. */
+  readonly fetchedAt: number;
+}
