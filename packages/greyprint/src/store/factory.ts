@@ -1,16 +1,43 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { MemoryStore } from './memory.js';
+import { SqliteStore, type SqliteSynchronous, StoreOpenError } from './sqlite.js';
 import type { GreylistStore } from './types.js';
 
 export interface StoreOptions {
   /** SQLite file path, or `:memory:` for a store that lives only as long as the process. */
   readonly path: string;
+  /** SQLite only: `normal` (default) survives a process crash, `full` also power loss. */
+  readonly synchronous?: SqliteSynchronous;
+  /** SQLite only: open an existing store read-only (for `list` beside a running daemon). */
+  readonly readonly?: boolean;
 }
 
 /**
- * Opens the configured store. Until the SQLite store lands this serves every
- * path from memory; the SQLite implementation replaces this body.
+ * Opens the configured store. `:memory:` gives the MemoryStore (a process-local
+ * map: nothing to persist, so no reason to pay for SQLite); every other path is
+ * an SQLite file. A missing parent directory is created (a fresh install's
+ * /var/lib/greyprint), except for read-only opens; failures become a
+ * StoreOpenError that names the path and what to do.
  */
 export async function openStore(options: StoreOptions): Promise<GreylistStore> {
-  void options;
-  return new MemoryStore();
+  if (options.path === ':memory:') return new MemoryStore();
+  if (!options.readonly) {
+    const dir = dirname(options.path);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o750 });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new StoreOpenError(
+        'DIRECTORY_MISSING',
+        options.path,
+        `cannot create directory ${dir} for greylist store ${options.path} (${reason}); create it by hand, writable by the daemon's user, or point --db elsewhere`,
+        { cause: err },
+      );
+    }
+  }
+  return new SqliteStore(options.path, {
+    ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+    ...(options.readonly ? { readonly: true } : {}),
+  });
 }
