@@ -1,0 +1,111 @@
+// Benchmark: postgrey (the anchor) against greyprint, the same stream of new
+// triplets, every client greylisted, at concurrency 1 and 16. Each daemon runs
+// alone with a fresh database while its turn lasts; the load generator runs
+// in its own process. `node --import tsx bench/run.ts [--quick]`
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import type { LoadResult } from './loadgen.js';
+import { packageDir, type RunningServer, startEchoServer, startGreyprint, startPostgrey } from './servers.js';
+
+const quick = process.argv.includes('--quick');
+const plan = [
+  { concurrency: 1, requests: quick ? 1000 : 4000 },
+  { concurrency: 16, requests: quick ? 3000 : 12000 },
+];
+const warmup = 500;
+
+function loadgen(port: number, concurrency: number, first: number, count: number): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(packageDir, 'bench', 'loadgen.ts'),
+        '127.0.0.1',
+        String(port),
+        String(concurrency),
+        String(first),
+        String(count),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (c: string) => {
+      out += c;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited ${code}`));
+      else resolve(JSON.parse(out) as LoadResult);
+    });
+  });
+}
+
+type Results = Map<number, LoadResult>;
+
+/** Drives one daemon through the plan; request numbers keep every triplet new, and equal across daemons. */
+async function measure(start: () => Promise<RunningServer>): Promise<Results> {
+  const server = await start();
+  const results: Results = new Map();
+  try {
+    // Warm-up on triplets outside the measured stream: JIT, page cache, first B-tree pages.
+    await loadgen(server.port, 1, 10_000_000, warmup);
+    let first = 0;
+    for (const step of plan) {
+      results.set(step.concurrency, await loadgen(server.port, step.concurrency, first, step.requests));
+      first += step.requests;
+    }
+  } finally {
+    await server.stop();
+  }
+  return results;
+}
+
+const fmt = (n: number, digits = 0) => n.toFixed(digits).padStart(9);
+const actionsOf = (r: LoadResult) =>
+  Object.entries(r.actions)
+    .map(([a, n]) => `${a}:${n}`)
+    .join(' ');
+
+async function main(): Promise<void> {
+  console.log(`greyprint benchmark: new triplets, every client greylisted${quick ? ' (quick)' : ''}`);
+  const echo = await measure(startEchoServer);
+  const postgrey = await measure(() => startPostgrey(300));
+  let greyprint: Results | undefined;
+  try {
+    greyprint = await measure(() => startGreyprint(300));
+  } catch (err) {
+    console.log(`greyprint could not be measured: ${(err as Error).message}`);
+  }
+
+  console.log('');
+  console.log(
+    `${'daemon'.padEnd(26)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}  actions`,
+  );
+  const row = (name: string, c: number, r: LoadResult | undefined) => {
+    if (r === undefined) return;
+    console.log(
+      `${name.padEnd(26)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}  ${actionsOf(r)}`,
+    );
+  };
+  for (const { concurrency: c } of plan) {
+    row('load generator ceiling', c, echo.get(c));
+    row('postgrey 1.37', c, postgrey.get(c));
+    row('greyprint (SQLite, WAL)', c, greyprint?.get(c));
+  }
+  if (greyprint !== undefined) {
+    console.log('');
+    for (const { concurrency: c } of plan) {
+      const p = postgrey.get(c);
+      const g = greyprint.get(c);
+      if (p === undefined || g === undefined) continue;
+      console.log(
+        `c${String(c).padEnd(3)} greyprint/postgrey: throughput x${(g.rps / p.rps).toFixed(1)}, p50 ${(p.p50ms / g.p50ms).toFixed(1)}x lower, p99 ${(p.p99ms / g.p99ms).toFixed(1)}x lower`,
+      );
+    }
+  }
+}
+
+await main();
