@@ -15,6 +15,12 @@ export interface GuestNetwork {
   readonly zoneId: string;
   /** From `broadcasturi` (`vlan://1234`, `vxlan://5001`) or `vlan`; undefined when the API hid it (not root admin). */
   readonly isolation?: Isolation;
+  /**
+   * The raw `broadcasturi` as CloudStack returned it (root admin only), kept so a
+   * network whose isolation could not be used (`vlan://untagged`, `pvlan://...`)
+   * is refused with its real value. Optional: added by the CloudStack side.
+   */
+  readonly broadcastUri?: string;
   /** e.g. `203.0.113.0/24` */
   readonly cidr: string;
   readonly gateway: string;

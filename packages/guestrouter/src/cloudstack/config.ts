@@ -1,0 +1,106 @@
+/**
+ * Where the CloudStack API is and how to talk to it. The three environment
+ * variables are the ones cloudmonkey and the Terraform provider read, so an
+ * operator's existing shell setup works unchanged.
+ */
+import { z } from 'zod';
+import { CloudStackConfigError } from './errors.js';
+
+export interface CloudStackConfig {
+  /** Full API endpoint, e.g. `https://cloud.example.com/client/api`. */
+  url: string;
+  apiKey: string;
+  secretKey: string;
+  /** Verify the server's TLS certificate (default true). */
+  verifyTls: boolean;
+  /** Per-attempt timeout for one HTTP request, milliseconds (default 30000). */
+  timeoutMs: number;
+  /** Extra attempts for transient failures (default 3, so at most 4 attempts). */
+  retries: number;
+  /** `pagesize` for list calls (default 500, CloudStack's default `default.page.size` limit). */
+  pageSize: number;
+}
+
+export const CLOUDSTACK_ENV = {
+  url: 'CLOUDSTACK_API_URL',
+  apiKey: 'CLOUDSTACK_API_KEY',
+  secretKey: 'CLOUDSTACK_SECRET_KEY',
+} as const;
+
+export const CLOUDSTACK_DEFAULTS = {
+  verifyTls: true,
+  timeoutMs: 30_000,
+  retries: 3,
+  pageSize: 500,
+} as const;
+
+const cloudStackConfigSchema = z.object({
+  url: z
+    .string({ required_error: 'is required' })
+    .url('must be an absolute URL such as https://cloud.example.com/client/api')
+    .refine((u) => /^https?:\/\//i.test(u), 'must start with http:// or https://'),
+  apiKey: z.string({ required_error: 'is required' }).min(1, 'must not be empty'),
+  secretKey: z.string({ required_error: 'is required' }).min(1, 'must not be empty'),
+  verifyTls: z
+    .boolean({ invalid_type_error: 'must be true or false' })
+    .default(CLOUDSTACK_DEFAULTS.verifyTls),
+  timeoutMs: z
+    .number({ invalid_type_error: 'must be a number of milliseconds' })
+    .int('must be a whole number of milliseconds')
+    .min(100, 'must be at least 100 ms')
+    .max(600_000, 'must be at most 600000 ms')
+    .default(CLOUDSTACK_DEFAULTS.timeoutMs),
+  retries: z
+    .number({ invalid_type_error: 'must be a number' })
+    .int('must be a whole number')
+    .min(0, 'must be 0 or more')
+    .max(10, 'must be at most 10')
+    .default(CLOUDSTACK_DEFAULTS.retries),
+  pageSize: z
+    .number({ invalid_type_error: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(10_000, 'must be at most 10000')
+    .default(CLOUDSTACK_DEFAULTS.pageSize),
+});
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/**
+ * Builds the client configuration. Precedence: environment variables override
+ * the values from the config file (`fromFile`), which override the defaults.
+ * Throws CloudStackConfigError naming every missing variable/key at once, so
+ * one run tells the operator everything to fix.
+ */
+export function cloudStackConfigFromEnv(
+  env: NodeJS.ProcessEnv,
+  fromFile: Partial<CloudStackConfig> = {},
+): CloudStackConfig {
+  const merged = {
+    ...fromFile,
+    url: nonEmpty(env[CLOUDSTACK_ENV.url]) ?? nonEmpty(fromFile.url),
+    apiKey: nonEmpty(env[CLOUDSTACK_ENV.apiKey]) ?? nonEmpty(fromFile.apiKey),
+    secretKey: nonEmpty(env[CLOUDSTACK_ENV.secretKey]) ?? nonEmpty(fromFile.secretKey),
+  };
+  const missing = (['url', 'apiKey', 'secretKey'] as const)
+    .filter((key) => merged[key] === undefined)
+    .map((key) => `${CLOUDSTACK_ENV[key]} (or "${key}" in the config file)`);
+  if (missing.length > 0) {
+    throw new CloudStackConfigError(
+      `CloudStack API settings missing: ${missing.join(', ')}. Set the environment variable(s) or the config file key(s).`,
+      missing,
+    );
+  }
+  const parsed = cloudStackConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      const envName = key in CLOUDSTACK_ENV ? ` (${CLOUDSTACK_ENV[key as keyof typeof CLOUDSTACK_ENV]})` : '';
+      return `${key}${envName} ${issue.message}`;
+    });
+    throw new CloudStackConfigError(`invalid CloudStack API settings: ${problems.join('; ')}`, []);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,34 @@
+export type { CloudStackClientOptions, CloudStackLogger, Params, ParamValue } from './client.js';
+export { CloudStackClient } from './client.js';
+export type { CloudStackConfig } from './config.js';
+export { CLOUDSTACK_DEFAULTS, CLOUDSTACK_ENV, cloudStackConfigFromEnv } from './config.js';
+export type { CloudStackApiErrorDetails, CloudStackErrorCode } from './errors.js';
+export { CloudStackApiError, CloudStackConfigError } from './errors.js';
+export type { FetchInventoryOptions, RawInventory, SkippedItem } from './inventory.js';
+export {
+  buildInventory,
+  fetchInventory,
+  ISOLATION_HIDDEN_REASON,
+  mapNetwork,
+  mapPublicIp,
+  mapVirtualMachineNics,
+  mapZone,
+  missingIsolationReason,
+  parseIsolation,
+} from './inventory.js';
+export type {
+  RawErrorBody,
+  RawListBody,
+  RawNetwork,
+  RawNic,
+  RawProvider,
+  RawPublicIp,
+  RawService,
+  RawTag,
+  RawVirtualMachine,
+  RawZone,
+} from './messages.js';
+export type { DecodedResponse } from './parser.js';
+export { apiErrorFromBody, decodeResponseText, ResponseDecoder, responseKeyFor } from './parser.js';
+export { serializeErrorResponse, serializeListResponse } from './serializer.js';
+export { buildSignedQuery, encodeParamValue, formatExpires, signRequest, stringToSign } from './signing.js';

@@ -1,0 +1,133 @@
+/**
+ * CloudStack's JSON response shapes, as the management server serialises
+ * them (field names from the API response classes: ZoneResponse,
+ * NetworkResponse, UserVmResponse, NicResponse, IPAddressResponse,
+ * ExceptionResponse). Only the fields guestrouter reads are typed strictly;
+ * CloudStack sends many more, and omits a field rather than sending null.
+ */
+
+export interface RawZone {
+  id: string;
+  name: string;
+  /** `Advanced` or `Basic`. */
+  networktype?: string;
+  allocationstatus?: string;
+  securitygroupsenabled?: boolean;
+  [extra: string]: unknown;
+}
+
+export interface RawProvider {
+  name: string;
+  [extra: string]: unknown;
+}
+
+export interface RawService {
+  name: string;
+  provider?: RawProvider[];
+  capability?: { name: string; value: string; canchooseservicecapability?: boolean }[];
+  [extra: string]: unknown;
+}
+
+export interface RawTag {
+  key: string;
+  value: string;
+  resourcetype?: string;
+  resourceid?: string;
+  [extra: string]: unknown;
+}
+
+export interface RawNetwork {
+  id: string;
+  name: string;
+  displaytext?: string;
+  zoneid: string;
+  zonename?: string;
+  cidr?: string;
+  gateway?: string;
+  netmask?: string;
+  /** Root admin only. The VLAN id as a string (`"1234"`), or a VNI for VXLAN. */
+  vlan?: string;
+  /** Root admin only. `vlan://1234`, `vxlan://5001`, `vlan://untagged`. */
+  broadcasturi?: string;
+  /** `Vlan`, `Vxlan`, `Lswitch`, `Native` ... */
+  broadcastdomaintype?: string;
+  traffictype?: string;
+  /** `Isolated`, `Shared`, `L2`. */
+  type?: string;
+  /** `Allocated`, `Implemented`, `Setup`, `Shutdown`, `Destroy`. */
+  state?: string;
+  service?: RawService[];
+  tags?: RawTag[];
+  networkofferingid?: string;
+  networkofferingname?: string;
+  vpcid?: string;
+  issystem?: boolean;
+  [extra: string]: unknown;
+}
+
+export interface RawNic {
+  id: string;
+  networkid: string;
+  networkname?: string;
+  macaddress?: string;
+  ipaddress?: string;
+  gateway?: string;
+  netmask?: string;
+  isdefault?: boolean;
+  /** Root admin only. */
+  broadcasturi?: string;
+  /** Root admin only. */
+  isolationuri?: string;
+  traffictype?: string;
+  type?: string;
+  deviceid?: string;
+  /** Present in listNics answers. */
+  virtualmachineid?: string;
+  [extra: string]: unknown;
+}
+
+export interface RawVirtualMachine {
+  id: string;
+  /** The instance name, which CloudStack also gives the guest as its hostname. */
+  name: string;
+  displayname?: string;
+  /** Caution: the hypervisor host the VM runs on (admin only), not the guest's hostname. */
+  hostname?: string;
+  hostid?: string;
+  zoneid?: string;
+  /** `Running`, `Stopped`, `Starting`, `Destroyed` ... */
+  state?: string;
+  nic?: RawNic[];
+  [extra: string]: unknown;
+}
+
+export interface RawPublicIp {
+  id: string;
+  ipaddress: string;
+  zoneid?: string;
+  /** The public network the address is drawn from. */
+  networkid?: string;
+  /** The guest network the address is associated with. */
+  associatednetworkid?: string;
+  associatednetworkname?: string;
+  virtualmachineid?: string;
+  virtualmachinename?: string;
+  vmipaddress?: string;
+  /** `Allocating`, `Allocated`, `Releasing`, `Free`. */
+  state?: string;
+  issourcenat?: boolean;
+  isstaticnat?: boolean;
+  allocated?: string;
+  [extra: string]: unknown;
+}
+
+/** What CloudStack puts under `<command>response` when a call fails. */
+export interface RawErrorBody {
+  uuidList?: unknown[];
+  errorcode: number;
+  cserrorcode?: number;
+  errortext?: string;
+}
+
+/** One page of a list command: `{"count": N, "<item key>": [...]}`; `{}` when empty. */
+export type RawListBody<K extends string, T> = { count?: number } & { [key in K]?: T[] };

@@ -1,0 +1,507 @@
+/**
+ * A CloudStack API simulator for tests and demos (CloudStack itself cannot run
+ * here). It checks request signatures the way the management server does,
+ * with its own implementation (it shares no code with the client's signing),
+ * answers in CloudStack's JSON shapes with CloudStack's paging, hides `vlan`
+ * and `broadcasturi` from non-root-admin keys, and injects faults on demand.
+ * The inventory is `handle.state`: tests change it between calls.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type {
+  RawNetwork,
+  RawNic,
+  RawPublicIp,
+  RawVirtualMachine,
+  RawZone,
+} from '../../src/cloudstack/messages.js';
+
+export type { RawNetwork, RawNic, RawPublicIp, RawVirtualMachine, RawZone };
+
+export interface SimState {
+  zones: RawZone[];
+  networks: RawNetwork[];
+  virtualMachines: RawVirtualMachine[];
+  publicIpAddresses: RawPublicIp[];
+}
+
+/**
+ * Faults for the next requests: `http500` an HTML 500 page, `malformed` a
+ * truncated JSON body with status 200, `errorcode431` / `errorcode530`
+ * CloudStack error answers, `http429` a rate-limit answer, `close` the socket
+ * dropped without an answer, `stall` no answer at all (the client must time out).
+ */
+export type FaultKind =
+  | 'http500'
+  | 'malformed'
+  | 'errorcode431'
+  | 'errorcode530'
+  | 'http429'
+  | 'close'
+  | 'stall';
+
+export interface SimulatorHandle {
+  url: string;
+  apiKey: string;
+  secretKey: string;
+  /** The live inventory; mutate it (or replace its arrays) between calls. */
+  state: SimState;
+  /** Every request served, in order; status 0 for dropped connections. */
+  requests: { command: string; status: number }[];
+  failNext(n: number, kind: FaultKind): void;
+  stop(): Promise<void>;
+}
+
+export interface SimulatorOptions {
+  state: SimState;
+  apiKey?: string;
+  secretKey?: string;
+  host?: string;
+  port?: number;
+  /** false: answer as CloudStack does for a domain admin or user (no vlan, broadcasturi, isolationuri). */
+  rootAdmin?: boolean;
+  /** CloudStack's `default.page.size`: the largest pagesize accepted and the default (500). */
+  maxPageSize?: number;
+  /** Serve HTTPS with this key and certificate (PEM). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+}
+
+const AUTH_FAILED_TEXT = 'unable to verify user credentials and/or request signature';
+/** CloudStack's cserrorcode for InvalidParameterValueException and for CloudRuntimeException. */
+const CS_INVALID_PARAMETER = 4350;
+const CS_RUNTIME = 4250;
+
+interface CommandSpec {
+  itemKey: string;
+  list(state: SimState, query: Query, rootAdmin: boolean): unknown[] | ErrorAnswer;
+}
+
+interface ErrorAnswer {
+  status: number;
+  errorcode: number;
+  errortext: string;
+  cserrorcode?: number;
+}
+
+type Query = Map<string, string>;
+
+function isErrorAnswer(x: unknown): x is ErrorAnswer {
+  return typeof x === 'object' && x !== null && 'errorcode' in x && 'status' in x;
+}
+
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && v.toLowerCase() === 'true';
+}
+
+function withoutAdminFields<T extends object>(item: T, fields: readonly string[]): T {
+  const copy = { ...(item as unknown as Record<string, unknown>) };
+  for (const f of fields) delete copy[f];
+  return copy as T;
+}
+
+function hideNic(nic: RawNic): RawNic {
+  return withoutAdminFields(nic, ['broadcasturi', 'isolationuri']);
+}
+
+const COMMANDS: Record<string, CommandSpec> = {
+  listzones: {
+    itemKey: 'zone',
+    list: (state, q) => state.zones.filter((z) => !q.has('id') || z.id === q.get('id')),
+  },
+  listnetworks: {
+    itemKey: 'network',
+    list: (state, q, rootAdmin) => {
+      const keyword = q.get('keyword')?.toLowerCase();
+      const matching = state.networks.filter(
+        (n) =>
+          (!q.has('id') || n.id === q.get('id')) &&
+          (!q.has('zoneid') || n.zoneid === q.get('zoneid')) &&
+          (!q.has('type') || n.type?.toLowerCase() === q.get('type')?.toLowerCase()) &&
+          (keyword === undefined || n.name.toLowerCase().includes(keyword)),
+      );
+      return rootAdmin ? matching : matching.map((n) => withoutAdminFields(n, ['vlan', 'broadcasturi']));
+    },
+  },
+  listvirtualmachines: {
+    itemKey: 'virtualmachine',
+    list: (state, q, rootAdmin) => {
+      const networkId = q.get('networkid');
+      const matching = state.virtualMachines.filter(
+        (vm) =>
+          (!q.has('id') || vm.id === q.get('id')) &&
+          (!q.has('zoneid') || vm.zoneid === q.get('zoneid')) &&
+          (!q.has('state') || vm.state?.toLowerCase() === q.get('state')?.toLowerCase()) &&
+          (networkId === undefined || (vm.nic ?? []).some((nic) => nic.networkid === networkId)),
+      );
+      if (rootAdmin) return matching;
+      return matching.map((vm) => ({
+        ...withoutAdminFields(vm, ['hostname', 'hostid']),
+        nic: (vm.nic ?? []).map(hideNic),
+      }));
+    },
+  },
+  listnics: {
+    itemKey: 'nic',
+    list: (state, q, rootAdmin) => {
+      const vmId = q.get('virtualmachineid');
+      if (vmId === undefined) {
+        return {
+          status: 431,
+          errorcode: 431,
+          cserrorcode: CS_INVALID_PARAMETER,
+          errortext: 'Unable to execute API command listnics due to missing parameter virtualmachineid',
+        };
+      }
+      const vm = state.virtualMachines.find((v) => v.id === vmId);
+      if (vm === undefined) {
+        return {
+          status: 431,
+          errorcode: 431,
+          cserrorcode: CS_INVALID_PARAMETER,
+          errortext: `Unable to execute API command listnics due to invalid value. Invalid parameter virtualmachineid value=${vmId} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.`,
+        };
+      }
+      const nics = (vm.nic ?? [])
+        .filter((nic) => !q.has('networkid') || nic.networkid === q.get('networkid'))
+        .map((nic) => ({ ...nic, virtualmachineid: vm.id }));
+      return rootAdmin ? nics : nics.map(hideNic);
+    },
+  },
+  listpublicipaddresses: {
+    itemKey: 'publicipaddress',
+    list: (state, q) =>
+      state.publicIpAddresses.filter(
+        (ip) =>
+          (!q.has('id') || ip.id === q.get('id')) &&
+          (!q.has('zoneid') || ip.zoneid === q.get('zoneid')) &&
+          (!q.has('associatednetworkid') || ip.associatednetworkid === q.get('associatednetworkid')) &&
+          (!truthy(q.get('allocatedonly')) || ip.state === 'Allocated'),
+      ),
+  },
+};
+
+/**
+ * Java's URLEncoder.encode(value, "UTF-8"), byte by byte: unreserved are
+ * letters, digits and `.-*_`; space becomes `+`; every other byte `%XX`.
+ */
+function javaUrlEncode(value: string): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const isAlnum =
+      (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a);
+    if (isAlnum || byte === 0x2e || byte === 0x2d || byte === 0x2a || byte === 0x5f)
+      out += String.fromCharCode(byte);
+    else if (byte === 0x20) out += '+';
+    else out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Accepts the forms CloudStack's DateUtil.parseTZDateString takes: +HHMM, +HH:MM, Z, and the legacy Z+HHMM. */
+function parseExpires(value: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|Z?[+-]\d{2}:?\d{2})$/.exec(value);
+  if (m === null) return undefined;
+  const [, y, mo, d, h, mi, s, zone] = m;
+  let offsetMinutes = 0;
+  const z = (zone ?? 'Z').replace(/^Z(?=[+-])/, '');
+  if (z !== 'Z') {
+    const sign = z.startsWith('-') ? -1 : 1;
+    const digits = z.slice(1).replace(':', '');
+    offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4)));
+  }
+  const utc = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
+  return Number.isNaN(utc) ? undefined : utc - offsetMinutes * 60_000;
+}
+
+interface VerifyResult {
+  ok: boolean;
+  why?: string;
+}
+
+function verifySignature(rawQuery: string, apiKey: string, secretKey: string, nowMs: number): VerifyResult {
+  const parsed = new URLSearchParams(rawQuery);
+  // The servlet keeps the first value of a repeated parameter.
+  const firstValues = new Map<string, string>();
+  for (const [name, value] of parsed) if (!firstValues.has(name)) firstValues.set(name, value);
+  let signature: string | undefined;
+  let givenKey: string | undefined;
+  let version: string | undefined;
+  let expires: string | undefined;
+  const names = [...firstValues.keys()].sort(); // case-sensitive, as Collections.sort on Java strings
+  const pieces: string[] = [];
+  for (const name of names) {
+    const value = firstValues.get(name) ?? '';
+    const lower = name.toLowerCase();
+    if (lower === 'signature') {
+      signature = value;
+      continue;
+    }
+    if (lower === 'apikey') givenKey = value;
+    else if (lower === 'signatureversion') version = value;
+    else if (lower === 'expires') expires = value;
+    pieces.push(`${name}=${javaUrlEncode(value).replace(/\+/g, '%20')}`);
+  }
+  if (signature === undefined || givenKey === undefined)
+    return { ok: false, why: 'missing signature or apiKey' };
+  if (version === '3') {
+    if (expires === undefined) return { ok: false, why: 'signatureversion 3 without expires' };
+    const expiresMs = parseExpires(expires);
+    if (expiresMs === undefined) return { ok: false, why: `unparseable expires ${expires}` };
+    if (expiresMs < nowMs) return { ok: false, why: 'request expired' };
+  }
+  if (givenKey !== apiKey) return { ok: false, why: 'unknown apiKey' };
+  const expected = createHmac('sha1', Buffer.from(secretKey, 'utf8'))
+    .update(Buffer.from(pieces.join('&').toLowerCase(), 'utf8'))
+    .digest();
+  const given = Buffer.from(signature, 'base64');
+  const ok =
+    given.length === expected.length &&
+    timingSafeEqual(given, expected) &&
+    given.toString('base64') === signature;
+  return ok ? { ok: true } : { ok: false, why: 'signature mismatch' };
+}
+
+function randomKey(): string {
+  // CloudStack keys are 86 characters of URL-safe base64.
+  return randomBytes(64).toString('base64url');
+}
+
+export async function startSimulator(options: SimulatorOptions): Promise<SimulatorHandle> {
+  const apiKey = options.apiKey ?? randomKey();
+  const secretKey = options.secretKey ?? randomKey();
+  const rootAdmin = options.rootAdmin ?? true;
+  const maxPageSize = options.maxPageSize ?? 500;
+  const faults: FaultKind[] = [];
+  const stalled = new Set<http.ServerResponse>();
+  const sockets = new Set<Socket>();
+
+  const handle: SimulatorHandle = {
+    url: '',
+    apiKey,
+    secretKey,
+    state: options.state,
+    requests: [],
+    failNext(n, kind) {
+      for (let i = 0; i < n; i++) faults.push(kind);
+    },
+    stop: async () => {},
+  };
+
+  function send(
+    res: http.ServerResponse,
+    command: string,
+    status: number,
+    body: string,
+    type = 'application/json; charset=UTF-8',
+  ) {
+    handle.requests.push({ command, status });
+    res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  function sendError(res: http.ServerResponse, command: string, responseKey: string, e: ErrorAnswer) {
+    const body: Record<string, unknown> = { uuidList: [], errorcode: e.errorcode };
+    if (e.cserrorcode !== undefined) body.cserrorcode = e.cserrorcode;
+    body.errortext = e.errortext;
+    send(res, command, e.status, JSON.stringify({ [responseKey]: body }));
+  }
+
+  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse) {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
+    const rawQuery = q === -1 ? '' : rawUrl.slice(q + 1);
+    const params: Query = new Map();
+    for (const [name, value] of new URLSearchParams(rawQuery)) {
+      const lower = name.toLowerCase();
+      if (!params.has(lower)) params.set(lower, value);
+    }
+    const command = params.get('command') ?? '';
+    if (req.method !== 'GET' || path !== '/client/api') {
+      send(res, command, 404, 'not found\n', 'text/plain');
+      return;
+    }
+    const fault = faults.shift();
+    if (fault !== undefined) {
+      injectFault(res, command, fault);
+      return;
+    }
+    const spec = COMMANDS[command.toLowerCase()];
+    const responseKey = spec === undefined ? 'errorresponse' : `${command.toLowerCase()}response`;
+    const verdict = verifySignature(rawQuery, apiKey, secretKey, Date.now());
+    // Like the management server, an unknown command fails the same way a bad signature does.
+    if (!verdict.ok || spec === undefined) {
+      res.setHeader('x-simulator-auth', verdict.ok ? 'unknown command' : (verdict.why ?? 'failed'));
+      sendError(res, command, responseKey, { status: 401, errorcode: 401, errortext: AUTH_FAILED_TEXT });
+      return;
+    }
+    if ((params.get('response') ?? 'xml').toLowerCase() !== 'json') {
+      send(
+        res,
+        command,
+        200,
+        '<?xml version="1.0" encoding="UTF-8"?><error>simulator speaks JSON only</error>',
+        'text/xml',
+      );
+      return;
+    }
+    const pageSizeText = params.get('pagesize');
+    const pageText = params.get('page');
+    let pageSize = maxPageSize;
+    let page = 1;
+    if (pageSizeText !== undefined) {
+      pageSize = Number(pageSizeText);
+      if (!Number.isInteger(pageSize) || (pageSize < 1 && pageSize !== -1)) {
+        sendError(res, command, responseKey, {
+          status: 431,
+          errorcode: 431,
+          cserrorcode: CS_INVALID_PARAMETER,
+          errortext: `Unable to execute API command ${command.toLowerCase()} due to invalid value. Invalid parameter pagesize value=${pageSizeText}`,
+        });
+        return;
+      }
+      if (pageSize > maxPageSize) {
+        sendError(res, command, responseKey, {
+          status: 431,
+          errorcode: 431,
+          cserrorcode: CS_INVALID_PARAMETER,
+          errortext: `Page size can't exceed max allowed page size value: ${maxPageSize}`,
+        });
+        return;
+      }
+    }
+    if (pageText !== undefined) {
+      page = Number(pageText);
+      if (!Number.isInteger(page) || page < 1) {
+        sendError(res, command, responseKey, {
+          status: 431,
+          errorcode: 431,
+          cserrorcode: CS_INVALID_PARAMETER,
+          errortext: `Unable to execute API command ${command.toLowerCase()} due to invalid value. Invalid parameter page value=${pageText}`,
+        });
+        return;
+      }
+    }
+    const listed = spec.list(handle.state, params, rootAdmin);
+    if (isErrorAnswer(listed)) {
+      sendError(res, command, responseKey, listed);
+      return;
+    }
+    if (listed.length === 0) {
+      send(res, command, 200, JSON.stringify({ [responseKey]: {} }));
+      return;
+    }
+    const slice = pageSize === -1 ? listed : listed.slice((page - 1) * pageSize, page * pageSize);
+    // CloudStack answers a page past the end with the count and no items.
+    const inner: Record<string, unknown> = { count: listed.length };
+    if (slice.length > 0) inner[spec.itemKey] = slice;
+    send(res, command, 200, JSON.stringify({ [responseKey]: inner }));
+  }
+
+  function injectFault(res: http.ServerResponse, command: string, fault: FaultKind) {
+    const key = `${command.toLowerCase()}response`;
+    switch (fault) {
+      case 'http500':
+        send(
+          res,
+          command,
+          500,
+          '<html><body><h1>HTTP Status 500 - Internal Server Error</h1></body></html>',
+          'text/html',
+        );
+        return;
+      case 'http429':
+        send(
+          res,
+          command,
+          429,
+          JSON.stringify({
+            [key]: {
+              uuidList: [],
+              errorcode: 429,
+              errortext: 'The given user has reached his/her account api limit, please retry after 1000 ms.',
+            },
+          }),
+        );
+        return;
+      case 'malformed':
+        send(res, command, 200, `{"${key}":{"count":3,"network":[{"id":"0c4f`);
+        return;
+      case 'errorcode431':
+        send(
+          res,
+          command,
+          431,
+          JSON.stringify({
+            [key]: {
+              uuidList: [],
+              errorcode: 431,
+              cserrorcode: CS_INVALID_PARAMETER,
+              errortext: 'Unable to execute API command due to invalid value (injected fault)',
+            },
+          }),
+        );
+        return;
+      case 'errorcode530':
+        send(
+          res,
+          command,
+          530,
+          JSON.stringify({
+            [key]: {
+              uuidList: [],
+              errorcode: 530,
+              cserrorcode: CS_RUNTIME,
+              errortext: 'Caught exception while executing command (injected fault)',
+            },
+          }),
+        );
+        return;
+      case 'close':
+        handle.requests.push({ command, status: 0 });
+        res.socket?.destroy();
+        return;
+      case 'stall':
+        handle.requests.push({ command, status: 0 });
+        stalled.add(res);
+        res.on('close', () => stalled.delete(res));
+        return;
+    }
+  }
+
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    try {
+      handleRequest(req, res);
+    } catch (err) {
+      // A simulator bug must show up as a 500 in the test, not kill the test process.
+      if (!res.headersSent)
+        send(res, 'unknown', 500, `simulator error: ${(err as Error).message}\n`, 'text/plain');
+    }
+  };
+  const server = options.tls
+    ? https.createServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+    : http.createServer(listener);
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  handle.url = `${options.tls ? 'https' : 'http'}://${host}:${address.port}/client/api`;
+  handle.stop = () =>
+    new Promise<void>((resolve) => {
+      for (const res of stalled) res.destroy();
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+  return handle;
+}
