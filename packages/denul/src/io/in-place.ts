@@ -267,7 +267,6 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
       if (again.offset === offset) break;
       ({ offset, outOffset } = again);
     }
-    fs.ftruncateSync(outFd, outOffset);
     const current = fs.lstatSync(file);
     if (current.ino !== st.ino || current.dev !== st.dev) {
       throw new DenulFileError(

@@ -1,0 +1,97 @@
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const PACKAGE_DIR = path.resolve(import.meta.dirname, '..');
+export const CLI = path.join(PACKAGE_DIR, 'bin', 'denul.js');
+const TSC = path.resolve(PACKAGE_DIR, '../../node_modules/typescript/bin/tsc');
+
+/**
+ * CLI tests run the real program (bin/denul.js over dist/) in a child process, so dist/ must
+ * match src/: an incremental build costs little when nothing changed.
+ */
+export function buildOnce(): void {
+  execFileSync(process.execPath, [TSC, '-b', PACKAGE_DIR], { stdio: 'inherit' });
+}
+
+export function makeTempDir(prefix = 'denul-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: Buffer | string;
+  /** A file opened as standard input instead of `input`. */
+  stdinFile?: string;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+}
+
+/** Runs `command args` and collects everything; never throws on a non-zero exit. */
+export function runCommand(
+  command: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const stdinFd = options.stdinFile === undefined ? null : fs.openSync(options.stdinFile, 'r');
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      stdio: [stdinFd ?? 'pipe', 'pipe', 'pipe'],
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
+    });
+    if (stdinFd !== null) fs.closeSync(stdinFd);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    if (child.stdin) {
+      child.stdin.on('error', () => {});
+      child.stdin.end(options.input ?? '');
+    }
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }),
+    );
+  });
+}
+
+export function runDenul(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  return runCommand(process.execPath, [CLI, ...args], options);
+}
+
+/** Runs `tr -d '\000'` on the same input, the anchor our default mode must match byte for byte. */
+export async function runTr(file: string): Promise<Buffer> {
+  const result = await runCommand('tr', ['-d', '\\000'], { stdinFile: file });
+  if (result.code !== 0) throw new Error(`tr failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Peak RSS in bytes of a command, measured by GNU time around it. */
+export async function runWithPeakRss(
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult & { peakRssBytes: number }> {
+  const dir = makeTempDir('denul-rss-');
+  const report = path.join(dir, 'time.txt');
+  try {
+    const result = await runCommand(
+      '/usr/bin/time',
+      ['-f', '%M', '-o', report, process.execPath, CLI, ...args],
+      options,
+    );
+    const kib = Number(fs.readFileSync(report, 'utf8').trim().split('\n').pop());
+    return { ...result, peakRssBytes: kib * 1024 };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
