@@ -1,0 +1,269 @@
+import { Command, CommanderError, Option } from 'commander';
+import { pino } from 'pino';
+import {
+  CloudStackApiError,
+  CloudStackClient,
+  CloudStackConfigError,
+  cloudStackConfigFromEnv,
+  fetchInventory,
+} from './cloudstack/index.js';
+import { type ConfigOverrides, loadConfig, requireInterfaces } from './config/load.js';
+import type { GuestrouterConfig } from './config/schema.js';
+import { GuestrouterConfigError } from './errors.js';
+import type { Inventory } from './inventory/types.js';
+import { IprouteKernel } from './kernel/kernel.js';
+import { renderPlan } from './plan/render.js';
+import type { Plan } from './plan/types.js';
+import { Controller, type ControllerSettings } from './reconcile/controller.js';
+import { applyPlan, computePlan, isEmptyPlan } from './reconcile/reconcile.js';
+import { systemPinger } from './status/ping.js';
+import { formatStatus, networkStatus } from './status/status.js';
+
+interface GlobalOptions {
+  config?: string;
+  trunk?: string;
+  uplink?: string;
+  netns?: string;
+  zone?: string;
+  json?: boolean;
+  once?: boolean;
+}
+
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+function overridesFrom(options: GlobalOptions): ConfigOverrides {
+  return { trunk: options.trunk, uplink: options.uplink, netns: options.netns, zoneId: options.zone };
+}
+
+function makeLogger(config: GuestrouterConfig) {
+  // Logs go to stderr so stdout carries only the plan (or status) and stays pipeable.
+  return pino({ level: config.logLevel, base: { name: 'guestrouter' } }, pino.destination(2));
+}
+
+interface Session {
+  config: GuestrouterConfig;
+  trunk: string;
+  uplink: string;
+  kernel: IprouteKernel;
+  fetch: () => Promise<Inventory>;
+}
+
+function session(options: GlobalOptions, logger?: ReturnType<typeof makeLogger>): Session {
+  const config = loadConfig(options.config, overridesFrom(options));
+  const { trunk, uplink } = requireInterfaces(config, options.config);
+  const cloudstack = cloudStackConfigFromEnv(process.env, config.cloudstack);
+  const log = logger ?? makeLogger(config);
+  const client = new CloudStackClient(cloudstack, { logger: log });
+  const zoneId = config.zoneId;
+  return {
+    config,
+    trunk,
+    uplink,
+    kernel: new IprouteKernel(config.netns),
+    fetch: () => fetchInventory(client, { logger: log, ...(zoneId ? { zoneId } : {}) }),
+  };
+}
+
+function reportPlanNotes(plan: Plan): void {
+  for (const r of plan.refused) process.stderr.write(`guestrouter: ${r.message}\n`);
+  for (const k of plan.kept) {
+    process.stderr.write(
+      `guestrouter: keeping ${k.link} as it is: network ${k.networkId} is refused, not removed\n`,
+    );
+  }
+  for (const m of plan.missingInterfaces) {
+    process.stderr.write(
+      `guestrouter: warning: the ${m.role} interface ${m.name} does not exist here; apply would refuse to run\n`,
+    );
+  }
+}
+
+function planJson(plan: Plan): object {
+  return {
+    commands: renderPlan(plan),
+    ipBatch: plan.ipCommands,
+    sysctls: plan.sysctls,
+    changes: plan.changes,
+    refused: plan.refused,
+    kept: plan.kept,
+    missingInterfaces: plan.missingInterfaces,
+    served: plan.served,
+  };
+}
+
+async function planCommand(options: GlobalOptions): Promise<void> {
+  const s = session(options);
+  const inventory = await s.fetch();
+  const { plan } = await computePlan(inventory, s.kernel, s);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(planJson(plan), null, 2)}\n`);
+    return;
+  }
+  reportPlanNotes(plan);
+  const lines = renderPlan(plan);
+  if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+  else process.stderr.write(`guestrouter: nothing to do (${plan.served} networks served, all up to date)\n`);
+}
+
+async function applyCommand(options: GlobalOptions): Promise<void> {
+  const s = session(options);
+  const inventory = await s.fetch();
+  const { plan } = await computePlan(inventory, s.kernel, s);
+  if (!options.json) reportPlanNotes(plan);
+  await applyPlan(plan, s.kernel, s.config.netns);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ applied: true, ...planJson(plan) }, null, 2)}\n`);
+    return;
+  }
+  const lines = renderPlan(plan);
+  if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+  if (isEmptyPlan(plan)) {
+    process.stderr.write(`guestrouter: nothing to do (${plan.served} networks served, all up to date)\n`);
+  } else {
+    process.stderr.write(`guestrouter: applied ${lines.length} commands (${plan.served} networks served)\n`);
+  }
+}
+
+async function statusCommand(options: GlobalOptions): Promise<void> {
+  const s = session(options);
+  const inventory = await s.fetch();
+  const { desired, current, plan } = await computePlan(inventory, s.kernel, s);
+  const rows = await networkStatus(
+    inventory,
+    desired,
+    current,
+    plan,
+    systemPinger(s.config.netns, s.config.status.pingTimeoutSeconds),
+    s.config.status.pingConcurrency,
+  );
+  if (options.json) process.stdout.write(`${JSON.stringify({ networks: rows }, null, 2)}\n`);
+  else process.stdout.write(`${formatStatus(rows)}\n`);
+}
+
+function controllerSettings(s: Session): ControllerSettings {
+  return {
+    config: s.config,
+    trunk: s.trunk,
+    uplink: s.uplink,
+    kernel: s.kernel,
+    fetchInventory: s.fetch,
+    intervalMs: s.config.run.intervalSeconds * 1000,
+    jitterMs: s.config.run.jitterSeconds * 1000,
+    stateDir: s.config.stateDir,
+    ...(s.config.netns ? { netns: s.config.netns } : {}),
+  };
+}
+
+async function runCommand(options: GlobalOptions): Promise<void> {
+  const first = loadConfig(options.config, overridesFrom(options));
+  const logger = makeLogger(first);
+  const controller = new Controller(controllerSettings(session(options, logger)), logger);
+  if (options.once) {
+    const outcome = await controller.cycle();
+    logger.flush();
+    if (!outcome.ok) process.exitCode = EXIT_RUNTIME;
+    return;
+  }
+  controller.start();
+  logger.info(
+    { action: 'start', interval: first.run.intervalSeconds, jitter: first.run.jitterSeconds },
+    'guestrouter running',
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ action: 'stop', signal }, 'stopping');
+      void controller.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      try {
+        controller.reload(controllerSettings(session(options, logger)));
+      } catch (error) {
+        logger.error(
+          { action: 'reload', err: (error as Error).message },
+          'reload failed; keeping the previous configuration',
+        );
+      }
+    });
+  });
+  logger.flush();
+}
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof GuestrouterConfigError || error instanceof CloudStackConfigError) return EXIT_USAGE;
+  return EXIT_RUNTIME;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof CloudStackApiError) return `CloudStack API: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('guestrouter')
+    .description(
+      'One Linux router for many CloudStack guest networks: joins each network by VLAN or VXLAN, holds its gateway,\n' +
+        'proxy-ARPs public guest subnets on the uplink. Reads CLOUDSTACK_API_URL, CLOUDSTACK_API_KEY, CLOUDSTACK_SECRET_KEY.',
+    )
+    .option('-c, --config <file>', 'JSON config file (every key optional; see README)')
+    .option('--trunk <iface>', 'interface towards the hypervisors (parent of VLAN/VXLAN links)')
+    .option('--uplink <iface>', 'interface towards the internet (proxy ARP for public guest subnets)')
+    .option('--netns <name>', 'run ip/sysctl/ping inside this network namespace')
+    .option('--zone <id>', 'only networks of this zone')
+    .option('--json', 'machine-readable output', false)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  const action =
+    (fn: (options: GlobalOptions) => Promise<void>) =>
+    async (_opts: unknown, command: Command): Promise<void> => {
+      try {
+        await fn(command.optsWithGlobals() as GlobalOptions);
+      } catch (error) {
+        process.stderr.write(`guestrouter: ${describe(error)}\n`);
+        process.exitCode = exitCodeFor(error);
+      }
+    };
+
+  program
+    .command('plan')
+    .description('print the commands apply would run (ip -batch lines, then sysctl writes); changes nothing')
+    .addHelpText('after', '\nExample:\n  guestrouter plan --trunk eth1 --uplink eth0')
+    .action(action(planCommand));
+  program
+    .command('apply')
+    .description('run the plan: ip -batch, then sysctl writes; a second apply is a no-op')
+    .addHelpText('after', '\nExample:\n  guestrouter apply --trunk eth1 --uplink eth0')
+    .action(action(applyCommand));
+  program
+    .command('status')
+    .description('per network: interface, address, VMs known and whether each answers ping')
+    .addHelpText('after', '\nExample:\n  guestrouter status --trunk eth1 --uplink eth0 --json')
+    .action(action(statusCommand));
+  program
+    .command('run')
+    .description('reconcile on an interval with jitter; SIGHUP re-reads the config, SIGTERM/SIGINT stop')
+    .addOption(new Option('--once', 'run a single cycle and exit (for cron)').default(false))
+    .addHelpText('after', '\nExample:\n  guestrouter run --config /etc/guestrouter.json')
+    .action(action(runCommand));
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    throw error;
+  }
+}
+
+await main(process.argv);

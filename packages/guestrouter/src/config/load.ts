@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import type { ZodError } from 'zod';
+import { GuestrouterConfigError } from '../errors.js';
+import { configSchema, type GuestrouterConfig, type GuestrouterConfigInput } from './schema.js';
+
+/** Command-line options that override the file. */
+export interface ConfigOverrides {
+  trunk?: string;
+  uplink?: string;
+  netns?: string;
+  zoneId?: string;
+}
+
+function describeZodError(error: ZodError, file: string | undefined): GuestrouterConfigError {
+  const first = error.issues[0];
+  const key = first ? first.path.join('.') : undefined;
+  const where = file ? `${file}: ` : '';
+  const lines = error.issues.map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  return new GuestrouterConfigError(`${where}invalid configuration: ${lines.join('; ')}`, file, key);
+}
+
+/** Validates a parsed object (from a file or built in code). */
+export function parseConfig(input: unknown, file?: string): GuestrouterConfig {
+  const result = configSchema.safeParse(input);
+  if (!result.success) throw describeZodError(result.error, file);
+  return result.data;
+}
+
+/** Reads a JSON config file; a missing file when none was asked for is not an error. */
+export function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): GuestrouterConfig {
+  let raw: GuestrouterConfigInput = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new GuestrouterConfigError(`${file}: cannot read config file: ${(error as Error).message}`, file);
+    }
+    try {
+      raw = JSON.parse(text) as GuestrouterConfigInput;
+    } catch (error) {
+      throw new GuestrouterConfigError(`${file}: not valid JSON: ${(error as Error).message}`, file);
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      throw new GuestrouterConfigError(`${file}: the config must be a JSON object`, file);
+    }
+  }
+  const merged: Record<string, unknown> = { ...raw };
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
+  return parseConfig(merged, file);
+}
+
+/** The interfaces are required to plan; named separately so the error says which and how to give it. */
+export function requireInterfaces(
+  config: GuestrouterConfig,
+  file?: string,
+): { trunk: string; uplink: string } {
+  for (const role of ['trunk', 'uplink'] as const) {
+    if (!config[role]) {
+      throw new GuestrouterConfigError(
+        `no ${role} interface: pass --${role} IFACE or set "${role}" in the config file`,
+        file,
+        role,
+      );
+    }
+  }
+  return { trunk: config.trunk as string, uplink: config.uplink as string };
+}

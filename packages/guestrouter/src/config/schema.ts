@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema: types, defaults and error messages. Every
+ * option has a default that works on a single host except the two interface
+ * names, which the operator must give (config file or --trunk/--uplink).
+ */
+
+const interfaceName = z
+  .string({ invalid_type_error: 'must be an interface name (a string)' })
+  .min(1, 'must not be empty')
+  .max(15, 'Linux interface names are at most 15 characters')
+  .regex(/^[^\s/:]+$/, 'must not contain spaces, "/" or ":"');
+
+export const vxlanSchema = z
+  .object({
+    /**
+     * `multicast`: CloudStack's default KVM host script (modifyvxlan.sh): group
+     * 239.x.y.z derived from the VNI, learning on. `evpn`: no group, no learning,
+     * the FDB is filled by a BGP EVPN speaker (not part of guestrouter).
+     */
+    mode: z.enum(['multicast', 'evpn'], { message: 'must be "multicast" or "evpn"' }).default('multicast'),
+    /** UDP port; default 8472 (the kernel's, used by CloudStack hosts) for multicast and 4789 (IANA) for evpn. */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** Source address for evpn mode (the VTEP address); optional. */
+    local: z.string().ip({ version: 'v4', message: 'must be an IPv4 address' }).optional(),
+    ttl: z.number().int().min(1).max(255).optional(),
+  })
+  .strict()
+  .default({});
+
+export const networkSelectionSchema = z
+  .object({
+    ids: z.array(z.string().min(1)).default([]),
+    names: z.array(z.string().min(1)).default([]),
+    tags: z.array(z.string().min(1)).default([]),
+  })
+  .strict()
+  .default({});
+
+export const configSchema = z
+  .object({
+    trunk: interfaceName.optional(),
+    uplink: interfaceName.optional(),
+    /** Partial CloudStack connection settings; the env vars win over these. */
+    cloudstack: z
+      .object({
+        url: z.string().url('must be a URL such as https://cloud.example.com/client/api').optional(),
+        apiKey: z.string().min(1).optional(),
+        secretKey: z.string().min(1).optional(),
+        verifyTls: z.boolean().optional(),
+        timeoutMs: z.number().int().positive().optional(),
+        retries: z.number().int().min(0).max(10).optional(),
+        pageSize: z.number().int().min(1).max(10000).optional(),
+      })
+      .strict()
+      .default({}),
+    zoneId: z.string().min(1).optional(),
+    vxlan: vxlanSchema,
+    networks: networkSelectionSchema,
+    publicRouting: z
+      .object({
+        /** Answer ARP on the uplink for public guest subnets (proxy_arp on the uplink). */
+        enabled: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    run: z
+      .object({
+        intervalSeconds: z.number().positive().max(86400).default(60),
+        jitterSeconds: z.number().min(0).max(3600).default(10),
+      })
+      .strict()
+      .default({}),
+    status: z
+      .object({
+        pingTimeoutSeconds: z.number().int().min(1).max(30).default(1),
+        pingConcurrency: z.number().int().min(1).max(256).default(32),
+      })
+      .strict()
+      .default({}),
+    stateDir: z.string().min(1).default('/var/lib/guestrouter'),
+    /** Run ip and sysctl inside this network namespace (tests, demos). */
+    netns: z.string().min(1).max(64).optional(),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  })
+  .strict();
+
+export type GuestrouterConfigInput = z.input<typeof configSchema>;
+export type GuestrouterConfig = z.output<typeof configSchema>;
+export type VxlanConfig = z.output<typeof vxlanSchema>;
+export type NetworkSelection = z.output<typeof networkSelectionSchema>;
+
+/** Default UDP port per VXLAN mode. */
+export function vxlanPort(vxlan: VxlanConfig): number {
+  return vxlan.port ?? (vxlan.mode === 'evpn' ? 4789 : 8472);
+}

@@ -1,0 +1,106 @@
+import type { NetworkSelection } from '../config/schema.js';
+import { type VxlanConfig, vxlanPort } from '../config/schema.js';
+import type { GuestNetwork, Inventory } from '../inventory/types.js';
+import { isPublicCidr } from '../net/ipv4.js';
+import { isSelected } from './select.js';
+import type { DesiredLink, DesiredState, LinkSpec, Refusal, SysctlSetting } from './types.js';
+import { markFor } from './types.js';
+import { type ValidNetwork, validateNetworks } from './validate.js';
+import { multicastGroupForVni, vlanLinkName, vxlanLinkName } from './vxlan.js';
+
+export interface DesiredOptions {
+  readonly trunk: string;
+  readonly uplink: string;
+  readonly vxlan: VxlanConfig;
+  readonly selection: NetworkSelection;
+  readonly publicRouting: boolean;
+}
+
+const MAX_IFNAME = 15;
+
+function linkFor(v: ValidNetwork, options: DesiredOptions): { name: string; spec: LinkSpec } {
+  const iso = v.network.isolation;
+  if (!iso) throw new Error('validated network without isolation');
+  if (iso.kind === 'vlan') {
+    return {
+      name: vlanLinkName(options.trunk, iso.id),
+      spec: { kind: 'vlan', id: iso.id, parent: options.trunk },
+    };
+  }
+  const { vxlan } = options;
+  const spec: LinkSpec = {
+    kind: 'vxlan',
+    vni: iso.vni,
+    port: vxlanPort(vxlan),
+    dev: options.trunk,
+    learning: vxlan.mode === 'multicast',
+    ...(vxlan.mode === 'multicast' ? { group: multicastGroupForVni(iso.vni) } : {}),
+    ...(vxlan.local ? { local: vxlan.local } : {}),
+    ...(vxlan.ttl ? { ttl: vxlan.ttl } : {}),
+  };
+  return { name: vxlanLinkName(iso.vni), spec };
+}
+
+/** Per-interface sysctl key; sysctl(8) writes a dot inside an interface name as "/". */
+export function confKey(link: string, setting: string): string {
+  return `net.ipv4.conf.${link.replaceAll('.', '/')}.${setting}`;
+}
+
+/**
+ * Pure: inventory + options -> the links, addresses and sysctls the router
+ * should have, plus the networks refused (with why) and skipped.
+ */
+export function desiredState(inventory: Inventory, options: DesiredOptions): DesiredState {
+  const selected: GuestNetwork[] = [];
+  const skipped: { networkId: string; networkName: string }[] = [];
+  for (const network of inventory.networks) {
+    if (isSelected(network, options.selection)) selected.push(network);
+    else skipped.push({ networkId: network.id, networkName: network.name });
+  }
+
+  const { valid, refused: validationRefusals } = validateNetworks(selected);
+  const refused: Refusal[] = [...validationRefusals];
+  const links: DesiredLink[] = [];
+  for (const v of valid) {
+    const { name, spec } = linkFor(v, options);
+    if (name.length > MAX_IFNAME) {
+      refused.push({
+        networkId: v.network.id,
+        networkName: v.network.name,
+        code: 'interface-name-too-long',
+        message: `network ${v.network.name} (${v.network.id}) refused: interface name ${name} is longer than ${MAX_IFNAME} characters (shorten the trunk name)`,
+      });
+      continue;
+    }
+    links.push({
+      name,
+      networkId: v.network.id,
+      networkName: v.network.name,
+      alias: markFor(v.network.id),
+      spec,
+      addresses: [`${v.gateway}/${v.cidr.prefix}`],
+      public: isPublicCidr(v.cidr),
+    });
+  }
+  links.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+
+  return {
+    links,
+    sysctls: sysctlsFor(links, options),
+    refused,
+    skipped,
+    inventoryNetworkIds: new Set(inventory.networks.map((n) => n.id)),
+  };
+}
+
+export function sysctlsFor(links: readonly DesiredLink[], options: DesiredOptions): SysctlSetting[] {
+  const settings: SysctlSetting[] = [{ key: 'net.ipv4.ip_forward', value: '1' }];
+  if (options.publicRouting && links.some((l) => l.public)) {
+    settings.push({ key: confKey(options.uplink, 'proxy_arp'), value: '1' });
+  }
+  for (const link of links) {
+    settings.push({ key: confKey(link.name, 'forwarding'), value: '1', link: link.name });
+    settings.push({ key: confKey(link.name, 'proxy_arp'), value: '1', link: link.name });
+  }
+  return settings;
+}

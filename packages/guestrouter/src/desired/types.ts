@@ -1,0 +1,78 @@
+/** Desired router state: what the kernel should look like for the served networks. */
+
+export type LinkSpec =
+  | { readonly kind: 'vlan'; readonly id: number; readonly parent: string }
+  | {
+      readonly kind: 'vxlan';
+      readonly vni: number;
+      readonly port: number;
+      readonly dev: string;
+      /** Multicast group (CloudStack's default); absent in evpn mode. */
+      readonly group?: string;
+      readonly local?: string;
+      readonly ttl?: number;
+      readonly learning: boolean;
+    };
+
+export interface DesiredLink {
+  readonly name: string;
+  readonly networkId: string;
+  readonly networkName: string;
+  /** The mark: guestrouter only ever changes or deletes links whose ifalias starts with MARK_PREFIX. */
+  readonly alias: string;
+  readonly spec: LinkSpec;
+  /** `gateway/prefix`, e.g. `10.1.0.1/24`. */
+  readonly addresses: readonly string[];
+  readonly public: boolean;
+}
+
+export interface SysctlSetting {
+  readonly key: string;
+  readonly value: string;
+  /** The link the key belongs to, when it is per interface (written after that link exists). */
+  readonly link?: string;
+}
+
+export type RefusalCode =
+  | 'id-invalid'
+  | 'isolation-missing'
+  | 'vlan-out-of-range'
+  | 'vni-out-of-range'
+  | 'cidr-invalid'
+  | 'gateway-invalid'
+  | 'gateway-outside-cidr'
+  | 'netmask-mismatch'
+  | 'cidr-overlap'
+  | 'isolation-duplicate'
+  | 'virtual-router-services'
+  | 'network-not-implemented'
+  | 'interface-name-too-long'
+  | 'interface-conflict';
+
+export interface Refusal {
+  readonly networkId: string;
+  readonly networkName: string;
+  readonly code: RefusalCode;
+  readonly message: string;
+}
+
+export interface DesiredState {
+  readonly links: readonly DesiredLink[];
+  readonly sysctls: readonly SysctlSetting[];
+  readonly refused: readonly Refusal[];
+  /** Networks present in the inventory but not selected by the config. */
+  readonly skipped: readonly { readonly networkId: string; readonly networkName: string }[];
+  /** Every network id the inventory holds: a refused network's existing link is kept, never torn down. */
+  readonly inventoryNetworkIds: ReadonlySet<string>;
+}
+
+export const MARK_PREFIX = 'guestrouter:';
+
+export function markFor(networkId: string): string {
+  return `${MARK_PREFIX}${networkId}`;
+}
+
+/** The network id from a mark, undefined when the alias is not guestrouter's. */
+export function networkIdFromMark(alias: string | undefined): string | undefined {
+  return alias?.startsWith(MARK_PREFIX) ? alias.slice(MARK_PREFIX.length) : undefined;
+}

@@ -1,0 +1,59 @@
+/** Typed errors: each carries what the operator needs to act (file, key, interface, command). */
+
+export class GuestrouterConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(
+    message: string,
+    readonly file?: string,
+    readonly key?: string,
+  ) {
+    super(message);
+    this.name = 'GuestrouterConfigError';
+  }
+}
+
+/** A trunk or uplink interface named in the config does not exist on the router. */
+export class InterfaceMissingError extends Error {
+  readonly code = 'INTERFACE_MISSING';
+  constructor(
+    readonly role: 'trunk' | 'uplink',
+    readonly interfaceName: string,
+    readonly netns?: string,
+  ) {
+    super(
+      `the ${role} interface ${interfaceName} does not exist${netns ? ` in network namespace ${netns}` : ''}: ` +
+        `create it or pass --${role} with an existing interface`,
+    );
+    this.name = 'InterfaceMissingError';
+  }
+}
+
+/** A command the kernel adapter ran (ip, sysctl) failed. */
+export class CommandFailedError extends Error {
+  readonly code = 'COMMAND_FAILED';
+  constructor(
+    readonly command: string,
+    readonly exitCode: number | null,
+    readonly stderr: string,
+    /** For `ip -batch`: the plan line that failed, when ip said which. */
+    readonly failedLine?: string,
+  ) {
+    super(
+      `${command} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim() || 'no error output'}` +
+        (failedLine ? ` [plan line: ${failedLine}]` : ''),
+    );
+    this.name = 'CommandFailedError';
+  }
+}
+
+/** Output of `ip -json` that is not what iproute2 prints. */
+export class KernelStateParseError extends Error {
+  readonly code = 'KERNEL_STATE_UNPARSABLE';
+  constructor(
+    readonly source: string,
+    detail: string,
+  ) {
+    super(`cannot parse ${source}: ${detail}`);
+    this.name = 'KernelStateParseError';
+  }
+}

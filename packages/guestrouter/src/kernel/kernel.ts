@@ -1,0 +1,69 @@
+import type { SysctlSetting } from '../desired/types.js';
+import { CommandFailedError } from '../errors.js';
+import { execChecked, execFile, inNetns } from './exec.js';
+import {
+  combineLinksAndAddresses,
+  parseAddresses,
+  parseLinks,
+  parseSysctlDump,
+  sysctlPath,
+} from './parse.js';
+import type { CurrentState } from './types.js';
+
+/** The I/O side: reads and changes the router's kernel state with iproute2 and sysctl. */
+export interface KernelAdapter {
+  readState(sysctlKeys: readonly string[]): Promise<CurrentState>;
+  runBatch(lines: readonly string[]): Promise<void>;
+  writeSysctls(settings: readonly SysctlSetting[]): Promise<void>;
+}
+
+export function ipArgs(netns: string | undefined, args: readonly string[]): string[] {
+  return netns ? ['-n', netns, ...args] : [...args];
+}
+
+export class IprouteKernel implements KernelAdapter {
+  constructor(private readonly netns?: string) {}
+
+  async readState(sysctlKeys: readonly string[]): Promise<CurrentState> {
+    const [linksText, addrText] = await Promise.all([
+      execChecked('ip', ipArgs(this.netns, ['-json', '-details', 'link', 'show'])),
+      execChecked('ip', ipArgs(this.netns, ['-json', 'addr', 'show'])),
+    ]);
+    const links = combineLinksAndAddresses(parseLinks(linksText), parseAddresses(addrText));
+    // grep -sH prints "path:value" for each file that exists and stays silent for
+    // the others (a link not created yet); exit 2 then only means "some missing".
+    let sysctls = new Map<string, string>();
+    if (sysctlKeys.length > 0) {
+      const [file, args] = inNetns(this.netns, 'grep', ['-sH', '', ...sysctlKeys.map(sysctlPath)]);
+      const result = await execFile(file, args);
+      if (result.code !== 0 && result.code !== 1 && result.code !== 2) {
+        throw new CommandFailedError(`${file} ${args.slice(0, 4).join(' ')} ...`, result.code, result.stderr);
+      }
+      sysctls = parseSysctlDump(result.stdout);
+    }
+    return { links, sysctls };
+  }
+
+  async runBatch(lines: readonly string[]): Promise<void> {
+    if (lines.length === 0) return;
+    const args = ipArgs(this.netns, ['-batch', '-']);
+    const result = await execFile('ip', args, `${lines.join('\n')}\n`);
+    if (result.code !== 0) {
+      const lineNo = /Command failed -:(\d+)/.exec(result.stderr)?.[1];
+      const failedLine = lineNo ? lines[Number(lineNo) - 1] : undefined;
+      throw new CommandFailedError(`ip ${args.join(' ')}`, result.code, result.stderr, failedLine);
+    }
+  }
+
+  async writeSysctls(settings: readonly SysctlSetting[]): Promise<void> {
+    if (settings.length === 0) return;
+    const [file, args] = inNetns(this.netns, 'sysctl', [
+      '-q',
+      '-w',
+      ...settings.map((s) => `${s.key}=${s.value}`),
+    ]);
+    const result = await execFile(file, args);
+    if (result.code !== 0)
+      throw new CommandFailedError(`${file} ${args.slice(0, 6).join(' ')} ...`, result.code, result.stderr);
+  }
+}

@@ -1,0 +1,155 @@
+import type { DesiredLink, DesiredState, LinkSpec, Refusal, SysctlSetting } from '../desired/types.js';
+import { networkIdFromMark } from '../desired/types.js';
+import type { CurrentLink, CurrentState } from '../kernel/types.js';
+import { linkAddCommand } from './render.js';
+import type { Change, Plan } from './types.js';
+
+function sameSpec(spec: LinkSpec, current: CurrentLink): boolean {
+  if (spec.kind === 'vlan') {
+    return (
+      current.kind === 'vlan' &&
+      current.vlan?.id === spec.id &&
+      (current.vlan.parent ?? spec.parent) === spec.parent
+    );
+  }
+  const x = current.vxlan;
+  if (current.kind !== 'vxlan' || !x) return false;
+  return (
+    x.vni === spec.vni &&
+    (x.port ?? 8472) === spec.port &&
+    x.group === spec.group &&
+    x.learning === spec.learning &&
+    (x.dev ?? spec.dev) === spec.dev &&
+    (spec.local === undefined || x.local === spec.local) &&
+    (spec.ttl === undefined || x.ttl === spec.ttl)
+  );
+}
+
+export interface DiffOptions {
+  readonly trunk: string;
+  readonly uplink: string;
+}
+
+/**
+ * Pure: desired + current -> the ordered commands that make current match
+ * desired. Rules: only links marked with guestrouter's ifalias are changed or
+ * deleted; a desired name held by an unmarked link refuses that network; a
+ * marked link whose network is still in the inventory but refused is kept as
+ * it is; a marked link whose network is gone (or deselected) is deleted.
+ */
+export function diff(desired: DesiredState, current: CurrentState, options: DiffOptions): Plan {
+  const refused: Refusal[] = [...desired.refused];
+  const changes: Change[] = [];
+  const deletions: string[] = [];
+  const perLink: string[] = [];
+  const kept: { link: string; networkId: string }[] = [];
+
+  const served: DesiredLink[] = [];
+  for (const link of desired.links) {
+    const existing = current.links.get(link.name);
+    if (existing && networkIdFromMark(existing.alias) === undefined) {
+      refused.push({
+        networkId: link.networkId,
+        networkName: link.networkName,
+        code: 'interface-conflict',
+        message: `network ${link.networkName} (${link.networkId}) refused: interface ${link.name} already exists and is not managed by guestrouter (no "guestrouter:" alias); it is left untouched`,
+      });
+      continue;
+    }
+    served.push(link);
+  }
+  const servedNames = new Set(served.map((l) => l.name));
+  const refusedIds = new Set(refused.map((r) => r.networkId));
+
+  for (const [name, link] of current.links) {
+    const networkId = networkIdFromMark(link.alias);
+    if (networkId === undefined || servedNames.has(name)) continue;
+    if (desired.inventoryNetworkIds.has(networkId) && refusedIds.has(networkId)) {
+      kept.push({ link: name, networkId });
+      continue;
+    }
+    deletions.push(`link del dev ${name}`);
+    changes.push({ action: 'delete-link', link: name, networkId, detail: 'its network is no longer served' });
+  }
+
+  const recreated = new Set<string>();
+  for (const link of served) {
+    let existing = current.links.get(link.name);
+    if (existing && (!sameSpec(link.spec, existing) || existing.alias !== link.alias)) {
+      deletions.push(`link del dev ${link.name}`);
+      changes.push({
+        action: 'recreate-link',
+        link: link.name,
+        networkId: link.networkId,
+        detail: existing.alias !== link.alias ? `now belongs to ${link.alias}` : 'its settings differ',
+      });
+      recreated.add(link.name);
+      existing = undefined;
+    }
+    if (!existing) {
+      perLink.push(linkAddCommand(link), `link set dev ${link.name} alias ${link.alias}`);
+      if (!recreated.has(link.name)) {
+        changes.push({
+          action: 'create-link',
+          link: link.name,
+          networkId: link.networkId,
+          detail: linkAddCommand(link),
+        });
+      }
+    }
+    const have = new Set(existing?.addresses ?? []);
+    for (const address of existing?.addresses ?? []) {
+      if (!link.addresses.includes(address)) {
+        perLink.push(`addr del ${address} dev ${link.name}`);
+        changes.push({
+          action: 'remove-address',
+          link: link.name,
+          networkId: link.networkId,
+          detail: address,
+        });
+      }
+    }
+    for (const address of link.addresses) {
+      if (!have.has(address)) {
+        perLink.push(`addr add ${address} dev ${link.name}`);
+        changes.push({ action: 'add-address', link: link.name, networkId: link.networkId, detail: address });
+      }
+    }
+    if (!existing?.up) {
+      perLink.push(`link set dev ${link.name} up`);
+      if (existing)
+        changes.push({ action: 'set-up', link: link.name, networkId: link.networkId, detail: 'up' });
+    }
+  }
+
+  const fresh = new Set(
+    served.filter((l) => !current.links.has(l.name) || recreated.has(l.name)).map((l) => l.name),
+  );
+  const conflicted = new Set(desired.links.filter((l) => !servedNames.has(l.name)).map((l) => l.name));
+  const sysctls: SysctlSetting[] = [];
+  for (const setting of desired.sysctls) {
+    if (setting.link !== undefined && conflicted.has(setting.link)) continue;
+    const isFresh = setting.link !== undefined && fresh.has(setting.link);
+    if (!isFresh && current.sysctls.get(setting.key) === setting.value) continue;
+    sysctls.push(setting);
+    changes.push({
+      action: 'set-sysctl',
+      ...(setting.link ? { link: setting.link } : {}),
+      detail: `${setting.key}=${setting.value}`,
+    });
+  }
+
+  const missingInterfaces: Plan['missingInterfaces'][number][] = [];
+  if (!current.links.has(options.trunk)) missingInterfaces.push({ role: 'trunk', name: options.trunk });
+  if (!current.links.has(options.uplink)) missingInterfaces.push({ role: 'uplink', name: options.uplink });
+
+  return {
+    ipCommands: [...deletions, ...perLink],
+    sysctls,
+    changes,
+    refused,
+    kept,
+    missingInterfaces,
+    served: served.length,
+  };
+}

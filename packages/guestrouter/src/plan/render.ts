@@ -1,0 +1,25 @@
+import type { DesiredLink, SysctlSetting } from '../desired/types.js';
+import type { Plan } from './types.js';
+
+export function linkAddCommand(link: DesiredLink): string {
+  const spec = link.spec;
+  if (spec.kind === 'vlan') return `link add link ${spec.parent} name ${link.name} type vlan id ${spec.id}`;
+  const parts = [`link add ${link.name} type vxlan id ${spec.vni}`];
+  if (spec.group) parts.push(`group ${spec.group}`);
+  if (spec.local) parts.push(`local ${spec.local}`);
+  // Always explicit: without dstport this iproute2 warns and picks the kernel's 8472.
+  parts.push(`dstport ${spec.port}`);
+  if (spec.ttl) parts.push(`ttl ${spec.ttl}`);
+  if (!spec.learning) parts.push('nolearning');
+  parts.push(`dev ${spec.dev}`);
+  return parts.join(' ');
+}
+
+export function sysctlCommand(setting: SysctlSetting): string {
+  return `sysctl -w ${setting.key}=${setting.value}`;
+}
+
+/** The literal plan: ip -batch lines, then sysctl writes; what `plan` prints and `apply` runs. */
+export function renderPlan(plan: Plan): string[] {
+  return [...plan.ipCommands, ...plan.sysctls.map(sysctlCommand)];
+}

@@ -1,0 +1,32 @@
+import type { Refusal, SysctlSetting } from '../desired/types.js';
+
+export type ChangeAction =
+  | 'create-link'
+  | 'recreate-link'
+  | 'delete-link'
+  | 'add-address'
+  | 'remove-address'
+  | 'set-up'
+  | 'set-sysctl';
+
+/** One change, for logs and JSON output; the literal commands are in Plan.ipCommands / Plan.sysctls. */
+export interface Change {
+  readonly action: ChangeAction;
+  readonly link?: string;
+  readonly networkId?: string;
+  readonly detail: string;
+}
+
+export interface Plan {
+  /** Lines for `ip -batch -`, in order. */
+  readonly ipCommands: readonly string[];
+  /** Sysctl writes, run after the ip batch (per-interface keys need the interface). */
+  readonly sysctls: readonly SysctlSetting[];
+  readonly changes: readonly Change[];
+  readonly refused: readonly Refusal[];
+  /** Managed links left exactly as they are because their network is refused, not removed. */
+  readonly kept: readonly { readonly link: string; readonly networkId: string }[];
+  /** Trunk/uplink interfaces that do not exist: `plan` warns, `apply` refuses. */
+  readonly missingInterfaces: readonly { readonly role: 'trunk' | 'uplink'; readonly name: string }[];
+  readonly served: number;
+}

@@ -1,0 +1,141 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Inventory } from '../inventory/types.js';
+import type { KernelAdapter } from '../kernel/kernel.js';
+import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
+
+export interface ControllerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** What one cycle needs; re-read on reload (SIGHUP). */
+export interface ControllerSettings extends PlanSettings {
+  readonly fetchInventory: () => Promise<Inventory>;
+  readonly kernel: KernelAdapter;
+  readonly intervalMs: number;
+  readonly jitterMs: number;
+  readonly stateDir?: string;
+  readonly netns?: string;
+}
+
+export interface CycleOutcome {
+  readonly ok: boolean;
+  readonly changes: number;
+  readonly served: number;
+  readonly refused: number;
+  readonly error?: string;
+}
+
+/**
+ * Reconciles on an interval with jitter. A failed cycle (API down, ip error)
+ * is logged and changes nothing else: the last applied state stays, because
+ * a missing inventory must never look like "every network was removed".
+ */
+export class Controller {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<CycleOutcome> | undefined;
+  private stopped = false;
+  private lastRefusals = '';
+  cycles = 0;
+
+  constructor(
+    private settings: ControllerSettings,
+    private readonly logger: ControllerLogger,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Replaces the settings; the next cycle uses them. */
+  reload(settings: ControllerSettings): void {
+    this.settings = settings;
+    this.logger.info({ action: 'reload' }, 'configuration reloaded');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.running) await this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.cycle();
+      void this.running.then(() => {
+        this.running = undefined;
+        const { intervalMs, jitterMs } = this.settings;
+        this.schedule(intervalMs + Math.floor(this.random() * jitterMs));
+      });
+    }, delayMs);
+  }
+
+  /** One reconcile: fetch, plan, apply, log each change. Never throws. */
+  async cycle(): Promise<CycleOutcome> {
+    const started = Date.now();
+    this.cycles++;
+    const s = this.settings;
+    let inventory: Inventory;
+    try {
+      inventory = await s.fetchInventory();
+    } catch (error) {
+      const message = (error as Error).message;
+      this.logger.error(
+        { action: 'fetch-inventory', err: message, kept: true },
+        'inventory fetch failed; the router keeps its current state',
+      );
+      return { ok: false, changes: 0, served: 0, refused: 0, error: message };
+    }
+    try {
+      const { plan } = await computePlan(inventory, s.kernel, s);
+      const refusals = plan.refused.map((r) => r.message).join('\n');
+      if (refusals !== this.lastRefusals) {
+        for (const r of plan.refused) {
+          this.logger.warn({ action: 'refuse', networkId: r.networkId, code: r.code }, r.message);
+        }
+        this.lastRefusals = refusals;
+      }
+      if (!isEmptyPlan(plan)) {
+        await applyPlan(plan, s.kernel, s.netns);
+        for (const change of plan.changes) this.logger.info({ ...change }, 'router changed');
+      }
+      const outcome: CycleOutcome = {
+        ok: true,
+        changes: plan.changes.length,
+        served: plan.served,
+        refused: plan.refused.length,
+      };
+      this.logger.info({ action: 'cycle', ...outcome, ms: Date.now() - started }, 'reconcile done');
+      await this.writeState(outcome, inventory.fetchedAt);
+      return outcome;
+    } catch (error) {
+      const message = (error as Error).message;
+      this.logger.error({ action: 'apply', err: message }, 'reconcile failed; will retry next cycle');
+      return { ok: false, changes: 0, served: 0, refused: 0, error: message };
+    }
+  }
+
+  /** Last successful cycle, for operators (`cat state.json`); best effort. */
+  private async writeState(outcome: CycleOutcome, fetchedAt: number): Promise<void> {
+    const dir = this.settings.stateDir;
+    if (!dir) return;
+    try {
+      await mkdir(dir, { recursive: true });
+      const file = join(dir, 'state.json');
+      const tmp = `${file}.tmp`;
+      await writeFile(tmp, `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome })}\n`);
+      await rename(tmp, file);
+    } catch (error) {
+      this.logger.warn(
+        { action: 'write-state', dir, err: (error as Error).message },
+        'cannot write the state file',
+      );
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { loadConfig, parseConfig, requireInterfaces } from '../../src/config/load.js';
+import { vxlanPort } from '../../src/config/schema.js';
+import { GuestrouterConfigError } from '../../src/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gr-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('config', () => {
+  test('defaults match CloudStack: multicast VXLAN on 8472, every network, public routing on, 60 s +- 10 s', () => {
+    const config = parseConfig({});
+    assert.equal(config.vxlan.mode, 'multicast');
+    assert.equal(vxlanPort(config.vxlan), 8472);
+    assert.deepEqual(config.networks, { ids: [], names: [], tags: [] });
+    assert.equal(config.publicRouting.enabled, true);
+    assert.equal(config.run.intervalSeconds, 60);
+    assert.equal(config.run.jitterSeconds, 10);
+    assert.equal(config.stateDir, '/var/lib/guestrouter');
+    assert.equal(vxlanPort(parseConfig({ vxlan: { mode: 'evpn' } }).vxlan), 4789);
+    assert.equal(vxlanPort(parseConfig({ vxlan: { port: 4790 } }).vxlan), 4790);
+  });
+  test('names the file and the key of a bad value', () => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ trunk: 'eth1', vxlan: { mode: 'gre' } }));
+    assert.throws(
+      () => loadConfig(file),
+      (error: unknown) =>
+        error instanceof GuestrouterConfigError &&
+        error.file === file &&
+        error.key === 'vxlan.mode' &&
+        error.message.includes(file) &&
+        error.message.includes('must be "multicast" or "evpn"'),
+    );
+  });
+  test('rejects unknown keys, over-long interface names and malformed JSON', () => {
+    assert.throws(() => parseConfig({ trunkk: 'eth1' }), /Unrecognized key/);
+    assert.throws(() => parseConfig({ trunk: 'a-very-long-ifname0' }), /at most 15 characters/);
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, '{ "trunk": ');
+    assert.throws(() => loadConfig(file), /not valid JSON/);
+    assert.throws(() => loadConfig(join(dir, 'missing.json')), /cannot read config file/);
+  });
+  test('command-line interfaces override the file, and a missing one is a clear error', () => {
+    const file = join(dir, 'ok.json');
+    writeFileSync(file, JSON.stringify({ trunk: 'eth1', uplink: 'eth0' }));
+    const config = loadConfig(file, { trunk: 'bond0' });
+    assert.deepEqual(requireInterfaces(config), { trunk: 'bond0', uplink: 'eth0' });
+    assert.throws(
+      () => requireInterfaces(parseConfig({ trunk: 'eth1' })),
+      /no uplink interface: pass --uplink/,
+    );
+  });
+});

@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseConfig } from '../../src/config/load.js';
+import { type DesiredOptions, desiredState } from '../../src/desired/desired.js';
+import type { CurrentLink, CurrentState } from '../../src/kernel/types.js';
+import { diff } from '../../src/plan/diff.js';
+import { renderPlan } from '../../src/plan/render.js';
+import { guestNetwork, inventoryOf } from '../helpers/inventory.js';
+
+const base: DesiredOptions = {
+  trunk: 'eth1',
+  uplink: 'eth0',
+  vxlan: parseConfig({}).vxlan,
+  selection: parseConfig({}).networks,
+  publicRouting: true,
+};
+
+function plain(name: string, extra: Partial<CurrentLink> = {}): CurrentLink {
+  return { name, up: true, addresses: [], ...extra };
+}
+
+function currentOf(links: CurrentLink[], sysctls: Record<string, string> = {}): CurrentState {
+  return { links: new Map(links.map((l) => [l.name, l])), sysctls: new Map(Object.entries(sysctls)) };
+}
+
+const hostLinks = [plain('lo'), plain('eth0', { addresses: ['192.0.2.2/24'] }), plain('eth1')];
+
+function planFor(networks = [guestNetwork(1)], current = currentOf(hostLinks), options = base) {
+  return diff(desiredState(inventoryOf(networks), options), current, options);
+}
+
+/** The kernel after a plan for vxlan5001 (net-1) ran. */
+function appliedVxlan5001(extra: Partial<CurrentLink> = {}): CurrentLink {
+  return plain('vxlan5001', {
+    alias: 'guestrouter:net-1',
+    kind: 'vxlan',
+    vxlan: { vni: 5001, port: 8472, group: '239.0.19.137', dev: 'eth1', learning: true },
+    addresses: ['10.0.1.1/24'],
+    ...extra,
+  });
+}
+
+const appliedSysctls = {
+  'net.ipv4.ip_forward': '1',
+  'net.ipv4.conf.vxlan5001.forwarding': '1',
+  'net.ipv4.conf.vxlan5001.proxy_arp': '1',
+};
+
+describe('diff and plan rendering', () => {
+  test('plans a new VXLAN network as ip -batch lines followed by sysctl writes', () => {
+    assert.deepEqual(renderPlan(planFor()), [
+      'link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1',
+      'link set dev vxlan5001 alias guestrouter:net-1',
+      'addr add 10.0.1.1/24 dev vxlan5001',
+      'link set dev vxlan5001 up',
+      'sysctl -w net.ipv4.ip_forward=1',
+      'sysctl -w net.ipv4.conf.vxlan5001.forwarding=1',
+      'sysctl -w net.ipv4.conf.vxlan5001.proxy_arp=1',
+    ]);
+  });
+  test('plans a VLAN network as <trunk>.<vlan> with a "/" sysctl key (the VLAN path, checked through plan output)', () => {
+    const plan = planFor([guestNetwork(1, { isolation: { kind: 'vlan', id: 1234 } })]);
+    assert.deepEqual(renderPlan(plan), [
+      'link add link eth1 name eth1.1234 type vlan id 1234',
+      'link set dev eth1.1234 alias guestrouter:net-1',
+      'addr add 10.0.1.1/24 dev eth1.1234',
+      'link set dev eth1.1234 up',
+      'sysctl -w net.ipv4.ip_forward=1',
+      'sysctl -w net.ipv4.conf.eth1/1234.forwarding=1',
+      'sysctl -w net.ipv4.conf.eth1/1234.proxy_arp=1',
+    ]);
+  });
+  test('plans an evpn VXLAN link with port 4789 and nolearning', () => {
+    const options = { ...base, vxlan: parseConfig({ vxlan: { mode: 'evpn', local: '192.0.2.2' } }).vxlan };
+    assert.equal(
+      renderPlan(planFor([guestNetwork(1)], currentOf(hostLinks), options))[0],
+      'link add vxlan5001 type vxlan id 5001 local 192.0.2.2 dstport 4789 nolearning dev eth1',
+    );
+  });
+  test('plans nothing when the kernel already matches (a second apply is a no-op)', () => {
+    const plan = planFor([guestNetwork(1)], currentOf([...hostLinks, appliedVxlan5001()], appliedSysctls));
+    assert.deepEqual(renderPlan(plan), []);
+    assert.equal(plan.served, 1);
+  });
+  test('adds the uplink proxy_arp for a public subnet and nothing else when the rest is in place', () => {
+    const pub = guestNetwork(1, { cidr: '198.51.100.0/24', gateway: '198.51.100.1' });
+    const current = currentOf(
+      [...hostLinks, appliedVxlan5001({ addresses: ['198.51.100.1/24'] })],
+      appliedSysctls,
+    );
+    assert.deepEqual(renderPlan(planFor([pub], current)), ['sysctl -w net.ipv4.conf.eth0.proxy_arp=1']);
+  });
+  test('deletes a marked link whose network left the inventory, and never an unmarked one', () => {
+    const stale = plain('vxlan6000', {
+      alias: 'guestrouter:gone',
+      kind: 'vxlan',
+      vxlan: { vni: 6000, learning: true },
+    });
+    const foreign = plain('vxlan7000', { kind: 'vxlan', vxlan: { vni: 7000, learning: true } });
+    const current = currentOf([...hostLinks, appliedVxlan5001(), stale, foreign], appliedSysctls);
+    const plan = planFor([guestNetwork(1)], current);
+    assert.deepEqual(renderPlan(plan), ['link del dev vxlan6000']);
+    assert.deepEqual(plan.changes[0], {
+      action: 'delete-link',
+      link: 'vxlan6000',
+      networkId: 'gone',
+      detail: 'its network is no longer served',
+    });
+  });
+  test('keeps the link of a network that is still in the inventory but now refused', () => {
+    const broken = guestNetwork(1, { gateway: '10.99.0.1' });
+    const current = currentOf([...hostLinks, appliedVxlan5001()], appliedSysctls);
+    const plan = planFor([broken, guestNetwork(2)], current);
+    assert.ok(!renderPlan(plan).some((line) => line.includes('vxlan5001')));
+    assert.deepEqual(plan.kept, [{ link: 'vxlan5001', networkId: 'net-1' }]);
+    assert.equal(plan.refused[0]?.code, 'gateway-outside-cidr');
+  });
+  test('refuses a network whose interface name is held by an unmarked link, and touches neither', () => {
+    const handMade = plain('vxlan5001', { kind: 'vxlan', vxlan: { vni: 5001, learning: true } });
+    const plan = planFor([guestNetwork(1), guestNetwork(2)], currentOf([...hostLinks, handMade]));
+    const lines = renderPlan(plan);
+    assert.ok(!lines.some((line) => line.includes('vxlan5001')));
+    assert.ok(lines.includes('link set dev vxlan5002 up'));
+    assert.equal(plan.refused[0]?.code, 'interface-conflict');
+    assert.match(plan.refused[0]?.message ?? '', /not managed by guestrouter/);
+  });
+  test('recreates a marked link whose settings differ (port changed)', () => {
+    const current = currentOf(
+      [
+        ...hostLinks,
+        appliedVxlan5001({
+          vxlan: { vni: 5001, port: 4789, group: '239.0.19.137', dev: 'eth1', learning: true },
+        }),
+      ],
+      appliedSysctls,
+    );
+    const lines = renderPlan(planFor([guestNetwork(1)], current));
+    assert.equal(lines[0], 'link del dev vxlan5001');
+    assert.equal(lines[1], 'link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1');
+    assert.ok(lines.includes('sysctl -w net.ipv4.conf.vxlan5001.proxy_arp=1'));
+  });
+  test('fixes addresses and state of an existing marked link in place', () => {
+    const current = currentOf(
+      [...hostLinks, appliedVxlan5001({ up: false, addresses: ['10.0.1.254/24'] })],
+      appliedSysctls,
+    );
+    assert.deepEqual(renderPlan(planFor([guestNetwork(1)], current)), [
+      'addr del 10.0.1.254/24 dev vxlan5001',
+      'addr add 10.0.1.1/24 dev vxlan5001',
+      'link set dev vxlan5001 up',
+    ]);
+  });
+  test('rewrites a sysctl somebody turned off', () => {
+    const current = currentOf([...hostLinks, appliedVxlan5001()], {
+      ...appliedSysctls,
+      'net.ipv4.conf.vxlan5001.proxy_arp': '0',
+    });
+    assert.deepEqual(renderPlan(planFor([guestNetwork(1)], current)), [
+      'sysctl -w net.ipv4.conf.vxlan5001.proxy_arp=1',
+    ]);
+  });
+  test('still computes the plan when the trunk is missing, and reports it', () => {
+    const plan = planFor([guestNetwork(1)], currentOf([plain('lo')]));
+    assert.equal(renderPlan(plan).length, 7);
+    assert.deepEqual(plan.missingInterfaces, [
+      { role: 'trunk', name: 'eth1' },
+      { role: 'uplink', name: 'eth0' },
+    ]);
+  });
+  test('deletes before creating so a VNI moved to another network id is recreated with the new mark', () => {
+    const current = currentOf(
+      [...hostLinks, appliedVxlan5001({ alias: 'guestrouter:old-net' })],
+      appliedSysctls,
+    );
+    const lines = renderPlan(planFor([guestNetwork(1)], current));
+    assert.deepEqual(lines.slice(0, 3), [
+      'link del dev vxlan5001',
+      'link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1',
+      'link set dev vxlan5001 alias guestrouter:net-1',
+    ]);
+  });
+});
