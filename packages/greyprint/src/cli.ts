@@ -1,0 +1,417 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ALLOW_KINDS, type AllowEntry } from './allow/allowlist.js';
+import { addAllowEntry, loadAllowList, removeAllowEntry } from './allow/files.js';
+import { sendPolicyRequest } from './cli/client.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { Config, ConfigInput } from './config/schema.js';
+import { startDaemon } from './daemon.js';
+import { createLogger } from './log.js';
+import { openStore } from './store/factory.js';
+import type { ListFilter } from './store/types.js';
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. */
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function intArg(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
+    return n;
+  };
+}
+
+interface ServeFlags {
+  config?: string;
+  listen?: string[];
+  db?: string;
+  delay?: number;
+  osStatic?: string[];
+  p0fSocket?: string;
+  logLevel?: string;
+  logFormat?: string;
+  allowFile?: string[];
+  idleTimeout?: number;
+  requestTimeout?: number;
+  metrics?: string;
+  socketMode?: string;
+  header?: boolean;
+  headerStage?: string;
+  keyByDomain?: boolean;
+  autoAllowClients?: number;
+}
+
+/** Command-line values as a config layer over the file; unset flags leave the file's value. */
+function overridesFrom(f: ServeFlags): ConfigInput {
+  const o: Record<string, unknown> = {};
+  const greylist: Record<string, unknown> = {};
+  const header: Record<string, unknown> = {};
+  if (f.listen !== undefined) o.listen = f.listen;
+  if (f.db !== undefined) o.db = f.db;
+  if (f.logLevel !== undefined) o.logLevel = f.logLevel;
+  if (f.logFormat !== undefined) o.logFormat = f.logFormat;
+  if (f.idleTimeout !== undefined) o.idleTimeoutSec = f.idleTimeout;
+  if (f.requestTimeout !== undefined) o.requestTimeoutSec = f.requestTimeout;
+  if (f.metrics !== undefined) o.metrics = f.metrics;
+  if (f.socketMode !== undefined) o.socketMode = f.socketMode;
+  if (f.osStatic !== undefined) o.os = { static: f.osStatic };
+  if (f.p0fSocket !== undefined) o.p0f = { socket: f.p0fSocket };
+  if (f.allowFile !== undefined) o.allow = { files: f.allowFile };
+  if (f.delay !== undefined) greylist.delaySec = f.delay;
+  if (f.keyByDomain !== undefined) greylist.keyByDomain = f.keyByDomain;
+  if (f.autoAllowClients !== undefined) greylist.autoAllowClients = f.autoAllowClients;
+  if (f.header === false) header.enabled = false;
+  if (f.headerStage !== undefined) header.stage = f.headerStage;
+  if (Object.keys(greylist).length > 0) o.greylist = greylist;
+  if (Object.keys(header).length > 0) o.header = header;
+  return o as ConfigInput;
+}
+
+function addConfigOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'JSON config file (every option below is also a key there)')
+    .option('-l, --listen <addr>', 'HOST:PORT or unix:/PATH, repeatable (default 127.0.0.1:10023)', collect)
+    .option('--db <path>', 'SQLite file or :memory: (default /var/lib/greyprint/greyprint.sqlite)')
+    .option('--delay <seconds>', 'greylist delay (default 300)', intArg('--delay'))
+    .option('--os-static <cidr=label>', 'pin an OS label to a CIDR block, repeatable', collect)
+    .option('--p0f-socket <path>', "p0f's API socket (p0f -s PATH); unset: p0f is not asked")
+    .option('--allow-file <path>', 'allow-list file, repeatable', collect)
+    .option('--log-level <level>', 'trace|debug|info|warn|error|silent (default info)')
+    .option('--log-format <format>', 'json|pretty (default json)')
+    .option(
+      '--idle-timeout <seconds>',
+      'close connections silent this long (default 600)',
+      intArg('--idle-timeout'),
+    )
+    .option(
+      '--request-timeout <seconds>',
+      'close a connection whose half request stalls this long (default 100)',
+      intArg('--request-timeout'),
+    )
+    .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics (default off)')
+    .option('--socket-mode <octal>', 'mode of unix sockets (default 0660)')
+    .option('--no-header', 'do not add the X-P0f-OS header')
+    .option('--header-stage <stage>', 'DATA or END-OF-MESSAGE (default END-OF-MESSAGE)')
+    .option('--key-by-domain', 'key verified mail servers by registered domain instead of network')
+    .option(
+      '--auto-allow-clients <n>',
+      'allow a client after N confirmed triplets, 0 = off (default 5)',
+      intArg('--auto-allow-clients'),
+    );
+}
+
+async function effectiveConfig(flags: ServeFlags): Promise<Config> {
+  return loadConfig({
+    ...(flags.config !== undefined ? { file: flags.config } : {}),
+    overrides: overridesFrom(flags),
+  });
+}
+
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`greyprint: config error: ${err.message}\n`);
+    process.exit(EXIT_USAGE);
+  }
+  process.stderr.write(`greyprint: ${(err as Error).message ?? String(err)}\n`);
+  process.exit(EXIT_RUNTIME);
+}
+
+const program = new Command('greyprint')
+  .description('Postfix policy daemon: greylists desktop Windows clients by passive OS fingerprint')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
+  });
+
+addConfigOptions(
+  program
+    .command('serve')
+    .description('run the policy daemon')
+    .addHelpText(
+      'after',
+      '\nExample:\n  greyprint serve --listen 127.0.0.1:10023 --db /var/lib/greyprint/greyprint.sqlite \\\n' +
+        '    --os-static "192.0.2.0/24=Windows XP" --p0f-socket /run/p0f.sock\n' +
+        'Signals: SIGHUP reloads the config file and allow files; SIGTERM stops after answering.',
+    ),
+).action(async (flags: ServeFlags) => {
+  let config: Config;
+  try {
+    config = await effectiveConfig(flags);
+  } catch (err) {
+    fail(err);
+  }
+  const logger = createLogger(config.logLevel, config.logFormat);
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon(config, { logger, reloadConfig: () => effectiveConfig(flags) });
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'cannot start');
+    logger.flush();
+    fail(err);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    daemon.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err: (err as Error).message }, 'error while stopping');
+        process.exit(EXIT_RUNTIME);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    daemon.reload().catch(() => undefined);
+  });
+});
+
+interface CheckFlags {
+  server: string;
+  clientAddress: string;
+  clientName: string;
+  reverseClientName?: string;
+  helo: string;
+  sender: string;
+  recipient: string;
+  state: string;
+  instance?: string;
+  timeout: number;
+}
+
+program
+  .command('check')
+  .description('send one policy request to a running daemon and print the action')
+  .option('-s, --server <addr>', 'daemon address, HOST:PORT or unix:/PATH', '127.0.0.1:10023')
+  .option('--client-address <ip>', 'client_address', '192.0.2.1')
+  .option('--client-name <name>', 'client_name (forward-confirmed reverse DNS)', 'unknown')
+  .option('--reverse-client-name <name>', 'reverse_client_name (default: same as --client-name)')
+  .option('--helo <name>', 'helo_name', 'client.example')
+  .option('--sender <address>', 'sender', 'sender@example.org')
+  .option('--recipient <address>', 'recipient', 'postmaster@example.net')
+  .option('--state <stage>', 'protocol_state: RCPT, DATA, END-OF-MESSAGE ...', 'RCPT')
+  .option('--instance <id>', 'instance (one value per message)')
+  .option('--timeout <ms>', 'wait this long for the answer', intArg('--timeout'), 5000)
+  .addHelpText(
+    'after',
+    '\nExample:\n  greyprint check --client-address 192.0.2.7 --sender a@example.org --recipient b@example.net\n' +
+      '  prints e.g. "DEFER_IF_PERMIT Greylisted by greyprint: desktop Windows client, retry in 300 seconds"',
+  )
+  .action(async (f: CheckFlags) => {
+    const attributes: Record<string, string> = {
+      request: 'smtpd_access_policy',
+      protocol_state: f.state.toUpperCase(),
+      protocol_name: 'ESMTP',
+      client_address: f.clientAddress,
+      client_name: f.clientName,
+      reverse_client_name: f.reverseClientName ?? f.clientName,
+      helo_name: f.helo,
+      sender: f.sender,
+      recipient: f.recipient,
+      recipient_count: '0',
+      queue_id: '',
+      instance: f.instance ?? `check.${process.pid}.${Date.now()}`,
+      size: '0',
+    };
+    try {
+      const action = await sendPolicyRequest(f.server, attributes, f.timeout);
+      process.stdout.write(`${action}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+interface StoreFlags {
+  config?: string;
+  db?: string;
+  client?: string;
+  sender?: string;
+  recipient?: string;
+  confirmed?: boolean;
+  unconfirmed?: boolean;
+  limit?: number;
+  json?: boolean;
+  expire?: boolean;
+  all?: boolean;
+}
+
+function filterFrom(f: StoreFlags): ListFilter {
+  return {
+    ...(f.client !== undefined ? { client: f.client } : {}),
+    ...(f.sender !== undefined ? { sender: f.sender.toLowerCase() } : {}),
+    ...(f.recipient !== undefined ? { recipient: f.recipient.toLowerCase() } : {}),
+    ...(f.confirmed ? { confirmed: true } : f.unconfirmed ? { confirmed: false } : {}),
+    ...(f.limit !== undefined ? { limit: f.limit } : {}),
+  };
+}
+
+const storeOptions = (cmd: Command): Command =>
+  cmd
+    .option('-c, --config <file>', 'JSON config file (for db)')
+    .option('--db <path>', 'SQLite file (default from the config)')
+    .option('--client <key>', 'client key, e.g. 192.0.2.0/24')
+    .option('--sender <address>', 'normalised sender')
+    .option('--recipient <address>', 'recipient');
+
+storeOptions(program.command('list').description('list greylist triplets'))
+  .option('--confirmed', 'only triplets that passed')
+  .option('--unconfirmed', 'only triplets still waiting')
+  .option('--limit <n>', 'at most N entries', intArg('--limit'))
+  .option('--json', 'one JSON object per line')
+  .addHelpText(
+    'after',
+    '\nExample:\n  greyprint list --db /var/lib/greyprint/greyprint.sqlite --unconfirmed --limit 20',
+  )
+  .action(async (f: StoreFlags) => {
+    try {
+      const config = await effectiveConfig({
+        ...(f.config ? { config: f.config } : {}),
+        ...(f.db ? { db: f.db } : {}),
+      });
+      const store = await openStore({ path: config.db });
+      const rows = await store.list(filterFrom(f));
+      await store.close();
+      for (const r of rows) {
+        if (f.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+        else {
+          const first = new Date(r.firstSeen * 1000).toISOString();
+          const last = new Date(r.lastSeen * 1000).toISOString();
+          process.stdout.write(
+            `${r.client}\t${r.sender || '<>'}\t${r.recipient}\tfirst=${first}\tlast=${last}\tpasses=${r.passes}\n`,
+          );
+        }
+      }
+      if (!f.json) process.stderr.write(`${rows.length} entries\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+storeOptions(program.command('purge').description('remove expired entries now, or entries matching a filter'))
+  .option('--all', 'remove every triplet')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  greyprint purge                      # expire by the configured TTLs now\n' +
+      '  greyprint purge --client 192.0.2.0/24  # forget one network',
+  )
+  .action(async (f: StoreFlags) => {
+    try {
+      const config = await effectiveConfig({
+        ...(f.config ? { config: f.config } : {}),
+        ...(f.db ? { db: f.db } : {}),
+      });
+      const store = await openStore({ path: config.db });
+      const filter = filterFrom(f);
+      if (f.all || Object.keys(filter).length > 0) {
+        const n = await store.remove(f.all ? {} : filter);
+        process.stdout.write(`removed ${n} triplets\n`);
+      } else {
+        const g = config.greylist;
+        const r = await store.expire(Math.floor(Date.now() / 1000), {
+          unconfirmedTtl: g.unconfirmedTtlSec,
+          confirmedTtl: g.confirmedTtlSec,
+        });
+        process.stdout.write(`expired ${r.triplets} triplets and ${r.clients} clients\n`);
+      }
+      await store.close();
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+const DEFAULT_ALLOW_FILE = '/etc/greyprint/allow.conf';
+
+async function allowFileFrom(f: { config?: string; file?: string }): Promise<string> {
+  if (f.file !== undefined) return f.file;
+  const config = await effectiveConfig(f.config ? { config: f.config } : {});
+  return config.allow.files[0] ?? DEFAULT_ALLOW_FILE;
+}
+
+const allow = program
+  .command('allow')
+  .description(`edit allow-list files (kinds: ${ALLOW_KINDS.join(', ')}); then send SIGHUP to the daemon`);
+for (const verb of ['add', 'remove'] as const) {
+  allow
+    .command(`${verb} <kind> <value>`)
+    .description(`${verb} an allow-list entry`)
+    .option('-f, --file <path>', `allow file (default: first of allow.files, else ${DEFAULT_ALLOW_FILE})`)
+    .option('-c, --config <file>', 'JSON config file')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  greyprint allow ${verb} client 192.0.2.0/24\n  greyprint allow ${verb} sender example.org\n` +
+        `  greyprint allow ${verb} recipient postmaster@\n  greyprint allow ${verb} rdns '*.outbound.example.com'`,
+    )
+    .action(async (kind: string, value: string, f: { file?: string; config?: string }) => {
+      try {
+        const file = await allowFileFrom(f);
+        if (verb === 'add') {
+          const added = await addAllowEntry(file, kind.toLowerCase(), value);
+          process.stdout.write(added ? `added to ${file}\n` : `already in ${file}\n`);
+        } else {
+          const n = await removeAllowEntry(file, kind, value);
+          process.stdout.write(`removed ${n} from ${file}\n`);
+        }
+      } catch (err) {
+        if ((err as Error).name === 'AllowListError') {
+          process.stderr.write(`greyprint: ${(err as Error).message}\n`);
+          process.exit(EXIT_USAGE);
+        }
+        fail(err);
+      }
+    });
+}
+allow
+  .command('list')
+  .description('print the allow-list entries of the config and its files')
+  .option('-c, --config <file>', 'JSON config file')
+  .option('-f, --file <path>', 'read only this file')
+  .addHelpText('after', '\nExample:\n  greyprint allow list --config /etc/greyprint/greyprint.json')
+  .action(async (f: { config?: string; file?: string }) => {
+    try {
+      let entries: readonly AllowEntry[];
+      if (f.file !== undefined) entries = (await loadAllowList([f.file], [])).list.entries;
+      else {
+        const config = await effectiveConfig(f.config ? { config: f.config } : {});
+        entries = (await loadAllowList(config.allow.files, config.allow.entries)).list.entries;
+      }
+      for (const e of entries) process.stdout.write(`${e.kind}\t${e.value}\t${e.origin}\n`);
+    } catch (err) {
+      if ((err as Error).name === 'AllowListError') {
+        process.stderr.write(`greyprint: ${(err as Error).message}\n`);
+        process.exit(EXIT_USAGE);
+      }
+      fail(err);
+    }
+  });
+
+const configCmd = program.command('config').description('inspect the configuration');
+addConfigOptions(
+  configCmd
+    .command('check')
+    .description('print the effective config as JSON, or the exact error (file and key) and exit 2')
+    .addHelpText(
+      'after',
+      '\nExample:\n  greyprint config check --config /etc/greyprint/greyprint.json --delay 60',
+    ),
+).action(async (flags: ServeFlags) => {
+  try {
+    const config = await effectiveConfig(flags);
+    const { list } = await loadAllowList(config.allow.files, config.allow.entries);
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    process.stderr.write(`config ok (${list.size} allow-list entries)\n`);
+  } catch (err) {
+    if ((err as Error).name === 'AllowListError') {
+      process.stderr.write(`greyprint: config error: ${(err as Error).message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    fail(err);
+  }
+});
+
+void Option;
+program.parseAsync(process.argv).catch(fail);

@@ -1,0 +1,323 @@
+import { unlink } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { AllowList } from './allow/allowlist.js';
+import { loadAllowList } from './allow/files.js';
+import type { Config } from './config/schema.js';
+import { createLogger } from './log.js';
+import { Metrics } from './metrics.js';
+import { createOsSource, OsChain, type OsResolution } from './os/factory.js';
+import { formatOsLabel } from './os/parse-label.js';
+import { StaticOsSource } from './os/static.js';
+import { type Decision, DUNNO, decide, type PolicyState, StoreFault } from './policy/decide.js';
+import { compileDynamicPatterns, compileRules } from './policy/rules.js';
+import { formatTriplet } from './policy/triplet.js';
+import type { PolicyRequest, PolicyRequestError } from './protocol/messages.js';
+import { type ConnectionContext, type ConnectionHandler, PolicyConnection } from './server/connection.js';
+import { listenOn, parseListen } from './server/listen.js';
+import { openStore } from './store/factory.js';
+import type { GreylistStore } from './store/types.js';
+
+export interface DaemonDeps {
+  readonly store?: GreylistStore;
+  /** An OS resolver; by default the configured chain (static pins, then p0f). */
+  readonly os?: { resolve(address: string): OsResolution | Promise<OsResolution>; close(): Promise<void> };
+  readonly logger?: Logger;
+  /** Unix seconds; tests move time. */
+  readonly now?: () => number;
+  /** Produces the config for reload (re-reads the config file); without it reload only re-reads allow files. */
+  readonly reloadConfig?: () => Promise<Config>;
+}
+
+export interface Daemon {
+  /** Where it listens, e.g. `127.0.0.1:10023`, `unix:/run/greyprint/policy.sock`. */
+  readonly addresses: string[];
+  readonly metrics: Metrics;
+  close(): Promise<void>;
+  /** Re-reads the config (rules, pins, texts) and the allow files; on error keeps the old ones. */
+  reload(): Promise<void>;
+}
+
+const unixNow = (): number => Math.floor(Date.now() / 1000);
+
+async function buildState(config: Config, logger: Logger): Promise<PolicyState> {
+  const { list, missing } = await loadAllowList(config.allow.files, config.allow.entries);
+  for (const file of missing) logger.warn({ file }, 'allow file does not exist; treated as empty');
+  return {
+    config,
+    rules: compileRules(config.rules),
+    allow: list as AllowList,
+    isDynamicName: compileDynamicPatterns(config.desktop.dynamicNamePatterns),
+  };
+}
+
+/**
+ * Starts the policy daemon: listeners, store, OS sources, background expiry,
+ * optional metrics endpoint. Signals are the caller's business (the CLI maps
+ * SIGHUP to reload and SIGTERM to close).
+ */
+export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promise<Daemon> {
+  const logger = deps.logger ?? createLogger(config.logLevel, config.logFormat);
+  const now = deps.now ?? unixNow;
+  const metrics = new Metrics(true);
+  let state = await buildState(config, logger);
+  const store = deps.store ?? (await openStore({ path: config.db }));
+  const ownOs = deps.os === undefined;
+  let os = deps.os ?? createOsSource(config, logger);
+  const policyDeps = {
+    store,
+    now,
+    os: { resolve: (address: string) => os.resolve(address) },
+  };
+
+  const failOpen = (reason: string, err: unknown, req: PolicyRequest, started: number): string => {
+    metrics.failOpen.inc({ reason });
+    metrics.requests.inc({ verdict: 'failopen' });
+    logger.error(
+      {
+        client: req.clientAddress,
+        state: req.protocolState,
+        action: DUNNO,
+        verdict: 'failopen',
+        reason,
+        err: err instanceof Error ? { type: err.name, message: err.message } : String(err),
+        ms: round(performance.now() - started),
+      },
+      'fail open',
+    );
+    return DUNNO;
+  };
+
+  const report = (req: PolicyRequest, d: Decision, started: number, ctx: ConnectionContext): string => {
+    const ms = performance.now() - started;
+    metrics.requests.inc({ verdict: d.verdict });
+    metrics.decisionSeconds.observe(ms / 1000);
+    if (d.osFault !== undefined) metrics.failOpen.inc({ reason: d.osFault });
+    if (d.verdict === 'bad_address') metrics.badRequests.inc({ code: 'bad_address' });
+    if (d.verdict === 'skip') {
+      if (logger.isLevelEnabled('debug')) {
+        logger.debug({ client: req.clientAddress, state: req.protocolState, action: d.action }, 'skip');
+      }
+      return d.action;
+    }
+    let action = d.action;
+    if (d.verdict === 'header') {
+      // Several requests of one stage for the same message (the policy service
+      // listed twice in Postfix) must not add the header twice.
+      if (req.instance !== '' && ctx.lastHeaderInstance === req.instance) action = DUNNO;
+      else ctx.lastHeaderInstance = req.instance;
+    }
+    const line = {
+      client: req.clientAddress,
+      client_name: req.clientName,
+      state: req.protocolState,
+      os: formatOsLabel(d.os),
+      os_source: d.os?.source,
+      rule: d.rule,
+      verdict: d.verdict,
+      action,
+      triplet: d.triplet === undefined ? undefined : formatTriplet(d.triplet),
+      reason: d.reason,
+      os_fault: d.osFault,
+      queue_id: req.queueId || undefined,
+      ms: round(ms),
+    };
+    if (d.verdict === 'bad_address') logger.warn(line, 'client_address is not an IP address');
+    else logger.info(line, 'decision');
+    return action;
+  };
+
+  const handler: ConnectionHandler = {
+    onRequest(req, ctx) {
+      const started = performance.now();
+      let result: Decision | Promise<Decision>;
+      try {
+        result = decide(req, state, policyDeps);
+      } catch (err) {
+        return failOpen('exception', err, req, started);
+      }
+      if (!(result instanceof Promise)) return report(req, result, started, ctx);
+      const deadlineMs = state.config.deadlineMs;
+      return new Promise<string>((resolve) => {
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          resolve(failOpen('deadline', new Error(`no decision within ${deadlineMs} ms`), req, started));
+        }, deadlineMs);
+        result.then(
+          (d) => {
+            if (settled) return;
+            clearTimeout(timer);
+            resolve(report(req, d, started, ctx));
+          },
+          (err) => {
+            if (settled) return;
+            clearTimeout(timer);
+            resolve(failOpen(classifyFault(err), err, req, started));
+          },
+        );
+      });
+    },
+    onBadRequest(err: PolicyRequestError, ctx) {
+      metrics.badRequests.inc({ code: err.code });
+      metrics.requests.inc({ verdict: 'bad_request' });
+      logger.warn(
+        {
+          peer: ctx.peer,
+          conn: ctx.id,
+          code: err.code,
+          attribute: err.attribute,
+          limit: err.limit,
+          action: DUNNO,
+        },
+        `bad request: ${err.message}`,
+      );
+      return DUNNO;
+    },
+    onTimeout(ctx, midRequest) {
+      logger.info(
+        { peer: ctx.peer, conn: ctx.id, mid_request: midRequest },
+        midRequest ? 'closing connection: request stalled' : 'closing idle connection',
+      );
+    },
+    onSocketError(ctx, err) {
+      logger.debug({ peer: ctx.peer, conn: ctx.id, err: err.message }, 'connection error');
+    },
+  };
+
+  const connections = new Set<PolicyConnection>();
+  let nextId = 1;
+  const servers: Server[] = [];
+  const addresses: string[] = [];
+  const unixPaths: string[] = [];
+  const socketMode = Number.parseInt(config.socketMode, 8);
+  const connOptions = () => ({
+    limits: state.config.limits,
+    idleTimeoutMs: state.config.idleTimeoutSec * 1000,
+    requestTimeoutMs: state.config.requestTimeoutSec * 1000,
+  });
+  try {
+    for (const listen of config.listen) {
+      const server = createServer((socket) => {
+        metrics.connections.inc();
+        const ctx: ConnectionContext = {
+          id: nextId++,
+          peer: socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : listen,
+        };
+        const conn = new PolicyConnection(socket, ctx, handler, connOptions());
+        connections.add(conn);
+        socket.once('close', () => connections.delete(conn));
+      });
+      server.maxConnections = 100_000;
+      servers.push(server);
+      addresses.push(await listenOn(server, listen, socketMode));
+      const target = parseListen(listen);
+      if (target.kind === 'unix') unixPaths.push(target.path);
+    }
+  } catch (err) {
+    await Promise.allSettled(servers.map((s) => new Promise((r) => s.close(r))));
+    if (deps.store === undefined) await store.close();
+    throw err;
+  }
+
+  let httpServer: HttpServer | undefined;
+  if (config.metrics !== undefined) {
+    httpServer = createHttpServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    });
+    addresses.push(`metrics=${await listenOn(httpServer as unknown as Server, config.metrics, 0o644)}`);
+  }
+
+  let expiring = false;
+  const expiry = setInterval(() => {
+    if (expiring) return;
+    expiring = true;
+    const g = state.config.greylist;
+    store
+      .expire(now(), { unconfirmedTtl: g.unconfirmedTtlSec, confirmedTtl: g.confirmedTtlSec })
+      .then(
+        (r) => {
+          metrics.expired.inc(r.triplets);
+          logger.info({ triplets: r.triplets, clients: r.clients }, 'expired greylist entries');
+        },
+        (err) => logger.error({ err: (err as Error).message }, 'expiry failed'),
+      )
+      .finally(() => {
+        expiring = false;
+      });
+  }, config.greylist.expiryIntervalSec * 1000);
+  expiry.unref();
+
+  logger.info(
+    {
+      listen: addresses,
+      store: store.kind,
+      db: config.db,
+      os_static: config.os.static.length,
+      p0f: config.p0f.socket ?? null,
+      rules: config.rules.map((r) => r.name),
+      allow: state.allow.size,
+    },
+    'greyprint started',
+  );
+
+  let closed = false;
+  return {
+    addresses,
+    metrics,
+    async reload() {
+      try {
+        const next = deps.reloadConfig ? await deps.reloadConfig() : state.config;
+        const nextState = await buildState(next, logger);
+        if (ownOs && os instanceof OsChain) os = new OsChain(new StaticOsSource(next.os.static), os.live);
+        state = nextState;
+        logger.info(
+          {
+            rules: next.rules.map((r) => r.name),
+            allow: nextState.allow.size,
+            os_static: next.os.static.length,
+          },
+          'reloaded',
+        );
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'reload failed; keeping the previous configuration');
+        throw err;
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(expiry);
+      const serversClosed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+      httpServer?.close();
+      // Answer what is in flight, then close; a peer that does not read gets 5 s.
+      const ended = Promise.all([...connections].map((c) => c.end()));
+      const timer = setTimeout(() => {
+        for (const c of connections) c.socket.destroy();
+      }, 5000);
+      await ended;
+      clearTimeout(timer);
+      await Promise.all(serversClosed);
+      for (const p of unixPaths) await unlink(p).catch(() => undefined);
+      if (deps.store === undefined) await store.close();
+      if (ownOs) await os.close();
+      logger.info('greyprint stopped');
+      logger.flush();
+    },
+  };
+}
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+function classifyFault(err: unknown): string {
+  return err instanceof StoreFault ? 'store' : 'exception';
+}

@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { OsLabel, OsSource } from './label.js';
+import { P0fSource } from './p0f/source.js';
+import { StaticOsSource } from './static.js';
+
+/** Raised (as the promise's value, never thrown to callers) when a source exceeded its wait. */
+export class OsLookupTimeout extends Error {
+  override readonly name = 'OsLookupTimeout';
+  constructor(
+    readonly source: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`OS source ${source} did not answer within ${timeoutMs} ms`);
+  }
+}
+
+export interface OsResolution {
+  readonly label: OsLabel | undefined;
+  /** Set when a source failed or timed out: the OS counts as unknown and the fault is counted. */
+  readonly fault?: 'os_timeout' | 'os_error';
+}
+
+const UNKNOWN: OsResolution = { label: undefined };
+
+/**
+ * Asks the sources in order: operator pins first (they win), then the live
+ * sources, each with a bounded wait. Answers synchronously when the pins decide
+ * or no live source is configured, which keeps the hot path free of timers.
+ */
+export class OsChain implements OsSource {
+  readonly name = 'chain';
+
+  constructor(
+    readonly pins: StaticOsSource,
+    readonly live: readonly { source: OsSource; timeoutMs: number }[],
+  ) {}
+
+  resolve(address: string): OsResolution | Promise<OsResolution> {
+    const pinned = this.pins.lookupSync(address);
+    if (pinned !== undefined) return { label: pinned };
+    if (this.live.length === 0) return UNKNOWN;
+    return this.resolveLive(address);
+  }
+
+  private async resolveLive(address: string): Promise<OsResolution> {
+    for (const { source, timeoutMs } of this.live) {
+      const r = await lookupWithin(source, address, timeoutMs);
+      if (r.label !== undefined || r.fault !== undefined) return r;
+    }
+    return UNKNOWN;
+  }
+
+  async lookup(address: string): Promise<OsLabel | undefined> {
+    return (await this.resolve(address)).label;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.pins.close(), ...this.live.map((l) => l.source.close())]);
+  }
+}
+
+/** One lookup bounded by a timer; the source is told to give up through the AbortSignal. */
+export function lookupWithin(source: OsSource, address: string, timeoutMs: number): Promise<OsResolution> {
+  const controller = new AbortController();
+  return new Promise<OsResolution>((resolve) => {
+    const timer = setTimeout(() => {
+      controller.abort(new OsLookupTimeout(source.name, timeoutMs));
+      resolve({ label: undefined, fault: 'os_timeout' });
+    }, timeoutMs);
+    source.lookup(address, controller.signal).then(
+      (label) => {
+        clearTimeout(timer);
+        resolve({ label });
+      },
+      () => {
+        clearTimeout(timer);
+        resolve({ label: undefined, fault: controller.signal.aborted ? 'os_timeout' : 'os_error' });
+      },
+    );
+  });
+}
+
+/** The configured chain: static pins, then p0f when `p0f.socket` is set. */
+export function createOsSource(config: Config, logger?: Logger): OsChain {
+  const pins = new StaticOsSource(config.os.static);
+  const live: { source: OsSource; timeoutMs: number }[] = [];
+  if (config.p0f.socket !== undefined) {
+    live.push({
+      source: new P0fSource({
+        socket: config.p0f.socket,
+        timeoutMs: config.p0f.timeoutMs,
+        poolSize: config.p0f.poolSize,
+        cacheTtlSec: config.p0f.cacheTtlSec,
+      }),
+      timeoutMs: config.p0f.timeoutMs,
+    });
+  }
+  logger?.debug({ pins: pins.size, live: live.map((l) => l.source.name) }, 'os sources');
+  return new OsChain(pins, live);
+}

@@ -1,0 +1,32 @@
+import type { OsLabel } from '../os/label.js';
+import { formatOsLabel } from '../os/parse-label.js';
+
+/**
+ * Header value made safe for a mail header: printable ASCII only (anything else
+ * becomes `?`, runs of white space one space), cut to `maxLength` characters.
+ * Labels come from p0f's database or the operator, never from the SMTP client,
+ * but a header is still no place for control characters or folding.
+ */
+export function sanitizeHeaderValue(text: string, maxLength: number): string {
+  let out = '';
+  let space = false;
+  for (const ch of text) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d) {
+      space = out.length > 0;
+      continue;
+    }
+    if (space) {
+      out += ' ';
+      space = false;
+    }
+    out += code > 0x20 && code < 0x7f ? ch : '?';
+    if (out.length >= maxLength) break;
+  }
+  return out.slice(0, maxLength).trimEnd() || 'unknown';
+}
+
+/** `PREPEND X-P0f-OS: Windows 7 or 8`, in p0f's own wording; `unknown` when no source knew. */
+export function osHeaderAction(name: string, label: OsLabel | undefined, maxLength: number): string {
+  return `PREPEND ${name}: ${sanitizeHeaderValue(formatOsLabel(label), maxLength)}`;
+}

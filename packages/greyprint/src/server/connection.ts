@@ -1,0 +1,145 @@
+import type { Socket } from 'node:net';
+import type { ParserLimits, PolicyRequest, PolicyRequestError } from '../protocol/messages.js';
+import { PolicyParser } from '../protocol/parser.js';
+import { serializeReply } from '../protocol/serializer.js';
+
+/** Per-connection memory the handler may use (e.g. the message that already got its header). */
+export interface ConnectionContext {
+  readonly id: number;
+  readonly peer: string;
+  lastHeaderInstance?: string;
+}
+
+export interface ConnectionHandler {
+  /** Returns the action text; must never reject (the handler owns fail-open). */
+  onRequest(req: PolicyRequest, ctx: ConnectionContext): string | Promise<string>;
+  /** A request the parser rejected: returns the action text sent once for it. */
+  onBadRequest(err: PolicyRequestError, ctx: ConnectionContext): string;
+  onTimeout(ctx: ConnectionContext, midRequest: boolean): void;
+  onSocketError(ctx: ConnectionContext, err: Error): void;
+}
+
+export interface ConnectionOptions {
+  readonly limits: ParserLimits;
+  readonly idleTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+/** Unanswered requests one connection may have before we stop reading from it. */
+const MAX_IN_FLIGHT = 256;
+
+interface Slot {
+  action: string | undefined;
+}
+
+/**
+ * Serves one policy connection: feeds the parser, answers in request order
+ * (Postfix matches replies to requests by order), stops reading while the
+ * client does not read its answers, and closes a connection that stalls.
+ */
+export class PolicyConnection {
+  private readonly parser: PolicyParser;
+  private readonly queue: Slot[] = [];
+  private timeoutMode: 'idle' | 'request' = 'idle';
+  private paused = false;
+  private closing = false;
+  private onDrained: (() => void) | undefined;
+
+  constructor(
+    readonly socket: Socket,
+    readonly ctx: ConnectionContext,
+    handler: ConnectionHandler,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.parser = new PolicyParser((m) => {
+      if (m.kind === 'request') this.enqueue(handler.onRequest(m.request, ctx));
+      else this.enqueue(handler.onBadRequest(m.error, ctx));
+    }, options.limits);
+    socket.setNoDelay(true);
+    socket.setTimeout(options.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('timeout', () => {
+      handler.onTimeout(ctx, this.parser.inRequest);
+      socket.destroy();
+    });
+    socket.on('error', (err) => handler.onSocketError(ctx, err));
+    socket.on('drain', () => this.resumeIfPossible());
+    socket.on('close', () => {
+      this.queue.length = 0;
+      this.onDrained?.();
+    });
+  }
+
+  /** Answers pending requests, then closes; resolves when the socket is gone. */
+  end(): Promise<void> {
+    this.closing = true;
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) return resolve();
+      this.socket.once('close', () => resolve());
+      if (this.queue.length === 0) this.socket.end();
+      else this.onDrained = () => this.socket.end();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.parser.feed(chunk);
+    const mode = this.parser.inRequest ? 'request' : 'idle';
+    if (mode !== this.timeoutMode) {
+      this.timeoutMode = mode;
+      this.socket.setTimeout(mode === 'request' ? this.options.requestTimeoutMs : this.options.idleTimeoutMs);
+    }
+  }
+
+  private enqueue(result: string | Promise<string>): void {
+    if (typeof result === 'string' && this.queue.length === 0) {
+      this.write(serializeReply(result));
+      return;
+    }
+    const slot: Slot = { action: typeof result === 'string' ? result : undefined };
+    this.queue.push(slot);
+    if (typeof result !== 'string') {
+      result.then((action) => {
+        slot.action = action;
+        this.flush();
+      });
+    }
+    if (this.queue.length >= MAX_IN_FLIGHT && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    this.flush();
+  }
+
+  private flush(): void {
+    let out = '';
+    while (this.queue.length > 0) {
+      const head = this.queue[0];
+      if (head === undefined || head.action === undefined) break;
+      out += serializeReply(head.action);
+      this.queue.shift();
+    }
+    if (out !== '') this.write(out);
+    if (this.queue.length === 0 && this.onDrained !== undefined) {
+      const done = this.onDrained;
+      this.onDrained = undefined;
+      done();
+    }
+    this.resumeIfPossible();
+  }
+
+  private write(text: string): void {
+    if (this.socket.destroyed) return;
+    if (!this.socket.write(text) && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  private resumeIfPossible(): void {
+    if (this.paused && this.queue.length < MAX_IN_FLIGHT && !this.socket.writableNeedDrain) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+}
