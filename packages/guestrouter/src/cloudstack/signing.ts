@@ -90,9 +90,12 @@ export interface SignedQueryInput {
  * `command`, `response=json`, `apiKey`, `signatureversion=3` and `expires`,
  * then `signature`. Values on the wire use the same encoding as the signature.
  */
+/** Parameters the request builder owns; a caller's value for them (any case) is dropped. */
+const RESERVED = new Set(['command', 'response', 'apikey', 'signatureversion', 'expires', 'signature']);
+
 export function buildSignedQuery(input: SignedQueryInput): string {
   const all: Record<string, string> = {
-    ...input.params,
+    ...Object.fromEntries(Object.entries(input.params).filter(([name]) => !RESERVED.has(name.toLowerCase()))),
     command: input.command,
     response: 'json',
     apiKey: input.apiKey,
