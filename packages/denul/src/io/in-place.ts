@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createNulState, type NulMode, type NulState } from '../core/state.js';
 import { nothingMoreToRemove } from '../core/strip.js';
-import { DenulFileError, errnoCode, fileErrorFrom } from './errors.js';
+import { DenulFileError, errnoCode, fileErrorFrom, InterruptedError } from './errors.js';
 import { readChunk, writeAll } from './fd-io.js';
+import { isMountPoint } from './mounts.js';
 import { pump } from './pump.js';
 
 export interface InPlaceOptions {
@@ -81,6 +82,13 @@ function preflight(file: string, sameInode: boolean): fs.Stats {
       'refused-owner',
       file,
       `is owned by uid ${lst.uid}; a cleaned copy would be owned by you (uid ${uid}). Run as its owner or root, or use --same-inode`,
+    );
+  }
+  if (!sameInode && isMountPoint(fs.realpathSync(file))) {
+    refuse(
+      'refused-other-filesystem',
+      file,
+      'is a mount point (bind-mounted file): it is on a different filesystem than its directory and a rename cannot replace it. Use --same-inode',
     );
   }
   if (!sameInode) {
@@ -260,7 +268,8 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
       fs.fchmodSync(outFd, final.mode & 0o7777);
       // Keep the writer's last modification time: cleaning is maintenance, not new log content,
       // and age-based rotation or cleanup (find -mtime, logrotate maxage) must see the real age.
-      fs.futimesSync(outFd, final.atimeMs / 1000, final.mtimeMs / 1000);
+      // The access time is the one from before our own reading touched it.
+      fs.futimesSync(outFd, st.atimeMs / 1000, final.mtimeMs / 1000);
       fs.fsyncSync(outFd);
       // Bytes appended while we set the metadata go through one more pass.
       const again = await catchUp(inFd, outFd, offset, outOffset, state, options, passes);
@@ -280,7 +289,16 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
     fsyncDirectory(path.dirname(file));
     return { file, state, changed: true, appendedBytes: offset - st.size, passes: passes.passes };
   } catch (error) {
-    if (errnoCode(error) === 'ENOSPC') {
+    const code = errnoCode(error);
+    if (code === 'EXDEV' || code === 'EBUSY') {
+      throw new DenulFileError(
+        'refused-other-filesystem',
+        file,
+        `${file}: the cleaned copy cannot be renamed over it (${code}: a mount point or another filesystem); left it as it is. Use --same-inode`,
+        error,
+      );
+    }
+    if (code === 'ENOSPC') {
       throw new DenulFileError(
         'refused-no-space',
         file,
@@ -326,7 +344,7 @@ async function sameInodeMode(file: string, options: InPlaceOptions): Promise<InP
       if (before.size !== offset) continue;
       // The window between this last look and the cut is the only moment an append can be lost.
       fs.ftruncateSync(fd, outOffset);
-      fs.futimesSync(fd, before.atimeMs / 1000, before.mtimeMs / 1000);
+      fs.futimesSync(fd, st.atimeMs / 1000, before.mtimeMs / 1000);
       break;
     }
     fs.fsyncSync(fd);
@@ -354,6 +372,7 @@ export async function cleanInPlace(file: string, options: InPlaceOptions): Promi
         options.warn(`${file}: was truncated while being cleaned (copytruncate rotation?); starting over`);
         continue;
       }
+      if (error instanceof InterruptedError) throw error;
       if (error instanceof DenulFileError) {
         if (error.file === '')
           throw new DenulFileError(error.code, file, `${file}: ${error.message}`, error.cause);

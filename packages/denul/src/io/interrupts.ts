@@ -31,10 +31,12 @@ export class Interrupts {
   }
 
   /** Ends the process by `signal` with the default action (after our handlers are gone). */
-  reraise(signal: NodeJS.Signals): never {
+  async reraise(signal: NodeJS.Signals): Promise<never> {
     this.uninstall();
     process.kill(process.pid, signal);
-    // The default action of these signals terminates; should it be delayed, do not fall through.
+    // The signal may be delivered to another thread a moment later; wait for it rather than
+    // exiting first with an ordinary status, and fall back to the shell's 128+n convention.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15));
   }
 }

@@ -119,7 +119,7 @@ export async function runDenul(options: DenulOptions, env: RunEnvironment): Prom
       await report(formatTotal(outcomes));
   } catch (error) {
     if (error instanceof BrokenPipeError) return EXIT_FAILURE;
-    if (error instanceof InterruptedError) interrupts.reraise(error.signal);
+    if (error instanceof InterruptedError) await interrupts.reraise(error.signal);
     throw error;
   } finally {
     interrupts.uninstall();
