@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { osHeaderAction, parseOsLabel, sanitizeHeaderValue } from '../../src/index.js';
+
+describe('X-P0f-OS header', () => {
+  test("uses p0f's wording", () =>
+    assert.equal(
+      osHeaderAction('X-P0f-OS', parseOsLabel('Windows 7 or 8', 'p0f'), 100),
+      'PREPEND X-P0f-OS: Windows 7 or 8',
+    ));
+  test('says unknown when no source knew the OS', () =>
+    assert.equal(osHeaderAction('X-P0f-OS', undefined, 100), 'PREPEND X-P0f-OS: unknown'));
+  test('keeps only printable ASCII and folds white space', () =>
+    assert.equal(sanitizeHeaderValue('Win\u00e9dows\r\n  7\tor\u00008', 100), 'Win?dows 7 or?8'));
+  test('cuts to the length bound', () =>
+    assert.equal(sanitizeHeaderValue('x'.repeat(500), 20), 'x'.repeat(20)));
+  test('never yields an empty value', () => assert.equal(sanitizeHeaderValue(' \r\n ', 20), 'unknown'));
+});
