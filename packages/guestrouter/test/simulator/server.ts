@@ -50,7 +50,8 @@ export interface SimulatorHandle {
   state: SimState;
   /** Every request served, in order; status 0 for dropped connections. */
   requests: { command: string; status: number }[];
-  failNext(n: number, kind: FaultKind): void;
+  /** The next n requests (only those for `command` when given) get the fault. */
+  failNext(n: number, kind: FaultKind, command?: string): void;
   stop(): Promise<void>;
 }
 
@@ -273,7 +274,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const secretKey = options.secretKey ?? randomKey();
   const rootAdmin = options.rootAdmin ?? true;
   const maxPageSize = options.maxPageSize ?? 500;
-  const faults: FaultKind[] = [];
+  const faults: { kind: FaultKind; command: string | undefined }[] = [];
   const stalled = new Set<http.ServerResponse>();
   const sockets = new Set<Socket>();
 
@@ -283,8 +284,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     secretKey,
     state: options.state,
     requests: [],
-    failNext(n, kind) {
-      for (let i = 0; i < n; i++) faults.push(kind);
+    failNext(n, kind, command) {
+      for (let i = 0; i < n; i++) faults.push({ kind, command: command?.toLowerCase() });
     },
     stop: async () => {},
   };
@@ -323,10 +324,15 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       send(res, command, 404, 'not found\n', 'text/plain');
       return;
     }
-    const fault = faults.shift();
-    if (fault !== undefined) {
-      injectFault(res, command, fault);
-      return;
+    const faultIndex = faults.findIndex(
+      (f) => f.command === undefined || f.command === command.toLowerCase(),
+    );
+    if (faultIndex >= 0) {
+      const [fault] = faults.splice(faultIndex, 1);
+      if (fault !== undefined) {
+        injectFault(res, command, fault.kind);
+        return;
+      }
     }
     const spec = COMMANDS[command.toLowerCase()];
     const responseKey = spec === undefined ? 'errorresponse' : `${command.toLowerCase()}response`;

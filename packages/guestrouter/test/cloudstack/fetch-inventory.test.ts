@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { fetchInventory, missingIsolationReason } from '../../src/cloudstack/inventory.js';
+import { FIXTURE_ZONE_ID, generateSimState, networkId } from '../simulator/fixtures.js';
+import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
+import { clientFor } from './helpers.js';
+
+const started: SimulatorHandle[] = [];
+after(async () => {
+  await Promise.all(started.map((s) => s.stop()));
+});
+
+async function simulator(...args: Parameters<typeof startSimulator>): Promise<SimulatorHandle> {
+  const sim = await startSimulator(...args);
+  started.push(sim);
+  return sim;
+}
+
+describe('fetchInventory against the simulator', () => {
+  test('maps VLAN networks, their VMs and public addresses', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 3, vmsPerNetwork: 4, isolation: 'vlan', publicIpsPerNetwork: 2 }),
+    });
+    const { client } = clientFor(sim, { pageSize: 3 });
+    const inventory = await fetchInventory(client, { now: () => 1234 });
+    client.close();
+    assert.equal(inventory.fetchedAt, 1234);
+    assert.deepEqual(inventory.zones, [{ id: FIXTURE_ZONE_ID, name: 'zone1', networkType: 'Advanced' }]);
+    assert.deepEqual(
+      inventory.networks.map((n) => [n.name, n.isolation, n.cidr, n.gateway]),
+      [
+        ['guest-1', { kind: 'vlan', id: 101 }, '192.0.2.0/24', '192.0.2.1'],
+        ['guest-2', { kind: 'vlan', id: 102 }, '198.51.100.0/24', '198.51.100.1'],
+        ['guest-3', { kind: 'vlan', id: 103 }, '203.0.113.0/24', '203.0.113.1'],
+      ],
+    );
+    assert.equal(inventory.nics.length, 12);
+    const nic = inventory.nics.find((n) => n.hostname === 'vm-2-3');
+    assert.deepEqual(nic, {
+      vmId: nic?.vmId,
+      vmName: 'vm-2-3',
+      hostname: 'vm-2-3',
+      networkId: networkId(2),
+      macAddress: '02:00:00:02:00:03',
+      ipAddress: '198.51.100.4',
+      isDefault: true,
+      state: 'Running',
+    });
+    assert.equal(inventory.publicIps.length, 6);
+    const ip = inventory.publicIps.find((p) => p.vmId === nic?.vmId);
+    assert.equal(ip, undefined, 'only the first two VMs of a network have public addresses');
+    const first = inventory.publicIps[0];
+    assert.equal(first?.networkId, networkId(1));
+    assert.equal(first?.state, 'Allocated');
+    assert.match(first?.address ?? '', /^198\.1[89]\./);
+    // listall on every list call, allocatedonly on public addresses.
+    const commands = new Set(sim.requests.map((r) => r.command));
+    assert.deepEqual([...commands].sort(), [
+      'listNetworks',
+      'listPublicIpAddresses',
+      'listVirtualMachines',
+      'listZones',
+    ]);
+  });
+
+  test('maps VXLAN networks to their VNI', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vxlan' }),
+    });
+    const { client } = clientFor(sim);
+    const inventory = await fetchInventory(client);
+    client.close();
+    assert.deepEqual(
+      inventory.networks.map((n) => n.isolation),
+      [
+        { kind: 'vxlan', vni: 5001 },
+        { kind: 'vxlan', vni: 5002 },
+      ],
+    );
+    assert.deepEqual(
+      inventory.networks.map((n) => n.broadcastUri),
+      ['vxlan://5001', 'vxlan://5002'],
+    );
+  });
+
+  test('leaves isolation undefined for a non-admin key and explains that vlan is returned to root admins only', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vlan' }),
+      rootAdmin: false,
+    });
+    const { client } = clientFor(sim);
+    const inventory = await fetchInventory(client);
+    client.close();
+    assert.equal(inventory.networks.length, 2);
+    for (const network of inventory.networks) {
+      assert.equal(network.isolation, undefined);
+      assert.equal(network.broadcastUri, undefined);
+      assert.match(missingIsolationReason(network) ?? '', /returned to root admin accounts only/);
+    }
+    assert.equal(inventory.nics.length, 2, 'VMs are still listed');
+  });
+
+  test('sees a VM added and a network removed between two fetches', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 3, vmsPerNetwork: 1, isolation: 'vxlan' }),
+    });
+    const { client } = clientFor(sim);
+    const before = await fetchInventory(client);
+    assert.equal(before.nics.length, 3);
+    const extra = generateSimState({ networks: 1, vmsPerNetwork: 2, isolation: 'vxlan', firstId: 2 })
+      .virtualMachines[1];
+    assert.ok(extra);
+    sim.state.virtualMachines.push(extra);
+    sim.state.networks = sim.state.networks.filter((n) => n.id !== networkId(3));
+    const afterChange = await fetchInventory(client);
+    client.close();
+    assert.deepEqual(afterChange.nics.map((n) => n.hostname).sort(), [
+      'vm-1-1',
+      'vm-2-1',
+      'vm-2-2',
+      'vm-3-1',
+    ]);
+    assert.deepEqual(
+      afterChange.networks.map((n) => n.name),
+      ['guest-1', 'guest-2'],
+    );
+  });
+
+  test('passes the zone filter to every list call', async () => {
+    const state = generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vlan' });
+    const sim = await simulator({ state });
+    const { client } = clientFor(sim);
+    const none = await fetchInventory(client, { zoneId: 'other-zone' });
+    assert.deepEqual([none.zones.length, none.networks.length, none.nics.length], [0, 0, 0]);
+    const some = await fetchInventory(client, { zoneId: FIXTURE_ZONE_ID });
+    assert.deepEqual([some.zones.length, some.networks.length, some.nics.length], [1, 2, 2]);
+    client.close();
+  });
+
+  test('rejects the whole fetch when one list call fails, so no partial inventory is returned', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vlan' }),
+    });
+    const { client } = clientFor(sim, { retries: 0 });
+    sim.failNext(1, 'errorcode431', 'listVirtualMachines');
+    await assert.rejects(
+      () => fetchInventory(client),
+      /CloudStack listVirtualMachines failed: errorcode 431/,
+    );
+    assert.deepEqual(
+      sim.requests.map((r) => `${r.command}:${r.status}`),
+      ['listZones:200', 'listNetworks:200', 'listVirtualMachines:431'],
+    );
+    client.close();
+  });
+
+  test('lists 1,000 networks and 10,000 VMs in pages of 500', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 1000, vmsPerNetwork: 10, isolation: 'vxlan' }),
+    });
+    const { client } = clientFor(sim);
+    const inventory = await fetchInventory(client);
+    client.close();
+    assert.equal(inventory.networks.length, 1000);
+    assert.equal(inventory.nics.length, 10_000);
+    assert.equal(new Set(inventory.networks.map((n) => n.cidr)).size, 1000);
+    const byCommand = new Map<string, number>();
+    for (const r of sim.requests) byCommand.set(r.command, (byCommand.get(r.command) ?? 0) + 1);
+    assert.equal(byCommand.get('listNetworks'), 2);
+    assert.equal(byCommand.get('listVirtualMachines'), 20);
+  });
+});
