@@ -17,7 +17,7 @@ const REDRAW_MS = 200;
 export function startProgress(label: string, total: number, enabled: boolean, minBytes: number): Progress {
   if (!enabled || total < minBytes) return NO_PROGRESS;
   const started = performance.now();
-  let lastDraw = 0;
+  let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
   const draw = (done: number, removed: number) => {
     const line = formatProgress(label, done, total, performance.now() - started, removed);
