@@ -127,7 +127,7 @@ describe('P0fSource against a real p0f 3.09b in a network namespace', () => {
     for (let i = 0; i < 50; i += 1) await source.lookup(i % 2 ? CLIENT_XP : '10.77.2.1');
     await source.close();
     const ours = await cpuLoad(p0f);
-    assert.ok(ours < 0.3, `p0f used ${ours} CPU-s/s after our client closed`);
+    assert.ok(ours < 0.1, `p0f used ${ours} CPU-s/s after our client closed`);
 
     // Control: the bug this client avoids. A client that shuts down its write side.
     const halfClosing = connect({ path: p0f.socket, allowHalfOpen: true });
@@ -135,7 +135,7 @@ describe('P0fSource against a real p0f 3.09b in a network namespace', () => {
     halfClosing.end();
     try {
       const theirs = await cpuLoad(p0f, 700);
-      assert.ok(theirs > 0.5, `p0f used ${theirs} CPU-s/s with a half-closed client`);
+      assert.ok(theirs > 0.25, `p0f used ${theirs} CPU-s/s with a half-closed client`);
     } finally {
       halfClosing.destroy();
     }

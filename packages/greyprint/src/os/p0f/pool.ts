@@ -37,6 +37,8 @@ export interface P0fLease {
  */
 export class P0fPool {
   private readonly idle: P0fConnection[] = [];
+  /** Every open connection, idle or lent out, so close() can end them all. */
+  private readonly all = new Set<P0fConnection>();
   private readonly waiters: Waiter[] = [];
   private open = 0;
   private highWater = 0;
@@ -120,7 +122,8 @@ export class P0fPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const connection of this.idle.splice(0)) connection.destroy();
+    this.idle.length = 0;
+    for (const connection of [...this.all]) connection.destroy();
     for (const waiter of this.waiters.splice(0)) {
       waiter.signal.removeEventListener('abort', waiter.onAbort);
       waiter.reject(new P0fLookupError('closed', 'p0f source is closed', this.options.socket));
@@ -139,8 +142,10 @@ export class P0fPool {
       throw error;
     }
     this.failures = 0;
+    this.all.add(connection);
     connection.onClose = () => {
       this.open -= 1;
+      this.all.delete(connection);
       const index = this.idle.indexOf(connection);
       if (index >= 0) this.idle.splice(index, 1);
     };

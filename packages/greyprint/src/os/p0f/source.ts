@@ -110,14 +110,36 @@ export class P0fSource implements OsSource {
       this.counters.cacheHits += 1;
       return Promise.resolve(cached.label);
     }
-    // Concurrent RCPTs of one client share one question to p0f.
-    const running = this.inFlight.get(key);
-    if (running && !signal) return running;
-    const promise = this.ask(address, key, query, signal).finally(() => {
-      if (this.inFlight.get(key) === promise) this.inFlight.delete(key);
+    // Concurrent RCPTs of one client share one question to p0f, bounded by
+    // timeoutMs; each caller stops waiting at its own signal.
+    let shared = this.inFlight.get(key);
+    if (!shared) {
+      const asked = this.ask(address, key, query).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, asked);
+      shared = asked;
+    }
+    return signal ? this.untilAborted(shared, signal) : shared;
+  }
+
+  private untilAborted(
+    answer: Promise<OsLabel | undefined>,
+    signal: AbortSignal,
+  ): Promise<OsLabel | undefined> {
+    if (signal.aborted) {
+      this.counters.failures.aborted += 1;
+      return Promise.resolve(undefined);
+    }
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        this.counters.failures.aborted += 1;
+        resolve(undefined);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      answer.then((label) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(label);
+      });
     });
-    if (!signal) this.inFlight.set(key, promise);
-    return promise;
   }
 
   /** Counters for metrics and tests (a copy). */
@@ -136,14 +158,8 @@ export class P0fSource implements OsSource {
     this.cache.clear();
   }
 
-  private async ask(
-    address: string,
-    key: string,
-    query: P0fQuery,
-    callerSignal: AbortSignal | undefined,
-  ): Promise<OsLabel | undefined> {
-    const deadline = AbortSignal.timeout(this.options.timeoutMs);
-    const signal = callerSignal ? AbortSignal.any([deadline, callerSignal]) : deadline;
+  private async ask(address: string, key: string, query: P0fQuery): Promise<OsLabel | undefined> {
+    const signal = AbortSignal.timeout(this.options.timeoutMs);
     try {
       const response = await this.queryWithinDeadline(query, signal);
       this.noteRecovered();
@@ -164,9 +180,8 @@ export class P0fSource implements OsSource {
         error instanceof P0fLookupError
           ? error
           : new P0fLookupError('connection-lost', String(error), this.options.socket, { cause: error });
-      const reason = callerSignal?.aborted && !deadline.aborted ? 'aborted' : failure.reason;
-      this.counters.failures[reason] += 1;
-      this.noteFailure(reason, address, failure);
+      this.counters.failures[failure.reason] += 1;
+      this.noteFailure(failure.reason, address, failure);
       return undefined;
     }
   }
