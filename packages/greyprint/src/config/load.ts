@@ -19,13 +19,30 @@ export class ConfigError extends Error {
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Objects merge key by key; arrays and scalars from `over` replace those of `base`. */
-export function mergeConfig(base: Plain, over: Plain): Plain {
+/**
+ * Lists the command line adds to instead of replacing: pins and allow files
+ * from the file and from flags both apply.
+ */
+export const APPENDED_KEYS: ReadonlySet<string> = new Set(['os.static', 'allow.files', 'allow.entries']);
+
+/**
+ * Objects merge key by key; arrays and scalars from `over` replace those of
+ * `base`, except the lists in `append`, which are concatenated.
+ */
+export function mergeConfig(
+  base: Plain,
+  over: Plain,
+  append: ReadonlySet<string> = new Set(),
+  prefix = '',
+): Plain {
   const out: Plain = { ...base };
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue;
     const b = out[k];
-    out[k] = isPlain(b) && isPlain(v) ? mergeConfig(b, v) : v;
+    const path = prefix === '' ? k : `${prefix}.${k}`;
+    if (isPlain(b) && isPlain(v)) out[k] = mergeConfig(b, v, append, path);
+    else if (append.has(path) && Array.isArray(b) && Array.isArray(v)) out[k] = [...b, ...v];
+    else out[k] = v;
   }
   return out;
 }
@@ -67,7 +84,7 @@ export async function readConfigFile(file: string): Promise<Plain> {
 
 /**
  * The effective config: schema defaults, then the file, then command-line
- * values. Each layer is checked, so an error names the layer (file or command
+ * values (which replace the file's, except the lists in APPENDED_KEYS). Each layer is checked, so an error names the layer (file or command
  * line) that brought the bad value.
  */
 export async function loadConfig(options: { file?: string; overrides?: ConfigInput }): Promise<Config> {
@@ -77,9 +94,10 @@ export async function loadConfig(options: { file?: string; overrides?: ConfigInp
     const r = configSchema.safeParse(merged);
     if (!r.success) throw firstIssue(r.error, options.file);
   }
-  if (options.overrides !== undefined) merged = mergeConfig(merged, options.overrides as Plain);
+  if (options.overrides !== undefined)
+    merged = mergeConfig(merged, options.overrides as Plain, APPENDED_KEYS);
   const r = configSchema.safeParse(merged);
-  if (!r.success) throw firstIssue(r.error, options.file === undefined ? 'command line' : 'command line');
+  if (!r.success) throw firstIssue(r.error, 'command line');
   return r.data;
 }
 
