@@ -86,7 +86,7 @@ export function cloudStackConfigFromEnv(
   };
   const missing = (['url', 'apiKey', 'secretKey'] as const)
     .filter((key) => merged[key] === undefined)
-    .map((key) => `${CLOUDSTACK_ENV[key]} (or "${key}" in the config file)`);
+    .map((key) => `${CLOUDSTACK_ENV[key]} (or cloudstack.${key} in the config file)`);
   if (missing.length > 0) {
     throw new CloudStackConfigError(
       `CloudStack API settings missing: ${missing.join(', ')}. Set the environment variable(s) or the config file key(s).`,

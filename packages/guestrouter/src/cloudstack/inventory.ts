@@ -190,16 +190,28 @@ export function buildInventory(
 export interface FetchInventoryOptions {
   /** Only this zone (its id); default all zones the key can see. */
   zoneId?: string;
+  /**
+   * Also list resources owned by projects (`projectid=-1`), which CloudStack
+   * leaves out of `listall=true` answers. Default true.
+   */
+  includeProjects?: boolean;
   /** Told about networks and NICs left out (L2 networks, NICs without IPv4). */
   logger?: CloudStackLogger;
   now?: () => number;
 }
 
+/** Items of both passes, each id once (the account pass wins). */
+function mergeById<T extends { id: string }>(first: T[], second: T[]): T[] {
+  const seen = new Set(first.map((item) => item.id));
+  return [...first, ...second.filter((item) => !seen.has(item.id))];
+}
+
 /**
  * listZones, listNetworks, listVirtualMachines (NICs come inside) and
  * listPublicIpAddresses, all pages, `listall=true` so an admin key sees every
- * account's resources. Any failed call rejects the whole fetch: a partial
- * inventory must never look like networks were removed.
+ * account's resources, then the same with `projectid=-1` for project
+ * resources. Any failed call rejects the whole fetch: a partial inventory
+ * must never look like networks were removed.
  */
 export async function fetchInventory(
   client: CloudStackClient,
@@ -207,21 +219,28 @@ export async function fetchInventory(
 ): Promise<Inventory> {
   const zoneFilter: Params = options.zoneId === undefined ? {} : { zoneid: options.zoneId };
   const zoneParams: Params = options.zoneId === undefined ? {} : { id: options.zoneId };
+  const includeProjects = options.includeProjects ?? true;
   // Sequential on purpose: one management server, and the counts are small next to its page size.
+  const listBoth = async <T extends { id: string }>(
+    command: string,
+    params: Params,
+    key: string,
+  ): Promise<T[]> => {
+    const own = await client.listAll<T>(command, { listall: true, ...params, ...zoneFilter }, key);
+    if (!includeProjects) return own;
+    const projects = await client.listAll<T>(
+      command,
+      { listall: true, ...params, ...zoneFilter, projectid: -1 },
+      key,
+    );
+    return mergeById(own, projects);
+  };
   const zones = await client.listAll<RawZone>('listZones', zoneParams, 'zone');
-  const networks = await client.listAll<RawNetwork>(
-    'listNetworks',
-    { listall: true, ...zoneFilter },
-    'network',
-  );
-  const virtualMachines = await client.listAll<RawVirtualMachine>(
-    'listVirtualMachines',
-    { listall: true, ...zoneFilter },
-    'virtualmachine',
-  );
-  const publicIpAddresses = await client.listAll<RawPublicIp>(
+  const networks = await listBoth<RawNetwork>('listNetworks', {}, 'network');
+  const virtualMachines = await listBoth<RawVirtualMachine>('listVirtualMachines', {}, 'virtualmachine');
+  const publicIpAddresses = await listBoth<RawPublicIp>(
     'listPublicIpAddresses',
-    { listall: true, allocatedonly: true, ...zoneFilter },
+    { allocatedonly: true },
     'publicipaddress',
   );
   const { inventory, skipped } = buildInventory(

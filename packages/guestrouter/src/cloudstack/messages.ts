@@ -62,6 +62,8 @@ export interface RawNetwork {
   networkofferingname?: string;
   vpcid?: string;
   issystem?: boolean;
+  /** Set when a project owns the network; such networks are listed only with `projectid`. */
+  projectid?: string;
   [extra: string]: unknown;
 }
 
@@ -98,6 +100,7 @@ export interface RawVirtualMachine {
   /** `Running`, `Stopped`, `Starting`, `Destroyed` ... */
   state?: string;
   nic?: RawNic[];
+  projectid?: string;
   [extra: string]: unknown;
 }
 
@@ -118,6 +121,7 @@ export interface RawPublicIp {
   issourcenat?: boolean;
   isstaticnat?: boolean;
   allocated?: string;
+  projectid?: string;
   [extra: string]: unknown;
 }
 

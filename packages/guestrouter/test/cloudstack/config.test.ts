@@ -46,8 +46,8 @@ describe('CloudStack settings from environment and config file', () => {
       assert.fail('expected CloudStackConfigError');
     } catch (err) {
       assert.ok(err instanceof CloudStackConfigError);
-      assert.match(err.message, /CLOUDSTACK_API_KEY \(or "apiKey" in the config file\)/);
-      assert.match(err.message, /CLOUDSTACK_SECRET_KEY \(or "secretKey" in the config file\)/);
+      assert.match(err.message, /CLOUDSTACK_API_KEY \(or cloudstack\.apiKey in the config file\)/);
+      assert.match(err.message, /CLOUDSTACK_SECRET_KEY \(or cloudstack\.secretKey in the config file\)/);
       assert.doesNotMatch(err.message, /CLOUDSTACK_API_URL/);
       assert.equal(err.missing.length, 2);
     }

@@ -149,7 +149,7 @@ describe('fetchInventory against the simulator', () => {
     );
     assert.deepEqual(
       sim.requests.map((r) => `${r.command}:${r.status}`),
-      ['listZones:200', 'listNetworks:200', 'listVirtualMachines:431'],
+      ['listZones:200', 'listNetworks:200', 'listNetworks:200', 'listVirtualMachines:431'],
     );
     client.close();
   });
@@ -166,7 +166,36 @@ describe('fetchInventory against the simulator', () => {
     assert.equal(new Set(inventory.networks.map((n) => n.cidr)).size, 1000);
     const byCommand = new Map<string, number>();
     for (const r of sim.requests) byCommand.set(r.command, (byCommand.get(r.command) ?? 0) + 1);
-    assert.equal(byCommand.get('listNetworks'), 2);
-    assert.equal(byCommand.get('listVirtualMachines'), 20);
+    // Two pages plus the (empty) projects pass each.
+    assert.equal(byCommand.get('listNetworks'), 3);
+    assert.equal(byCommand.get('listVirtualMachines'), 21);
+  });
+});
+
+describe('fetchInventory and projects', () => {
+  test('includes networks, VMs and addresses owned by projects, which listall alone leaves out', async () => {
+    const state = generateSimState({
+      networks: 3,
+      vmsPerNetwork: 1,
+      isolation: 'vlan',
+      publicIpsPerNetwork: 1,
+    });
+    const project = 'p0000000-0000-4000-8000-000000000001';
+    for (const item of [state.networks[2], state.virtualMachines[2], state.publicIpAddresses[2]]) {
+      if (item) item.projectid = project;
+    }
+    const sim = await simulator({ state });
+    const { client } = clientFor(sim);
+    const withProjects = await fetchInventory(client);
+    assert.deepEqual(
+      [withProjects.networks.length, withProjects.nics.length, withProjects.publicIps.length],
+      [3, 3, 3],
+    );
+    const accountOnly = await fetchInventory(client, { includeProjects: false });
+    assert.deepEqual(
+      [accountOnly.networks.length, accountOnly.nics.length, accountOnly.publicIps.length],
+      [2, 2, 2],
+    );
+    client.close();
   });
 });

@@ -106,6 +106,19 @@ function hideNic(nic: RawNic): RawNic {
   return withoutAdminFields(nic, ['broadcasturi', 'isolationuri']);
 }
 
+/**
+ * CloudStack's project scoping: without `projectid` only resources outside
+ * projects are listed (even with listall=true); `projectid=-1` lists the
+ * resources of all projects; any other value that one project.
+ */
+function inProjectScope(item: { projectid?: unknown }, q: Query): boolean {
+  const wanted = q.get('projectid');
+  const owner = typeof item.projectid === 'string' ? item.projectid : undefined;
+  if (wanted === undefined) return owner === undefined;
+  if (wanted === '-1') return owner !== undefined;
+  return owner === wanted;
+}
+
 const COMMANDS: Record<string, CommandSpec> = {
   listzones: {
     itemKey: 'zone',
@@ -117,6 +130,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       const keyword = q.get('keyword')?.toLowerCase();
       const matching = state.networks.filter(
         (n) =>
+          inProjectScope(n, q) &&
           (!q.has('id') || n.id === q.get('id')) &&
           (!q.has('zoneid') || n.zoneid === q.get('zoneid')) &&
           (!q.has('type') || n.type?.toLowerCase() === q.get('type')?.toLowerCase()) &&
@@ -131,6 +145,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       const networkId = q.get('networkid');
       const matching = state.virtualMachines.filter(
         (vm) =>
+          inProjectScope(vm, q) &&
           (!q.has('id') || vm.id === q.get('id')) &&
           (!q.has('zoneid') || vm.zoneid === q.get('zoneid')) &&
           (!q.has('state') || vm.state?.toLowerCase() === q.get('state')?.toLowerCase()) &&
@@ -175,6 +190,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     list: (state, q) =>
       state.publicIpAddresses.filter(
         (ip) =>
+          inProjectScope(ip, q) &&
           (!q.has('id') || ip.id === q.get('id')) &&
           (!q.has('zoneid') || ip.zoneid === q.get('zoneid')) &&
           (!q.has('associatednetworkid') || ip.associatednetworkid === q.get('associatednetworkid')) &&
