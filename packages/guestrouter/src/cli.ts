@@ -83,7 +83,7 @@ function planJson(plan: Plan): object {
   return {
     commands: renderPlan(plan),
     ipBatch: plan.ipCommands,
-    sysctls: plan.sysctls,
+    sysctls: [...plan.sysctlsBefore, ...plan.sysctls],
     changes: plan.changes,
     refused: plan.refused,
     kept: plan.kept,

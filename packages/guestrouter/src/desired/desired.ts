@@ -95,6 +95,15 @@ export function desiredState(inventory: Inventory, options: DesiredOptions): Des
 
 export function sysctlsFor(links: readonly DesiredLink[], options: DesiredOptions): SysctlSetting[] {
   const settings: SysctlSetting[] = [{ key: 'net.ipv4.ip_forward', value: '1' }];
+  // All VXLAN devices on one UDP port share one kernel socket, and a socket may
+  // join at most igmp_max_memberships groups (default 20): past 20 multicast
+  // networks `link set up` fails with ENOBUFS unless this limit is raised first.
+  const groups = new Set(
+    links.flatMap((l) => (l.spec.kind === 'vxlan' && l.spec.group ? [l.spec.group] : [])),
+  );
+  if (groups.size > 0) {
+    settings.push({ key: 'net.ipv4.igmp_max_memberships', value: String(groups.size), minimum: true });
+  }
   if (options.publicRouting && links.some((l) => l.public)) {
     settings.push({ key: confKey(options.uplink, 'proxy_arp'), value: '1' });
   }

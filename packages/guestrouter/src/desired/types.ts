@@ -31,6 +31,8 @@ export interface SysctlSetting {
   readonly value: string;
   /** The link the key belongs to, when it is per interface (written after that link exists). */
   readonly link?: string;
+  /** Satisfied by any current value >= value (a limit guestrouter only raises, never lowers). */
+  readonly minimum?: boolean;
 }
 
 export type RefusalCode =

@@ -126,12 +126,15 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     served.filter((l) => !current.links.has(l.name) || recreated.has(l.name)).map((l) => l.name),
   );
   const conflicted = new Set(desired.links.filter((l) => !servedNames.has(l.name)).map((l) => l.name));
+  const sysctlsBefore: SysctlSetting[] = [];
   const sysctls: SysctlSetting[] = [];
   for (const setting of desired.sysctls) {
     if (setting.link !== undefined && conflicted.has(setting.link)) continue;
     const isFresh = setting.link !== undefined && fresh.has(setting.link);
-    if (!isFresh && current.sysctls.get(setting.key) === setting.value) continue;
-    sysctls.push(setting);
+    const have = current.sysctls.get(setting.key);
+    const satisfied = setting.minimum ? Number(have) >= Number(setting.value) : have === setting.value;
+    if (!isFresh && satisfied) continue;
+    (setting.link === undefined ? sysctlsBefore : sysctls).push(setting);
     changes.push({
       action: 'set-sysctl',
       ...(setting.link ? { link: setting.link } : {}),
@@ -145,6 +148,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
 
   return {
     ipCommands: [...deletions, ...perLink],
+    sysctlsBefore,
     sysctls,
     changes,
     refused,

@@ -19,7 +19,10 @@ export function sysctlCommand(setting: SysctlSetting): string {
   return `sysctl -w ${setting.key}=${setting.value}`;
 }
 
-/** The literal plan: ip -batch lines, then sysctl writes; what `plan` prints and `apply` runs. */
+/**
+ * The literal plan, in the order `apply` runs it: global sysctl writes, the
+ * ip -batch lines, then per-link sysctl writes. What `plan` prints.
+ */
 export function renderPlan(plan: Plan): string[] {
-  return [...plan.ipCommands, ...plan.sysctls.map(sysctlCommand)];
+  return [...plan.sysctlsBefore.map(sysctlCommand), ...plan.ipCommands, ...plan.sysctls.map(sysctlCommand)];
 }

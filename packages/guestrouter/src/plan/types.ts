@@ -9,7 +9,7 @@ export type ChangeAction =
   | 'set-up'
   | 'set-sysctl';
 
-/** One change, for logs and JSON output; the literal commands are in Plan.ipCommands / Plan.sysctls. */
+/** One change, for logs and JSON output; the literal commands are in Plan.sysctlsBefore, ipCommands, sysctls. */
 export interface Change {
   readonly action: ChangeAction;
   readonly link?: string;
@@ -20,7 +20,9 @@ export interface Change {
 export interface Plan {
   /** Lines for `ip -batch -`, in order. */
   readonly ipCommands: readonly string[];
-  /** Sysctl writes, run after the ip batch (per-interface keys need the interface). */
+  /** Global sysctl writes, run before the ip batch (the multicast limit must be raised before links go up). */
+  readonly sysctlsBefore: readonly SysctlSetting[];
+  /** Per-link sysctl writes, run after the ip batch (the interfaces must exist). */
   readonly sysctls: readonly SysctlSetting[];
   readonly changes: readonly Change[];
   readonly refused: readonly Refusal[];

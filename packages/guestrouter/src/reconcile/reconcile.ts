@@ -38,16 +38,17 @@ export async function computePlan(
 }
 
 /**
- * Runs a plan: the ip batch, then the sysctl writes. Refuses before changing
+ * Runs a plan: global sysctls, the ip batch, then the per-link sysctls. Refuses before changing
  * anything when the trunk or uplink interface is missing.
  */
 export async function applyPlan(plan: Plan, kernel: KernelAdapter, netns?: string): Promise<void> {
   const missing = plan.missingInterfaces[0];
   if (missing) throw new InterfaceMissingError(missing.role, missing.name, netns);
+  await kernel.writeSysctls(plan.sysctlsBefore);
   await kernel.runBatch(plan.ipCommands);
   await kernel.writeSysctls(plan.sysctls);
 }
 
 export function isEmptyPlan(plan: Plan): boolean {
-  return plan.ipCommands.length === 0 && plan.sysctls.length === 0;
+  return plan.ipCommands.length === 0 && plan.sysctls.length === 0 && plan.sysctlsBefore.length === 0;
 }

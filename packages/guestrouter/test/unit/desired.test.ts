@@ -68,6 +68,7 @@ describe('desiredState', () => {
     const keys = state.sysctls.map((s) => `${s.key}=${s.value}`);
     assert.deepEqual(keys, [
       'net.ipv4.ip_forward=1',
+      'net.ipv4.igmp_max_memberships=2',
       'net.ipv4.conf.eth0.proxy_arp=1',
       'net.ipv4.conf.vxlan5001.forwarding=1',
       'net.ipv4.conf.vxlan5001.proxy_arp=1',

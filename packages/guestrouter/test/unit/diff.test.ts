@@ -19,8 +19,14 @@ function plain(name: string, extra: Partial<CurrentLink> = {}): CurrentLink {
   return { name, up: true, addresses: [], ...extra };
 }
 
+/** Kernel defaults as read on this machine: forwarding off, a socket joins at most 20 multicast groups. */
+const kernelDefaults = { 'net.ipv4.ip_forward': '0', 'net.ipv4.igmp_max_memberships': '20' };
+
 function currentOf(links: CurrentLink[], sysctls: Record<string, string> = {}): CurrentState {
-  return { links: new Map(links.map((l) => [l.name, l])), sysctls: new Map(Object.entries(sysctls)) };
+  return {
+    links: new Map(links.map((l) => [l.name, l])),
+    sysctls: new Map(Object.entries({ ...kernelDefaults, ...sysctls })),
+  };
 }
 
 const hostLinks = [plain('lo'), plain('eth0', { addresses: ['192.0.2.2/24'] }), plain('eth1')];
@@ -47,13 +53,13 @@ const appliedSysctls = {
 };
 
 describe('diff and plan rendering', () => {
-  test('plans a new VXLAN network as ip -batch lines followed by sysctl writes', () => {
+  test('plans a new VXLAN network as global sysctls, ip -batch lines, then per-link sysctls', () => {
     assert.deepEqual(renderPlan(planFor()), [
+      'sysctl -w net.ipv4.ip_forward=1',
       'link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1',
       'link set dev vxlan5001 alias guestrouter:net-1',
       'addr add 10.0.1.1/24 dev vxlan5001',
       'link set dev vxlan5001 up',
-      'sysctl -w net.ipv4.ip_forward=1',
       'sysctl -w net.ipv4.conf.vxlan5001.forwarding=1',
       'sysctl -w net.ipv4.conf.vxlan5001.proxy_arp=1',
     ]);
@@ -61,11 +67,11 @@ describe('diff and plan rendering', () => {
   test('plans a VLAN network as <trunk>.<vlan> with a "/" sysctl key (the VLAN path, checked through plan output)', () => {
     const plan = planFor([guestNetwork(1, { isolation: { kind: 'vlan', id: 1234 } })]);
     assert.deepEqual(renderPlan(plan), [
+      'sysctl -w net.ipv4.ip_forward=1',
       'link add link eth1 name eth1.1234 type vlan id 1234',
       'link set dev eth1.1234 alias guestrouter:net-1',
       'addr add 10.0.1.1/24 dev eth1.1234',
       'link set dev eth1.1234 up',
-      'sysctl -w net.ipv4.ip_forward=1',
       'sysctl -w net.ipv4.conf.eth1/1234.forwarding=1',
       'sysctl -w net.ipv4.conf.eth1/1234.proxy_arp=1',
     ]);
@@ -73,7 +79,7 @@ describe('diff and plan rendering', () => {
   test('plans an evpn VXLAN link with port 4789 and nolearning', () => {
     const options = { ...base, vxlan: parseConfig({ vxlan: { mode: 'evpn', local: '192.0.2.2' } }).vxlan };
     assert.equal(
-      renderPlan(planFor([guestNetwork(1)], currentOf(hostLinks), options))[0],
+      renderPlan(planFor([guestNetwork(1)], currentOf(hostLinks), options))[1],
       'link add vxlan5001 type vxlan id 5001 local 192.0.2.2 dstport 4789 nolearning dev eth1',
     );
   });
@@ -158,6 +164,22 @@ describe('diff and plan rendering', () => {
     assert.deepEqual(renderPlan(planFor([guestNetwork(1)], current)), [
       'sysctl -w net.ipv4.conf.vxlan5001.proxy_arp=1',
     ]);
+  });
+  test('raises igmp_max_memberships before the batch when more than 20 multicast VXLAN networks are served', () => {
+    const networks = Array.from({ length: 25 }, (_, i) => guestNetwork(i + 1));
+    const lines = renderPlan(planFor(networks));
+    assert.deepEqual(lines.slice(0, 2), [
+      'sysctl -w net.ipv4.ip_forward=1',
+      'sysctl -w net.ipv4.igmp_max_memberships=25',
+    ]);
+    assert.ok(lines[2]?.startsWith('link add'));
+    const raised = currentOf(hostLinks, { 'net.ipv4.igmp_max_memberships': '512' });
+    assert.ok(
+      !renderPlan(planFor(networks, raised)).some((l) => l.includes('igmp')),
+      'a higher limit is never lowered',
+    );
+    const evpn = { ...base, vxlan: parseConfig({ vxlan: { mode: 'evpn' } }).vxlan };
+    assert.ok(!renderPlan(planFor(networks, currentOf(hostLinks), evpn)).some((l) => l.includes('igmp')));
   });
   test('still computes the plan when the trunk is missing, and reports it', () => {
     const plan = planFor([guestNetwork(1)], currentOf([plain('lo')]));
