@@ -1,5 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type {
   ClientRecord,
@@ -34,6 +36,12 @@ export interface SqliteStoreOptions {
   readonly batchSize?: number;
   /** Open an existing store for reading only (CLI `list`). */
   readonly readonly?: boolean;
+  /**
+   * Checkpoint the WAL from a worker thread every this many ms (default 100),
+   * so the fsyncs of a checkpoint never stall answers; 0 leaves checkpoints to
+   * SQLite's automatic ones on the committing (main) thread.
+   */
+  readonly checkpointIntervalMs?: number;
 }
 
 export type StoreOpenErrorCode =
@@ -133,6 +141,34 @@ function openError(path: string, err: unknown): StoreOpenError {
   });
 }
 
+interface PendingWrite {
+  run(): unknown;
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+}
+
+/**
+ * The checkpointer thread, as CommonJS source for an eval worker (no file to locate under
+ * tsx or in dist). It opens its own connection and folds the WAL into the database file
+ * every interval; PASSIVE never waits for or blocks the writer.
+ */
+const CHECKPOINTER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 0');
+db.pragma('synchronous = ' + workerData.synchronous);
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+}, workerData.intervalMs);
+parentPort.on('message', (m) => {
+  if (m !== 'stop') return;
+  clearInterval(timer);
+  db.close();
+  parentPort.close();
+});
+`;
+
 /** Yields to the event loop so policy answers run between expiry batches. */
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -157,7 +193,10 @@ export class SqliteStore implements GreylistStore {
     expireTriplets: Database.Statement;
     expireClients: Database.Statement;
   };
-  private readonly passTxn: (key: TripletKey, now: number) => { passes: number; clientPasses: number };
+  private readonly commitBatch: (batch: readonly PendingWrite[]) => unknown[];
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private checkpointer: Worker | undefined;
   private closed = false;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -216,14 +255,43 @@ export class SqliteStore implements GreylistStore {
         `DELETE FROM clients WHERE client IN (SELECT client FROM clients WHERE last_seen < ? LIMIT ?)`,
       ),
     };
-    const { passTriplet, passClient } = this.stmt;
-    // IMMEDIATE takes the write lock up front, so the two updates cannot be split by another writer.
-    const txn = db.transaction((key: TripletKey, now: number) => {
-      const t = passTriplet.get(key.client, key.sender, key.recipient, now, now) as { passes: number };
-      const c = passClient.get(key.client, now) as { passes: number };
-      return { passes: t.passes, clientPasses: c.passes };
-    });
-    this.passTxn = txn.immediate;
+    // Group commit: the writes of every request answered in one event-loop turn share one
+    // IMMEDIATE transaction, so one WAL append (and, with FULL, one fsync) serves all of them.
+    // A write's promise settles only after COMMIT returned: a confirmed pass is on disk
+    // (in the page cache) before the caller answers.
+    this.commitBatch = db.transaction((batch: readonly PendingWrite[]) =>
+      batch.map((w) => w.run()),
+    ).immediate;
+    const interval = options.checkpointIntervalMs ?? 100;
+    if (!options.readonly && interval > 0)
+      this.startCheckpointer(path, options.synchronous ?? 'normal', interval);
+  }
+
+  /**
+   * SQLite checkpoints on the thread that commits, and a checkpoint fsyncs the WAL and the
+   * database file: milliseconds on a busy disk, during which no request is answered. A worker
+   * thread with its own connection checkpoints instead (PASSIVE: it never blocks the writer);
+   * the main connection keeps a high automatic threshold as a safety net should it fall behind.
+   */
+  private startCheckpointer(path: string, synchronous: SqliteSynchronous, intervalMs: number): void {
+    try {
+      const worker = new Worker(CHECKPOINTER_SOURCE, {
+        eval: true,
+        workerData: {
+          driver: createRequire(import.meta.url).resolve('better-sqlite3'),
+          path,
+          synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL',
+          intervalMs,
+        },
+      });
+      worker.unref();
+      // A checkpointer that fails only costs the main thread its automatic checkpoints back.
+      worker.on('error', () => this.db.pragma('wal_autocheckpoint = 1000'));
+      this.db.pragma('wal_autocheckpoint = 16384');
+      this.checkpointer = worker;
+    } catch {
+      this.checkpointer = undefined;
+    }
   }
 
   private migrate(db: Database.Database, readonly: boolean): void {
@@ -266,14 +334,27 @@ export class SqliteStore implements GreylistStore {
     }).immediate();
   }
 
-  async recordAttempt(key: TripletKey, now: number): Promise<TripletRecord> {
-    const row = this.stmt.attempt.get(key.client, key.sender, key.recipient, now, now) as TripletRow;
-    return { ...row };
+  recordAttempt(key: TripletKey, now: number): Promise<TripletRecord> {
+    const { attempt } = this.stmt;
+    return this.enqueue(() => ({
+      ...(attempt.get(key.client, key.sender, key.recipient, now, now) as TripletRow),
+    }));
   }
 
-  async recordPass(key: TripletKey, now: number): Promise<{ passes: number; clientPasses: number }> {
-    return this.passTxn(key, now);
+  recordPass(key: TripletKey, now: number): Promise<{ passes: number; clientPasses: number }> {
+    const { passTriplet, passClient } = this.stmt;
+    // Both rows change in the same transaction: a crash keeps both or neither.
+    return this.enqueue(() => {
+      const t = passTriplet.get(key.client, key.sender, key.recipient, now, now) as { passes: number };
+      const c = passClient.get(key.client, now) as { passes: number };
+      return { passes: t.passes, clientPasses: c.passes };
+    });
   }
+
+  /**
+   * Reads see committed state: a write still queued in this event-loop turn (another
+   * request's) is not visible yet, which only shifts an auto-allow count by one request.
+   */
 
   async getClient(client: string): Promise<ClientRecord | undefined> {
     const row = this.stmt.getClient.get(client) as ClientRecord | undefined;
@@ -331,7 +412,17 @@ export class SqliteStore implements GreylistStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
+    if (this.checkpointer !== undefined) {
+      const worker = this.checkpointer;
+      this.checkpointer = undefined;
+      const gone = new Promise((resolve) => worker.once('exit', resolve));
+      // unref'd so a forgotten close() never keeps a process alive; held while we wait for it
+      worker.ref();
+      worker.postMessage('stop');
+      await gone;
+    }
     try {
       // Fold the WAL back into the main file so a stopped daemon leaves one self-contained file.
       // Another process (the CLI) may hold a read snapshot; then this is partial, which is harmless.
@@ -339,6 +430,36 @@ export class SqliteStore implements GreylistStore {
     } finally {
       this.db.close();
     }
+  }
+
+  private enqueue<T>(run: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`greylist store ${this.path} is closed`));
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // setImmediate runs after the poll phase: every request read in this turn joins the batch.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    let results: unknown[];
+    try {
+      results = this.commitBatch(batch);
+    } catch (err) {
+      // The transaction rolled back as a whole: nothing of this batch is stored, every caller hears so.
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    batch.forEach((w, i) => {
+      w.resolve(results[i]);
+    });
   }
 
   private cached(sql: string): Database.Statement {
