@@ -196,6 +196,16 @@ export class CloudStackClient {
     const url = `${this.endpoint}${this.endpoint.includes('?') ? '&' : '?'}${query}`;
     const signal = AbortSignal.timeout(this.config.timeoutMs);
     const answer = await this.transport.get(url, signal);
+    if (answer.status >= 300 && answer.status < 400) {
+      for await (const _chunk of answer.body) {
+        // drain so the connection can be reused
+      }
+      throw new CloudStackApiError(
+        `CloudStack ${command}: HTTP ${answer.status} redirect to ${answer.location ?? '(no Location)'}; ` +
+          'set CLOUDSTACK_API_URL to the final address (redirects are not followed: the URL carries the API key and signature)',
+        { code: 'http-error', command, httpStatus: answer.status, transient: false },
+      );
+    }
     const decoder = new ResponseDecoder(command, answer.status, this.maxResponseBytes);
     for await (const chunk of answer.body) {
       if (!decoder.push(chunk)) break;

@@ -10,6 +10,8 @@ import https from 'node:https';
 
 export interface TransportAnswer {
   readonly status: number;
+  /** The Location header of a redirect; redirects are never followed (the URL carries credentials). */
+  readonly location?: string;
   readonly body: AsyncIterable<Uint8Array>;
 }
 
@@ -30,7 +32,12 @@ export function nodeTransport(verifyTls: boolean): Transport {
         const target = new URL(url);
         const isHttps = target.protocol === 'https:';
         const options = { method: 'GET', headers: REQUEST_HEADERS, signal };
-        const onResponse = (res: http.IncomingMessage) => resolve({ status: res.statusCode ?? 0, body: res });
+        const onResponse = (res: http.IncomingMessage) =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: res,
+            ...(res.headers.location === undefined ? {} : { location: res.headers.location }),
+          });
         const req = isHttps
           ? https.request(target, { ...options, agent: httpsAgent }, onResponse)
           : http.request(target, { ...options, agent: httpAgent }, onResponse);
@@ -62,8 +69,18 @@ async function* webStreamChunks(stream: ReadableStream<Uint8Array> | null): Asyn
 export function fetchTransport(fetchImpl: typeof fetch): Transport {
   return {
     async get(url, signal) {
-      const res = await fetchImpl(url, { method: 'GET', headers: REQUEST_HEADERS, signal });
-      return { status: res.status, body: webStreamChunks(res.body) };
+      const res = await fetchImpl(url, {
+        method: 'GET',
+        headers: REQUEST_HEADERS,
+        signal,
+        redirect: 'manual',
+      });
+      const location = res.headers.get('location');
+      return {
+        status: res.status,
+        body: webStreamChunks(res.body),
+        ...(location === null ? {} : { location }),
+      };
     },
     close() {},
   };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -254,6 +255,38 @@ describe('CloudStack client when the server is down', () => {
     );
     assert.equal(warnings.length, 2);
     client.close();
+  });
+});
+
+describe('CloudStack client and redirects', () => {
+  test('does not follow a redirect and names where it pointed', async () => {
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(302, { location: 'https://cloud.example.com/client/api' });
+      res.end('moved');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      for (const options of [{}, { fetch: globalThis.fetch }]) {
+        const { client } = clientFor(
+          { url: `http://127.0.0.1:${port}/client/api`, apiKey: 'k', secretKey: 's' },
+          {},
+          options,
+        );
+        const err = apiError(await rejection(() => client.request('listZones')));
+        assert.equal(err.code, 'http-error');
+        assert.equal(err.httpStatus, 302);
+        assert.match(
+          err.message,
+          /HTTP 302 redirect to https:\/\/cloud\.example\.com\/client\/api; set CLOUDSTACK_API_URL/,
+        );
+        client.close();
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

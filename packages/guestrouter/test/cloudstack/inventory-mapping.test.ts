@@ -36,7 +36,7 @@ describe('isolation from broadcasturi and vlan', () => {
   test('gives no isolation for vlan://untagged and private VLANs', () => {
     assert.equal(parseIsolation({ broadcasturi: 'vlan://untagged' }), undefined);
     assert.equal(parseIsolation({ broadcasturi: 'pvlan://100-i200' }), undefined);
-    assert.equal(parseIsolation({ broadcasturi: 'lswitch://abc' }), undefined);
+    assert.equal(parseIsolation({ broadcasturi: 'lswitch://abc', vlan: 'N/A' }), undefined);
   });
 
   test('falls back to the vlan field, with broadcastdomaintype choosing VLAN or VXLAN', () => {
