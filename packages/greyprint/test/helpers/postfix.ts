@@ -31,6 +31,10 @@
  *                  tests send from, so every client goes through the policy)
  *   mainCf         extra main.cf settings, applied last
  *
+ * Headers: Postfix refuses PREPEND in smtpd_end_of_data_restrictions ("action
+ * PREPEND must be used before smtpd_end_of_data_restrictions", access(5)); a
+ * policy that adds a header must answer it at RCPT or DATA (policyAtData).
+ *
  * Fail open: smtpd_policy_service_default_action = DUNNO, so mail still flows
  * when the policy daemon is down (Postfix >= 3.0).
  *
