@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseLinks } from '../../src/kernel/parse.js';
+import { ip, NetnsLab } from '../helpers/netns.js';
+import { generateSimState } from '../simulator/fixtures.js';
+import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
+
+const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+
+/** Collects the controller's JSON log lines and lets a test wait for one. */
+class LogWatcher {
+  readonly lines: Record<string, unknown>[] = [];
+  private waiters: { match: (l: Record<string, unknown>) => boolean; resolve: () => void }[] = [];
+  private buffer = '';
+  constructor(child: ChildProcess) {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.buffer += chunk.toString();
+      let nl = this.buffer.indexOf('\n');
+      while (nl >= 0) {
+        const text = this.buffer.slice(0, nl);
+        this.buffer = this.buffer.slice(nl + 1);
+        nl = this.buffer.indexOf('\n');
+        let line: Record<string, unknown>;
+        try {
+          line = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => {
+          if (!w.match(line)) return true;
+          w.resolve();
+          return false;
+        });
+      }
+    });
+  }
+  /** Resolves at the next line (after now) that matches; rejects after timeoutMs. */
+  next(match: (l: Record<string, unknown>) => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+      this.waiters.push({
+        match,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+}
+
+describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', { timeout: 120_000 }, () => {
+  const lab = new NetnsLab(`gr${process.pid}l`);
+  let router = '';
+  let sim: SimulatorHandle;
+  let dir = '';
+  let configFile = '';
+  let child: ChildProcess | undefined;
+  let log: LogWatcher;
+
+  const links = () => parseLinks(ip('-n', router, '-json', '-details', 'link', 'show'));
+  const writeConfig = (extra: object) =>
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        cloudstack: { retries: 0, timeoutMs: 2000 },
+        run: { intervalSeconds: 0.5, jitterSeconds: 0.2 },
+        stateDir: join(dir, 'state'),
+        ...extra,
+      }),
+    );
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gr-run-'));
+    configFile = join(dir, 'config.json');
+    writeConfig({});
+    router = lab.add('rtr');
+    ip('-n', router, 'link', 'add', 'trunk', 'type', 'veth', 'peer', 'name', 'uplink');
+    ip('-n', router, 'link', 'set', 'dev', 'trunk', 'up');
+    ip('-n', router, 'link', 'set', 'dev', 'uplink', 'up');
+    sim = await startSimulator({
+      state: generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vxlan' }),
+      host: '127.0.0.1',
+      port: 0,
+    });
+    child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        cliPath,
+        'run',
+        '--netns',
+        router,
+        '--trunk',
+        'trunk',
+        '--uplink',
+        'uplink',
+        '--config',
+        configFile,
+      ],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+          CLOUDSTACK_API_URL: sim.url,
+          CLOUDSTACK_API_KEY: sim.apiKey,
+          CLOUDSTACK_SECRET_KEY: sim.secretKey,
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    log = new LogWatcher(child);
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child?.once('exit', resolve));
+    }
+    lab.cleanup();
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the first cycles create the links, log each change and write the state file', async () => {
+    await log.next((l) => l.msg === 'reconcile done' && l.served === 2, 'a cycle serving 2 networks');
+    assert.ok(links().has('vxlan5001') && links().has('vxlan5002'));
+    assert.ok(
+      log.lines.some(
+        (l) => l.msg === 'router changed' && l.action === 'create-link' && l.link === 'vxlan5002',
+      ),
+    );
+    const state = JSON.parse(readFileSync(join(dir, 'state', 'state.json'), 'utf8'));
+    assert.equal(state.served, 2);
+    await log.next((l) => l.msg === 'reconcile done' && l.changes === 0, 'a cycle with no changes');
+  });
+
+  test('a failed cycle logs, keeps the links, and the next cycle goes on', async () => {
+    sim.failNext(2, 'http500');
+    await log.next((l) => l.action === 'fetch-inventory' && l.kept === true, 'a failed fetch');
+    assert.ok(links().has('vxlan5001') && links().has('vxlan5002'));
+    await log.next((l) => l.msg === 'reconcile done', 'a good cycle after the failure');
+    assert.ok(links().has('vxlan5001'));
+  });
+
+  test('SIGHUP re-reads the config: a narrower selection removes the deselected link', async () => {
+    const keep = sim.state.networks[1]?.id as string;
+    writeConfig({ networks: { ids: [keep] } });
+    child?.kill('SIGHUP');
+    await log.next((l) => l.action === 'reload', 'the reload');
+    await log.next((l) => l.msg === 'router changed' && l.action === 'delete-link', 'the deletion');
+    assert.equal(links().has('vxlan5001'), false);
+    assert.equal(links().has('vxlan5002'), true);
+  });
+
+  test('a bad config on SIGHUP is logged and the previous one kept', async () => {
+    writeFileSync(configFile, '{ not json');
+    child?.kill('SIGHUP');
+    await log.next((l) => l.action === 'reload' && typeof l.err === 'string', 'the failed reload');
+    await log.next((l) => l.msg === 'reconcile done' && l.served === 1, 'a cycle with the old config');
+  });
+
+  test('SIGTERM stops cleanly with exit 0 and leaves the router as it is', async () => {
+    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+    child?.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.ok(log.lines.some((l) => l.action === 'stop' && l.signal === 'SIGTERM'));
+    assert.equal(links().has('vxlan5002'), true);
+  });
+});
