@@ -66,6 +66,14 @@ function isAbort(err: unknown): boolean {
   return name === 'AbortError' || name === 'TimeoutError' || errorCodeOf(err) === 'ABORT_ERR';
 }
 
+/** CloudStack's limit from "Page size can't exceed max allowed page size value: N" (errorcode 431). */
+function serverPageLimit(err: CloudStackApiError): number | undefined {
+  if (err.errorCode !== 431) return undefined;
+  const match = /max allowed page size value: (\d+)/.exec(err.errorText ?? '');
+  const limit = match ? Number(match[1]) : undefined;
+  return limit !== undefined && limit >= 1 ? limit : undefined;
+}
+
 export class CloudStackClient {
   readonly config: CloudStackConfig;
   private readonly transport: Transport;
@@ -130,10 +138,30 @@ export class CloudStackClient {
   /**
    * Every item of a list command across all pages. Stops when a page comes
    * back short, when `count` is reached, or when a page is empty. Items seen
-   * twice (the list shifted between pages) are kept once, by `id`.
+   * twice (the list shifted between pages) are kept once, by `id`. When the
+   * server's `default.page.size` is below `pageSize`, CloudStack refuses with
+   * errorcode 431 naming its limit; the listing restarts once with that limit.
    */
   async listAll<T = unknown>(command: string, params: Params, responseKey: string): Promise<T[]> {
-    const pageSize = this.config.pageSize;
+    try {
+      return await this.listPages<T>(command, params, responseKey, this.config.pageSize);
+    } catch (err) {
+      const limit = err instanceof CloudStackApiError ? serverPageLimit(err) : undefined;
+      if (limit === undefined || limit >= this.config.pageSize) throw err;
+      this.logger?.warn(
+        { command, pageSize: this.config.pageSize, serverLimit: limit },
+        'CloudStack default.page.size is below pageSize; listing with the server limit (lower pageSize in the config)',
+      );
+      return await this.listPages<T>(command, params, responseKey, limit);
+    }
+  }
+
+  private async listPages<T>(
+    command: string,
+    params: Params,
+    responseKey: string,
+    pageSize: number,
+  ): Promise<T[]> {
     const items: T[] = [];
     const seen = new Set<string>();
     for (let page = 1; page <= MAX_PAGES; page++) {
@@ -154,17 +182,28 @@ export class CloudStackClient {
           },
         );
       }
+      let added = 0;
+      let withId = 0;
       for (const item of pageItems as T[]) {
         const id = (item as { id?: unknown } | null)?.id;
         if (typeof id === 'string') {
+          withId++;
           if (seen.has(id)) continue;
           seen.add(id);
         }
         items.push(item);
+        added++;
       }
       const count = typeof body.count === 'number' ? body.count : undefined;
       if (pageItems.length < pageSize) return items;
       if (count !== undefined && page * pageSize >= count) return items;
+      if (added === 0 && withId === pageItems.length) {
+        // A full page of nothing new: the server ignores `page`; stop instead of looping.
+        throw new CloudStackApiError(
+          `CloudStack ${command}: page ${page} repeats earlier items; the server seems to ignore paging`,
+          { code: 'malformed-response', command, transient: false },
+        );
+      }
     }
     throw new CloudStackApiError(
       `CloudStack ${command}: more than ${MAX_PAGES} pages; refusing to continue`,

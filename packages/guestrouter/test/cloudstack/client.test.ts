@@ -198,11 +198,25 @@ describe('CloudStack client against the simulator', () => {
     client.close();
   });
 
-  test('surfaces the simulator refusing a page size above its limit', async () => {
-    const { client } = clientFor(sim, { pageSize: 501 });
+  test('lists with the server page limit when pageSize exceeds default.page.size, and warns', async () => {
+    const { client, warnings } = clientFor(sim, { pageSize: 501 });
+    resetLog();
+    const networks = await client.listAll('listNetworks', {}, 'network');
+    assert.equal(networks.length, 23);
+    assert.deepEqual(
+      sim.requests.map((r) => r.status),
+      [431, 200],
+    );
+    assert.equal(warnings.length, 1);
+    assert.deepEqual(warnings[0]?.obj, { command: 'listNetworks', pageSize: 501, serverLimit: 500 });
+    client.close();
+  });
+
+  test('surfaces other 431 answers of a list unchanged', async () => {
+    const { client } = clientFor(sim);
+    sim.failNext(1, 'errorcode431');
     const err = apiError(await rejection(() => client.listAll('listNetworks', {}, 'network')));
     assert.equal(err.errorCode, 431);
-    assert.match(err.message, /Page size can't exceed max allowed page size value: 500/);
     client.close();
   });
 
@@ -255,6 +269,32 @@ describe('CloudStack client when the server is down', () => {
     );
     assert.equal(warnings.length, 2);
     client.close();
+  });
+});
+
+describe('CloudStack client against a server that ignores paging', () => {
+  test('stops with malformed-response instead of looping when a full page repeats', async () => {
+    const page = JSON.stringify({ listzonesresponse: { zone: [{ id: 'a' }, { id: 'b' }] } });
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(page);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const { client } = clientFor(
+        { url: `http://127.0.0.1:${port}/client/api`, apiKey: 'k', secretKey: 's' },
+        { pageSize: 2 },
+      );
+      const err = apiError(await rejection(() => client.listAll('listZones', {}, 'zone')));
+      assert.equal(err.code, 'malformed-response');
+      assert.match(err.message, /page 2 repeats earlier items/);
+      client.close();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

@@ -394,6 +394,15 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         return;
       }
     }
+    if (pageText !== undefined && pageSize === -1) {
+      sendError(res, command, responseKey, {
+        status: 431,
+        errorcode: 431,
+        cserrorcode: CS_INVALID_PARAMETER,
+        errortext: "Can't specify page parameter when pagesize is -1 (Unlimited)",
+      });
+      return;
+    }
     if (pageText !== undefined) {
       page = Number(pageText);
       if (!Number.isInteger(page) || page < 1) {
