@@ -44,6 +44,11 @@ export interface PipelineOptions {
   readonly delaySec?: number;
   /** Extra greyprint config keys (JSON config file). */
   readonly config?: Readonly<Record<string, unknown>>;
+  /**
+   * Told about every namespace and process as it comes up, so a caller (the
+   * demo's shell trap) can clean up even if this process is killed.
+   */
+  readonly onResource?: (kind: 'netns' | 'pid', value: string) => void;
 }
 
 /** Starts greyprint serve inside the server namespace and collects its JSON log lines. */
@@ -125,6 +130,8 @@ async function startGreyprint(
 export async function startPipeline(options: PipelineOptions = {}): Promise<Pipeline> {
   const delaySec = options.delaySec ?? 3;
   const lab = await createLab();
+  const note = options.onResource ?? (() => {});
+  for (const ns of [lab.serverNs, lab.windowsNs, lab.linuxNs]) note('netns', ns);
   const started: { p0f?: P0fProcess; greyprint?: Greyprint; postfix?: PostfixInstance } = {};
   const close = async () => {
     await started.postfix?.stop().catch(() => {});
@@ -134,7 +141,9 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
   };
   try {
     started.p0f = await startP0f(lab);
+    note('pid', String(started.p0f.pid));
     started.greyprint = await startGreyprint(lab, started.p0f.socket, delaySec, options.config ?? {});
+    note('pid', String(started.greyprint.pid));
     const policy = `inet:127.0.0.1:${POLICY_PORT}`;
     started.postfix = await startPostfix({
       netns: lab.serverNs,
@@ -152,6 +161,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
         inet_interfaces: 'all',
       },
     });
+    note('pid', String(started.postfix.pid));
   } catch (error) {
     await close();
     throw error;
