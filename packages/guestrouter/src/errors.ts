@@ -46,6 +46,20 @@ export class CommandFailedError extends Error {
   }
 }
 
+/** Some plan lines failed; the others were applied (ip -force -batch). */
+export class ApplyIncompleteError extends Error {
+  readonly code = 'APPLY_INCOMPLETE';
+  constructor(
+    readonly failures: readonly { readonly line: string; readonly link?: string; readonly error: string }[],
+  ) {
+    super(
+      `${failures.length} plan line(s) failed, the rest was applied: ` +
+        failures.map((f) => `"${f.line}": ${f.error}`).join('; '),
+    );
+    this.name = 'ApplyIncompleteError';
+  }
+}
+
 /** Output of `ip -json` that is not what iproute2 prints. */
 export class KernelStateParseError extends Error {
   readonly code = 'KERNEL_STATE_UNPARSABLE';

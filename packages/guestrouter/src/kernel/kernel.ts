@@ -13,8 +13,32 @@ import type { CurrentState } from './types.js';
 /** The I/O side: reads and changes the router's kernel state with iproute2 and sysctl. */
 export interface KernelAdapter {
   readState(sysctlKeys: readonly string[]): Promise<CurrentState>;
-  runBatch(lines: readonly string[]): Promise<void>;
+  runBatch(lines: readonly string[]): Promise<BatchFailure[]>;
   writeSysctls(settings: readonly SysctlSetting[]): Promise<void>;
+}
+
+export interface BatchFailure {
+  /** 0-based index into the batch lines. */
+  readonly index: number;
+  readonly line: string;
+  readonly error: string;
+}
+
+/** ip -batch prints the error text, then `Command failed -:N` (1-based) for each failed line. */
+export function parseBatchFailures(stderr: string, lines: readonly string[]): BatchFailure[] {
+  const failures: BatchFailure[] = [];
+  let pending: string[] = [];
+  for (const text of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)$/.exec(text.trim());
+    if (!m) {
+      if (text.trim() !== '') pending.push(text.trim());
+      continue;
+    }
+    const index = Number(m[1]) - 1;
+    failures.push({ index, line: lines[index] ?? '', error: pending.join(' ') || 'failed' });
+    pending = [];
+  }
+  return failures;
 }
 
 export function ipArgs(netns: string | undefined, args: readonly string[]): string[] {
@@ -44,15 +68,20 @@ export class IprouteKernel implements KernelAdapter {
     return { links, sysctls };
   }
 
-  async runBatch(lines: readonly string[]): Promise<void> {
-    if (lines.length === 0) return;
-    const args = ipArgs(this.netns, ['-batch', '-']);
+  /**
+   * Runs the lines with `ip -force -batch`: a line that fails (a VLAN on a kernel
+   * without 802.1Q, say) does not stop the lines for other networks. Returns
+   * the failed lines with ip's error text.
+   */
+  async runBatch(lines: readonly string[]): Promise<BatchFailure[]> {
+    if (lines.length === 0) return [];
+    const args = ipArgs(this.netns, ['-force', '-batch', '-']);
     const result = await execFile('ip', args, `${lines.join('\n')}\n`);
-    if (result.code !== 0) {
-      const lineNo = /Command failed -:(\d+)/.exec(result.stderr)?.[1];
-      const failedLine = lineNo ? lines[Number(lineNo) - 1] : undefined;
-      throw new CommandFailedError(`ip ${args.join(' ')}`, result.code, result.stderr, failedLine);
-    }
+    if (result.code === 0) return [];
+    const failures = parseBatchFailures(result.stderr, lines);
+    if (failures.length === 0)
+      throw new CommandFailedError(`ip ${args.join(' ')}`, result.code, result.stderr);
+    return failures;
   }
 
   async writeSysctls(settings: readonly SysctlSetting[]): Promise<void> {

@@ -25,6 +25,11 @@ function sameSpec(spec: LinkSpec, current: CurrentLink): boolean {
   );
 }
 
+interface IpLine {
+  readonly line: string;
+  readonly link: string;
+}
+
 export interface DiffOptions {
   readonly trunk: string;
   readonly uplink: string;
@@ -40,8 +45,8 @@ export interface DiffOptions {
 export function diff(desired: DesiredState, current: CurrentState, options: DiffOptions): Plan {
   const refused: Refusal[] = [...desired.refused];
   const changes: Change[] = [];
-  const deletions: string[] = [];
-  const perLink: string[] = [];
+  const deletions: IpLine[] = [];
+  const perLink: IpLine[] = [];
   const kept: { link: string; networkId: string }[] = [];
 
   const served: DesiredLink[] = [];
@@ -68,7 +73,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
       kept.push({ link: name, networkId });
       continue;
     }
-    deletions.push(`link del dev ${name}`);
+    deletions.push({ line: `link del dev ${name}`, link: name });
     changes.push({ action: 'delete-link', link: name, networkId, detail: 'its network is no longer served' });
   }
 
@@ -76,7 +81,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   for (const link of served) {
     let existing = current.links.get(link.name);
     if (existing && (!sameSpec(link.spec, existing) || existing.alias !== link.alias)) {
-      deletions.push(`link del dev ${link.name}`);
+      deletions.push({ line: `link del dev ${link.name}`, link: link.name });
       changes.push({
         action: 'recreate-link',
         link: link.name,
@@ -87,7 +92,10 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
       existing = undefined;
     }
     if (!existing) {
-      perLink.push(linkAddCommand(link), `link set dev ${link.name} alias ${link.alias}`);
+      perLink.push(
+        { line: linkAddCommand(link), link: link.name },
+        { line: `link set dev ${link.name} alias ${link.alias}`, link: link.name },
+      );
       if (!recreated.has(link.name)) {
         changes.push({
           action: 'create-link',
@@ -100,7 +108,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     const have = new Set(existing?.addresses ?? []);
     for (const address of existing?.addresses ?? []) {
       if (!link.addresses.includes(address)) {
-        perLink.push(`addr del ${address} dev ${link.name}`);
+        perLink.push({ line: `addr del ${address} dev ${link.name}`, link: link.name });
         changes.push({
           action: 'remove-address',
           link: link.name,
@@ -111,12 +119,12 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     }
     for (const address of link.addresses) {
       if (!have.has(address)) {
-        perLink.push(`addr add ${address} dev ${link.name}`);
+        perLink.push({ line: `addr add ${address} dev ${link.name}`, link: link.name });
         changes.push({ action: 'add-address', link: link.name, networkId: link.networkId, detail: address });
       }
     }
     if (!existing?.up) {
-      perLink.push(`link set dev ${link.name} up`);
+      perLink.push({ line: `link set dev ${link.name} up`, link: link.name });
       if (existing)
         changes.push({ action: 'set-up', link: link.name, networkId: link.networkId, detail: 'up' });
     }
@@ -147,7 +155,8 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   if (!current.links.has(options.uplink)) missingInterfaces.push({ role: 'uplink', name: options.uplink });
 
   return {
-    ipCommands: [...deletions, ...perLink],
+    ipCommands: [...deletions, ...perLink].map((l) => l.line),
+    ipCommandLinks: [...deletions, ...perLink].map((l) => l.link),
     sysctlsBefore,
     sysctls,
     changes,

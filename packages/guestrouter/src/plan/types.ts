@@ -20,6 +20,8 @@ export interface Change {
 export interface Plan {
   /** Lines for `ip -batch -`, in order. */
   readonly ipCommands: readonly string[];
+  /** The link each ip line is about (same index), so a failed line is pinned to its network. */
+  readonly ipCommandLinks: readonly string[];
   /** Global sysctl writes, run before the ip batch (the multicast limit must be raised before links go up). */
   readonly sysctlsBefore: readonly SysctlSetting[];
   /** Per-link sysctl writes, run after the ip batch (the interfaces must exist). */

@@ -1,5 +1,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ApplyIncompleteError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
@@ -101,12 +102,26 @@ export class Controller {
         }
         this.lastRefusals = refusals;
       }
+      let failedLinks = new Set<string | undefined>();
       if (!isEmptyPlan(plan)) {
-        await applyPlan(plan, s.kernel, s.netns);
-        for (const change of plan.changes) this.logger.info({ ...change }, 'router changed');
+        try {
+          await applyPlan(plan, s.kernel, s.netns);
+        } catch (error) {
+          if (!(error instanceof ApplyIncompleteError)) throw error;
+          for (const f of error.failures) {
+            this.logger.error(
+              { action: 'apply-line', link: f.link, line: f.line, err: f.error },
+              'plan line failed',
+            );
+          }
+          failedLinks = new Set(error.failures.map((f) => f.link));
+        }
+        for (const change of plan.changes) {
+          if (!failedLinks.has(change.link)) this.logger.info({ ...change }, 'router changed');
+        }
       }
       const outcome: CycleOutcome = {
-        ok: true,
+        ok: failedLinks.size === 0,
         changes: plan.changes.length,
         served: plan.served,
         refused: plan.refused.length,

@@ -1,7 +1,7 @@
 import type { GuestrouterConfig } from '../config/schema.js';
 import { desiredState } from '../desired/desired.js';
 import type { DesiredState } from '../desired/types.js';
-import { InterfaceMissingError } from '../errors.js';
+import { ApplyIncompleteError, InterfaceMissingError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { CurrentState } from '../kernel/types.js';
@@ -38,15 +38,27 @@ export async function computePlan(
 }
 
 /**
- * Runs a plan: global sysctls, the ip batch, then the per-link sysctls. Refuses before changing
- * anything when the trunk or uplink interface is missing.
+ * Runs a plan: global sysctls, the ip batch, then the per-link sysctls.
+ * Refuses before changing anything when the trunk or uplink interface is
+ * missing. A failed ip line does not stop the other networks: their lines and
+ * sysctls still run, the failed link's sysctls are skipped, and the failures
+ * are thrown together afterwards (ApplyIncompleteError).
  */
 export async function applyPlan(plan: Plan, kernel: KernelAdapter, netns?: string): Promise<void> {
   const missing = plan.missingInterfaces[0];
   if (missing) throw new InterfaceMissingError(missing.role, missing.name, netns);
   await kernel.writeSysctls(plan.sysctlsBefore);
-  await kernel.runBatch(plan.ipCommands);
-  await kernel.writeSysctls(plan.sysctls);
+  const failed = await kernel.runBatch(plan.ipCommands);
+  const failedLinks = new Set(failed.map((f) => plan.ipCommandLinks[f.index]));
+  await kernel.writeSysctls(plan.sysctls.filter((s) => s.link === undefined || !failedLinks.has(s.link)));
+  if (failed.length > 0) {
+    throw new ApplyIncompleteError(
+      failed.map((f) => {
+        const link = plan.ipCommandLinks[f.index];
+        return { line: f.line, error: f.error, ...(link ? { link } : {}) };
+      }),
+    );
+  }
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

@@ -268,4 +268,28 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
     assert.match(apply.stderr, /the trunk interface nosuch0 does not exist in network namespace/);
     assert.equal(routerLinks().has('vxlan5002'), true);
   });
+  test('a VLAN network this kernel cannot create fails alone; a network added with it is still applied', async () => {
+    assert.ok(sim);
+    const vlan = generateSimState({ networks: 1, vmsPerNetwork: 0, isolation: 'vlan', firstId: 5 }).networks;
+    const vxlan = generateSimState({
+      networks: 1,
+      vmsPerNetwork: 0,
+      isolation: 'vxlan',
+      firstId: 4,
+    }).networks;
+    sim.state.networks.push(...vlan, ...vxlan);
+    const result = await runCli(['apply', ...common()], env());
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /"link add link trunk name trunk\.105 type vlan id 105": Error: Unknown device type/,
+    );
+    const links = routerLinks();
+    assert.equal(links.get('vxlan5004')?.up, true);
+    assert.equal(lab.exec(router, 'cat', '/proc/sys/net/ipv4/conf/vxlan5004/proxy_arp').trim(), '1');
+    const vlanId = vlan[0]?.id;
+    sim.state.networks = sim.state.networks.filter((n) => n.id !== vlanId);
+    const again = await runCli(['apply', ...common()], env());
+    assert.equal(again.code, 0, again.stderr);
+  });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { KernelStateParseError } from '../../src/errors.js';
+import { parseBatchFailures } from '../../src/kernel/kernel.js';
 import {
   combineLinksAndAddresses,
   parseAddresses,
@@ -102,5 +103,22 @@ describe('sysctl paths', () => {
         ['net.ipv4.conf.eth1/1234.proxy_arp', '0'],
       ],
     );
+  });
+});
+
+describe('ip -batch failures', () => {
+  test('pins each "Command failed -:N" to its plan line with the error text before it', () => {
+    const lines = [
+      'link add link trunk name trunk.5 type vlan id 5',
+      'link set dev trunk.5 alias guestrouter:n5',
+      'link add vxlan9 type vxlan id 9 dstport 8472 dev trunk',
+    ];
+    const stderr =
+      'Error: Unknown device type.\nCommand failed -:1\nCannot find device "trunk.5"\nCommand failed -:2\n';
+    assert.deepEqual(parseBatchFailures(stderr, lines), [
+      { index: 0, line: lines[0], error: 'Error: Unknown device type.' },
+      { index: 1, line: lines[1], error: 'Cannot find device "trunk.5"' },
+    ]);
+    assert.deepEqual(parseBatchFailures('', lines), []);
   });
 });
