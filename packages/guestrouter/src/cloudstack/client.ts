@@ -234,6 +234,17 @@ export class CloudStackClient {
     });
     const url = `${this.endpoint}${this.endpoint.includes('?') ? '&' : '?'}${query}`;
     const signal = AbortSignal.timeout(this.config.timeoutMs);
+    try {
+      return await this.exchange(command, url, signal);
+    } catch (err) {
+      // An abort while the body streams surfaces as a socket error ("aborted"), not an AbortError.
+      if (!(err instanceof CloudStackApiError) && signal.aborted)
+        throw this.transportError(command, signal.reason);
+      throw err;
+    }
+  }
+
+  private async exchange(command: string, url: string, signal: AbortSignal): Promise<unknown> {
     const answer = await this.transport.get(url, signal);
     if (answer.status >= 300 && answer.status < 400) {
       for await (const _chunk of answer.body) {

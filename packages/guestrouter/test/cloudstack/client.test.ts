@@ -188,6 +188,24 @@ describe('CloudStack client against the simulator', () => {
     client.close();
   });
 
+  test('retries an answer cut off mid-body as a network error', async () => {
+    const { client, warnings } = clientFor(sim);
+    resetLog();
+    sim.failNext(1, 'truncate');
+    const zones = await client.request<{ count: number }>('listZones');
+    assert.equal(zones.count, 1);
+    assert.equal((warnings[0]?.obj as { code?: string } | undefined)?.code, 'network');
+    client.close();
+  });
+
+  test('times out an answer whose body stops arriving', async () => {
+    const { client } = clientFor(sim, { timeoutMs: 300, retries: 0 });
+    sim.failNext(1, 'stallBody');
+    const err = apiError(await rejection(() => client.request('listZones')));
+    assert.equal(err.code, 'timeout');
+    client.close();
+  });
+
   test('times out a request that gets no answer', async () => {
     const { client } = clientFor(sim, { timeoutMs: 300, retries: 0 });
     sim.failNext(1, 'stall');

@@ -31,7 +31,9 @@ export interface SimState {
  * Faults for the next requests: `http500` an HTML 500 page, `malformed` a
  * truncated JSON body with status 200, `errorcode431` / `errorcode530`
  * CloudStack error answers, `http429` a rate-limit answer, `close` the socket
- * dropped without an answer, `stall` no answer at all (the client must time out).
+ * dropped without an answer, `stall` no answer at all (the client must time out),
+ * `truncate` headers and half the body then the socket dropped, `stallBody`
+ * headers and half the body then nothing.
  */
 export type FaultKind =
   | 'http500'
@@ -40,7 +42,9 @@ export type FaultKind =
   | 'errorcode530'
   | 'http429'
   | 'close'
-  | 'stall';
+  | 'stall'
+  | 'truncate'
+  | 'stallBody';
 
 export interface SimulatorHandle {
   url: string;
@@ -499,6 +503,25 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         stalled.add(res);
         res.on('close', () => stalled.delete(res));
         return;
+      case 'truncate':
+      case 'stallBody': {
+        const body = JSON.stringify({
+          [key]: { count: 1, zone: [{ id: 'z', name: 'half of a longer answer' }] },
+        });
+        handle.requests.push({ command, status: 0 });
+        res.writeHead(200, {
+          'content-type': 'application/json; charset=UTF-8',
+          'content-length': Buffer.byteLength(body),
+        });
+        res.write(body.slice(0, body.length >> 1), () => {
+          if (fault === 'truncate') res.socket?.destroy();
+        });
+        if (fault === 'stallBody') {
+          stalled.add(res);
+          res.on('close', () => stalled.delete(res));
+        }
+        return;
+      }
     }
   }
 
