@@ -42,6 +42,8 @@ export interface Pipeline {
 
 export interface PipelineOptions {
   readonly delaySec?: number;
+  /** Extra Postfix main.cf settings. */
+  readonly postfixMainCf?: Readonly<Record<string, string>>;
   /** Extra greyprint config keys (JSON config file). */
   readonly config?: Readonly<Record<string, unknown>>;
   /**
@@ -159,6 +161,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
         // The helper runs `postfix check` in the root namespace, where SERVER_IP does
         // not exist; master.cf still binds smtpd to SERVER_IP:25 inside the namespace.
         inet_interfaces: 'all',
+        ...options.postfixMainCf,
       },
     });
     note('pid', String(started.postfix.pid));
