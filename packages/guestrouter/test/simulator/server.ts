@@ -52,7 +52,7 @@ export interface SimulatorHandle {
   secretKey: string;
   /** The live inventory; mutate it (or replace its arrays) between calls. */
   state: SimState;
-  /** Every request served, in order; status 0 for dropped connections. */
+  /** Every request served, in order; status 0 for dropped connections (the newest 50,000-100,000 are kept). */
   requests: { command: string; status: number }[];
   /** The next n requests (only those for `command` when given) get the fault. */
   failNext(n: number, kind: FaultKind, command?: string): void;
@@ -73,6 +73,7 @@ export interface SimulatorOptions {
   tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
+const MAX_LOGGED_REQUESTS = 100_000;
 const AUTH_FAILED_TEXT = 'unable to verify user credentials and/or request signature';
 /** CloudStack's cserrorcode for InvalidParameterValueException and for CloudRuntimeException. */
 const CS_INVALID_PARAMETER = 4350;
@@ -80,7 +81,9 @@ const CS_RUNTIME = 4250;
 
 interface CommandSpec {
   itemKey: string;
-  list(state: SimState, query: Query, rootAdmin: boolean): unknown[] | ErrorAnswer;
+  list(state: SimState, query: Query): unknown[] | ErrorAnswer;
+  /** What a non-root-admin sees of one item; applied to the served page only, so big lists stay cheap. */
+  hide?(item: never): unknown;
 }
 
 interface ErrorAnswer {
@@ -130,9 +133,10 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   listnetworks: {
     itemKey: 'network',
-    list: (state, q, rootAdmin) => {
+    hide: (n: RawNetwork) => withoutAdminFields(n, ['vlan', 'broadcasturi']),
+    list: (state, q) => {
       const keyword = q.get('keyword')?.toLowerCase();
-      const matching = state.networks.filter(
+      return state.networks.filter(
         (n) =>
           inProjectScope(n, q) &&
           (!q.has('id') || n.id === q.get('id')) &&
@@ -140,14 +144,17 @@ const COMMANDS: Record<string, CommandSpec> = {
           (!q.has('type') || n.type?.toLowerCase() === q.get('type')?.toLowerCase()) &&
           (keyword === undefined || n.name.toLowerCase().includes(keyword)),
       );
-      return rootAdmin ? matching : matching.map((n) => withoutAdminFields(n, ['vlan', 'broadcasturi']));
     },
   },
   listvirtualmachines: {
     itemKey: 'virtualmachine',
-    list: (state, q, rootAdmin) => {
+    hide: (vm: RawVirtualMachine) => ({
+      ...withoutAdminFields(vm, ['hostname', 'hostid']),
+      nic: (vm.nic ?? []).map(hideNic),
+    }),
+    list: (state, q) => {
       const networkId = q.get('networkid');
-      const matching = state.virtualMachines.filter(
+      return state.virtualMachines.filter(
         (vm) =>
           inProjectScope(vm, q) &&
           (!q.has('id') || vm.id === q.get('id')) &&
@@ -155,16 +162,12 @@ const COMMANDS: Record<string, CommandSpec> = {
           (!q.has('state') || vm.state?.toLowerCase() === q.get('state')?.toLowerCase()) &&
           (networkId === undefined || (vm.nic ?? []).some((nic) => nic.networkid === networkId)),
       );
-      if (rootAdmin) return matching;
-      return matching.map((vm) => ({
-        ...withoutAdminFields(vm, ['hostname', 'hostid']),
-        nic: (vm.nic ?? []).map(hideNic),
-      }));
     },
   },
   listnics: {
     itemKey: 'nic',
-    list: (state, q, rootAdmin) => {
+    hide: hideNic,
+    list: (state, q) => {
       const vmId = q.get('virtualmachineid');
       if (vmId === undefined) {
         return {
@@ -186,7 +189,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       const nics = (vm.nic ?? [])
         .filter((nic) => !q.has('networkid') || nic.networkid === q.get('networkid'))
         .map((nic) => ({ ...nic, virtualmachineid: vm.id }));
-      return rootAdmin ? nics : nics.map(hideNic);
+      return nics;
     },
   },
   listpublicipaddresses: {
@@ -310,6 +313,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     stop: async () => {},
   };
 
+  function record(command: string, status: number): void {
+    // A long-running demo simulator must not grow without bound: keep the newest half.
+    if (handle.requests.length >= MAX_LOGGED_REQUESTS) handle.requests.splice(0, MAX_LOGGED_REQUESTS / 2);
+    handle.requests.push({ command, status });
+  }
+
   function send(
     res: http.ServerResponse,
     command: string,
@@ -317,7 +326,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     body: string,
     type = 'application/json; charset=UTF-8',
   ) {
-    handle.requests.push({ command, status });
+    record(command, status);
     res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
@@ -419,7 +428,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         return;
       }
     }
-    const listed = spec.list(handle.state, params, rootAdmin);
+    const listed = spec.list(handle.state, params);
     if (isErrorAnswer(listed)) {
       sendError(res, command, responseKey, listed);
       return;
@@ -428,7 +437,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       send(res, command, 200, JSON.stringify({ [responseKey]: {} }));
       return;
     }
-    const slice = pageSize === -1 ? listed : listed.slice((page - 1) * pageSize, page * pageSize);
+    const page1 = pageSize === -1 ? listed : listed.slice((page - 1) * pageSize, page * pageSize);
+    const hide = spec.hide as ((item: unknown) => unknown) | undefined;
+    const slice = rootAdmin || hide === undefined ? page1 : page1.map(hide);
     // CloudStack answers a page past the end with the count and no items.
     const inner: Record<string, unknown> = { count: listed.length };
     if (slice.length > 0) inner[spec.itemKey] = slice;
@@ -495,11 +506,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         );
         return;
       case 'close':
-        handle.requests.push({ command, status: 0 });
+        record(command, 0);
         res.socket?.destroy();
         return;
       case 'stall':
-        handle.requests.push({ command, status: 0 });
+        record(command, 0);
         stalled.add(res);
         res.on('close', () => stalled.delete(res));
         return;
@@ -508,7 +519,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         const body = JSON.stringify({
           [key]: { count: 1, zone: [{ id: 'z', name: 'half of a longer answer' }] },
         });
-        handle.requests.push({ command, status: 0 });
+        record(command, 0);
         res.writeHead(200, {
           'content-type': 'application/json; charset=UTF-8',
           'content-length': Buffer.byteLength(body),
