@@ -85,6 +85,8 @@ export class CloudStackClient {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly endpoint: string;
+  /** `config.pageSize`, lowered once the server reports a smaller limit. */
+  private pageSize: number;
 
   constructor(config: CloudStackConfig, options: CloudStackClientOptions = {}) {
     this.config = config;
@@ -97,6 +99,7 @@ export class CloudStackClient {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.endpoint = config.url;
+    this.pageSize = config.pageSize;
   }
 
   /** Releases kept-alive connections; the client stays usable (new ones are opened). */
@@ -144,14 +147,16 @@ export class CloudStackClient {
    */
   async listAll<T = unknown>(command: string, params: Params, responseKey: string): Promise<T[]> {
     try {
-      return await this.listPages<T>(command, params, responseKey, this.config.pageSize);
+      return await this.listPages<T>(command, params, responseKey, this.pageSize);
     } catch (err) {
       const limit = err instanceof CloudStackApiError ? serverPageLimit(err) : undefined;
-      if (limit === undefined || limit >= this.config.pageSize) throw err;
+      if (limit === undefined || limit >= this.pageSize) throw err;
       this.logger?.warn(
-        { command, pageSize: this.config.pageSize, serverLimit: limit },
+        { command, pageSize: this.pageSize, serverLimit: limit },
         'CloudStack default.page.size is below pageSize; listing with the server limit (lower pageSize in the config)',
       );
+      // Remembered, so later lists on this client do not pay the refused request again.
+      this.pageSize = limit;
       return await this.listPages<T>(command, params, responseKey, limit);
     }
   }

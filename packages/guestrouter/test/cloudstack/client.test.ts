@@ -227,6 +227,14 @@ describe('CloudStack client against the simulator', () => {
     );
     assert.equal(warnings.length, 1);
     assert.deepEqual(warnings[0]?.obj, { command: 'listNetworks', pageSize: 501, serverLimit: 500 });
+    resetLog();
+    await client.listAll('listNetworks', {}, 'network');
+    assert.deepEqual(
+      sim.requests.map((r) => r.status),
+      [200],
+      'the limit is remembered',
+    );
+    assert.equal(warnings.length, 1);
     client.close();
   });
 
