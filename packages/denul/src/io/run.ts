@@ -89,12 +89,14 @@ export async function runDenul(options: DenulOptions, env: RunEnvironment): Prom
               progress = progressFor(file, size);
             },
             afterChunk: (done, state) => {
-              interrupts.check();
+              // --same-inode cannot be rolled back half way: it finishes, then the signal is honoured.
+              if (!options.sameInode) interrupts.check();
               progress?.update(done, state.removed);
             },
             warn: env.error,
           });
           outcome = { ...result };
+          interrupts.check();
         } else {
           outcome = await streamOne(file, options, env, buffer, (size) => {
             progress = progressFor(file === STDIN ? 'stdin' : file, size);
