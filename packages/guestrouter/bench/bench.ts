@@ -107,50 +107,66 @@ async function planBench(networks: number, vms: number, runs: number): Promise<v
   }
 }
 
-async function applyBench(): Promise<void> {
+async function delNamespace(ns: string): Promise<void> {
+  await execFile('ip', ['netns', 'del', ns]);
+  namespaces.splice(namespaces.indexOf(ns), 1);
+}
+
+async function applyBench(runs: number): Promise<void> {
   const state = generateSimState({ networks: 25, vmsPerNetwork: 5, isolation: 'vxlan' });
   const sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
   try {
     const inventory = await fetchInventory(client(sim));
     const settings = { trunk: 'trunk', uplink: 'uplink', config };
-
-    const ours = await addRouterNamespace('a1');
-    const kernel = new IprouteKernel(ours);
-    let t = process.hrtime.bigint();
-    const { plan } = await computePlan(inventory, kernel, settings);
-    await applyPlan(plan, kernel, ours);
-    const applyMs = ms(t);
-    t = process.hrtime.bigint();
-    const again = await computePlan(inventory, kernel, settings);
-    const replanMs = ms(t);
-    const secondLines = renderPlan(again.plan).length;
-
-    // Anchor: the same end state, one ip/sysctl process per command, as the seed configured it by hand.
-    const anchor = await addRouterNamespace('a2');
-    const anchorDesired = desiredState(inventory, {
+    const desired = desiredState(inventory, {
       trunk: 'trunk',
       uplink: 'uplink',
       vxlan: config.vxlan,
       selection: config.networks,
       publicRouting: true,
     });
-    const sysctl = (s: { key: string; value: string }) =>
-      sh('ip', ['netns', 'exec', anchor, 'sysctl', '-q', '-w', `${s.key}=${s.value}`]);
-    t = process.hrtime.bigint();
-    for (const s of anchorDesired.sysctls) if (s.link === undefined) await sysctl(s);
-    for (const link of anchorDesired.links) {
-      await sh('ip', ['-n', anchor, ...linkAddCommand(link).split(' ')]);
-      await sh('ip', ['-n', anchor, 'link', 'set', 'dev', link.name, 'alias', link.alias]);
-      for (const address of link.addresses)
-        await sh('ip', ['-n', anchor, 'addr', 'add', address, 'dev', link.name]);
-      await sh('ip', ['-n', anchor, 'link', 'set', 'dev', link.name, 'up']);
+    const oursMs: number[] = [];
+    const anchorMs: number[] = [];
+    const replanMs: number[] = [];
+    let commands = 0;
+    let secondLines = -1;
+    for (let run = 0; run < runs; run++) {
+      const ours = await addRouterNamespace(`a${run}`);
+      const kernel = new IprouteKernel(ours);
+      let t = process.hrtime.bigint();
+      const { plan } = await computePlan(inventory, kernel, settings);
+      await applyPlan(plan, kernel, ours);
+      oursMs.push(ms(t));
+      commands = renderPlan(plan).length;
+      t = process.hrtime.bigint();
+      const again = await computePlan(inventory, kernel, settings);
+      replanMs.push(ms(t));
+      secondLines = Math.max(secondLines, renderPlan(again.plan).length);
+      await delNamespace(ours);
+
+      // Anchor: the same end state, one ip/sysctl process per command, as the seed configured it by hand.
+      const anchor = await addRouterNamespace(`b${run}`);
+      const sysctl = (s: { key: string; value: string }) =>
+        sh('ip', ['netns', 'exec', anchor, 'sysctl', '-q', '-w', `${s.key}=${s.value}`]);
+      t = process.hrtime.bigint();
+      for (const s of desired.sysctls) if (s.link === undefined) await sysctl(s);
+      for (const link of desired.links) {
+        await sh('ip', ['-n', anchor, ...linkAddCommand(link).split(' ')]);
+        await sh('ip', ['-n', anchor, 'link', 'set', 'dev', link.name, 'alias', link.alias]);
+        for (const address of link.addresses)
+          await sh('ip', ['-n', anchor, 'addr', 'add', address, 'dev', link.name]);
+        await sh('ip', ['-n', anchor, 'link', 'set', 'dev', link.name, 'up']);
+      }
+      for (const s of desired.sysctls) if (s.link !== undefined) await sysctl(s);
+      anchorMs.push(ms(t));
+      await delNamespace(anchor);
     }
-    for (const s of anchorDesired.sysctls) if (s.link !== undefined) await sysctl(s);
-    const anchorMs = ms(t);
+    const a = median(anchorMs);
+    const o = median(oursMs);
     console.log(
-      `apply 25 networks in a namespace: guestrouter (plan + ip -batch + one sysctl) ${applyMs.toFixed(1)} ms, ` +
-        `anchor (one ip/sysctl process per command, ${renderPlan(plan).length} commands) ${anchorMs.toFixed(1)} ms, ` +
-        `ratio ${(anchorMs / applyMs).toFixed(1)}x faster; second plan ${replanMs.toFixed(1)} ms with ${secondLines} commands`,
+      `apply 25 networks in a namespace (median of ${runs}): guestrouter (plan + ip -batch + sysctl) ${o.toFixed(1)} ms, ` +
+        `anchor (one ip/sysctl process per command, ${commands} commands) ${a.toFixed(1)} ms, ` +
+        `ratio ${(a / o).toFixed(1)}x faster; second plan ${median(replanMs).toFixed(1)} ms with ${secondLines} commands`,
     );
   } finally {
     await sim.stop();
@@ -215,7 +231,7 @@ async function main(): Promise<void> {
   try {
     await planBench(25, 125, 5);
     await planBench(1000, 10000, 3);
-    await applyBench();
+    await applyBench(3);
     await rssBench();
   } finally {
     for (const ns of namespaces.reverse()) await execFile('ip', ['netns', 'del', ns]);
