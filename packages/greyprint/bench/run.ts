@@ -3,6 +3,7 @@
 // alone with a fresh database while its turn lasts; the load generator runs
 // in its own process. `node --import tsx bench/run.ts [--quick]`
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadResult } from './loadgen.js';
 import { packageDir, type RunningServer, startEchoServer, startGreyprint, startPostgrey } from './servers.js';
@@ -43,7 +44,21 @@ function loadgen(port: number, concurrency: number, first: number, count: number
   });
 }
 
-type Results = Map<number, LoadResult>;
+/** Measured on the daemon's side: CPU seconds it used (user + system, all threads). */
+interface Measured extends LoadResult {
+  serverCpuUsPerRequest: number;
+}
+type Results = Map<number, Measured>;
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** utime + stime of a process from /proc/PID/stat, in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name may contain spaces: fields start after the closing parenthesis
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
 
 /** Drives one daemon through the plan; request numbers keep every triplet new, and equal across daemons. */
 async function measure(start: () => Promise<RunningServer>): Promise<Results> {
@@ -54,7 +69,10 @@ async function measure(start: () => Promise<RunningServer>): Promise<Results> {
     await loadgen(server.port, 1, 10_000_000, warmup);
     let first = 0;
     for (const step of plan) {
-      results.set(step.concurrency, await loadgen(server.port, step.concurrency, first, step.requests));
+      const cpuBefore = cpuSeconds(server.pid);
+      const r = await loadgen(server.port, step.concurrency, first, step.requests);
+      const cpu = cpuSeconds(server.pid) - cpuBefore;
+      results.set(step.concurrency, { ...r, serverCpuUsPerRequest: (cpu * 1e6) / r.requests });
       first += step.requests;
     }
   } finally {
@@ -82,12 +100,12 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(
-    `${'daemon'.padEnd(26)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}  actions`,
+    `${'daemon'.padEnd(26)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}${'cpu us/req'.padStart(11)}  actions`,
   );
-  const row = (name: string, c: number, r: LoadResult | undefined) => {
+  const row = (name: string, c: number, r: Measured | undefined) => {
     if (r === undefined) return;
     console.log(
-      `${name.padEnd(26)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}  ${actionsOf(r)}`,
+      `${name.padEnd(26)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}${fmt(r.serverCpuUsPerRequest).padStart(11)}  ${actionsOf(r)}`,
     );
   };
   for (const { concurrency: c } of plan) {
@@ -102,9 +120,19 @@ async function main(): Promise<void> {
       const g = greyprint.get(c);
       if (p === undefined || g === undefined) continue;
       console.log(
-        `c${String(c).padEnd(3)} greyprint/postgrey: throughput x${(g.rps / p.rps).toFixed(1)}, p50 ${(p.p50ms / g.p50ms).toFixed(1)}x lower, p99 ${(p.p99ms / g.p99ms).toFixed(1)}x lower`,
+        `c${String(c).padEnd(3)} greyprint/postgrey: throughput x${(g.rps / p.rps).toFixed(1)}, p50 ${(p.p50ms / g.p50ms).toFixed(1)}x lower, p99 ${(p.p99ms / g.p99ms).toFixed(1)}x lower, CPU per request ${(p.serverCpuUsPerRequest / g.serverCpuUsPerRequest).toFixed(1)}x less`,
       );
     }
+    const p16 = postgrey.get(16);
+    const g16 = greyprint.get(16);
+    if (p16 !== undefined && g16 !== undefined) {
+      const met = g16.rps >= 10 * p16.rps && g16.p99ms < 2;
+      console.log(
+        `target (c16: >= 10x postgrey's req/s, p99 < 2 ms): ${met ? 'met' : 'missed'} (x${(g16.rps / p16.rps).toFixed(1)}, p99 ${g16.p99ms.toFixed(2)} ms)`,
+      );
+    }
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    console.log(`load average at the end: ${load} (other work on this machine skews every figure)`);
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openStore } from '../../src/store/factory.js';
@@ -108,6 +108,72 @@ describe('SqliteStore file handling', () => {
       (await s.list()).map((r) => r.recipient),
       ['fresh@example.net'],
     );
+    await s.close();
+  });
+
+  test('expires exactly the expired rows when they are scattered over many windows', async () => {
+    const s = new SqliteStore(tmp.file('scattered.sqlite'), { batchSize: 7 });
+    const policy = { unconfirmedTtl: 100, confirmedTtl: 1000 };
+    let expected = 0;
+    for (let i = 0; i < 200; i++) {
+      const k = {
+        client: `10.0.${i % 13}.0/24`,
+        sender: `s${i}@example.org`,
+        recipient: `r${i % 5}@example.net`,
+      };
+      // thirds: old unconfirmed (expires), old confirmed (kept), fresh unconfirmed (kept)
+      if (i % 3 === 0) {
+        await s.recordAttempt(k, 0);
+        expected++;
+      } else if (i % 3 === 1) {
+        await s.recordPass(k, 0);
+      } else {
+        await s.recordAttempt(k, 450);
+      }
+    }
+    assert.deepEqual(await s.expire(500, policy), { triplets: expected, clients: 0 });
+    assert.equal((await s.list()).length, 200 - expected);
+    assert.equal(
+      (await s.list({ confirmed: false })).every((r) => r.lastSeen === 450),
+      true,
+    );
+    const r1 = (await s.list({ recipient: 'r1@example.net' })).length;
+    assert.ok(r1 > 0);
+    assert.equal(await s.remove({ recipient: 'r1@example.net' }), r1);
+    assert.deepEqual(await s.list({ recipient: 'r1@example.net' }), []);
+    await s.close();
+  });
+
+  test('commits writes issued together in one turn and answers each with its own record', async () => {
+    const s = new SqliteStore(tmp.file('group.sqlite'));
+    const keys = Array.from({ length: 100 }, (_, i) => ({ ...key, recipient: `g${i}@example.net` }));
+    // the same triplet twice in one batch: the second sees the first's firstSeen
+    const [records, again, pass] = await Promise.all([
+      Promise.all(keys.map((k, i) => s.recordAttempt(k, i))),
+      s.recordAttempt(keys[0] as typeof key, 500),
+      s.recordPass(keys[1] as typeof key, 600),
+    ]);
+    assert.deepEqual(
+      records.map((r) => [r.recipient, r.firstSeen, r.passes]),
+      keys.map((k, i) => [k.recipient, i, 0]),
+    );
+    assert.deepEqual([again.firstSeen, again.lastSeen], [0, 500]);
+    assert.deepEqual(pass, { passes: 1, clientPasses: 1 });
+    assert.equal((await s.list()).length, 100);
+    await s.close();
+  });
+
+  test('checkpoints the WAL into the database file in the background while open', async () => {
+    const path = tmp.file('checkpoint.sqlite');
+    const s = new SqliteStore(path, { checkpointIntervalMs: 20 });
+    const before = statSync(path).size;
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => s.recordAttempt({ ...key, recipient: `c${i}@example.net` }, i)),
+    );
+    const deadline = Date.now() + 10_000;
+    while (statSync(path).size <= before && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.ok(statSync(path).size > before, 'the main file grew without a close');
     await s.close();
   });
 
