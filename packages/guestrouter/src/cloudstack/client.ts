@@ -6,6 +6,7 @@
  */
 import type { CloudStackConfig } from './config.js';
 import { CloudStackApiError } from './errors.js';
+import type { CloudStackMetrics } from './metrics.js';
 import { apiErrorFromBody, DEFAULT_MAX_RESPONSE_BYTES, ResponseDecoder } from './parser.js';
 import { buildSignedQuery } from './signing.js';
 import { fetchTransport, nodeTransport, type Transport } from './transport.js';
@@ -33,6 +34,8 @@ export interface CloudStackClientOptions {
   now?: () => number;
   /** Randomness in [0,1) for jitter, for tests. */
   random?: () => number;
+  /** Counts and times each attempt (see cloudStackMetrics). */
+  metrics?: CloudStackMetrics;
 }
 
 /** Upper bound on pages of one list, so a server that ignores `page` cannot loop us forever. */
@@ -84,6 +87,7 @@ export class CloudStackClient {
   private readonly maxResponseBytes: number;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly metrics: CloudStackMetrics | undefined;
   private readonly endpoint: string;
   /** `config.pageSize`, lowered once the server reports a smaller limit. */
   private pageSize: number;
@@ -98,6 +102,7 @@ export class CloudStackClient {
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.metrics = options.metrics;
     this.endpoint = config.url;
     this.pageSize = config.pageSize;
   }
@@ -115,11 +120,16 @@ export class CloudStackClient {
   async request<T = unknown>(command: string, params: Params = {}): Promise<T> {
     const maxAttempts = this.config.retries + 1;
     for (let attempt = 1; ; attempt++) {
+      const started = performance.now();
       try {
-        return (await this.attempt(command, params)) as T;
+        const body = (await this.attempt(command, params)) as T;
+        this.metrics?.observeAttempt(command, 'ok', (performance.now() - started) / 1000);
+        return body;
       } catch (err) {
         const apiError = err instanceof CloudStackApiError ? err : this.transportError(command, err);
+        this.metrics?.observeAttempt(command, apiError.code, (performance.now() - started) / 1000);
         if (!apiError.transient || attempt >= maxAttempts) throw apiError.withAttempts(attempt);
+        this.metrics?.observeRetry(command);
         const delayMs = this.backoffMs(attempt);
         this.logger?.warn(
           {

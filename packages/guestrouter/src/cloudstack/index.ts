@@ -28,6 +28,8 @@ export type {
   RawVirtualMachine,
   RawZone,
 } from './messages.js';
+export type { CloudStackMetrics } from './metrics.js';
+export { cloudStackMetrics } from './metrics.js';
 export type { DecodedResponse } from './parser.js';
 export { apiErrorFromBody, decodeResponseText, ResponseDecoder, responseKeyFor } from './parser.js';
 export { serializeErrorResponse, serializeListResponse } from './serializer.js';

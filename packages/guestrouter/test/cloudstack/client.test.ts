@@ -6,8 +6,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Registry } from 'prom-client';
 import { CloudStackApiError } from '../../src/cloudstack/errors.js';
 import type { RawNetwork } from '../../src/cloudstack/messages.js';
+import { cloudStackMetrics } from '../../src/cloudstack/metrics.js';
 import { generateSimState } from '../simulator/fixtures.js';
 import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
 import { clientFor, rejection } from './helpers.js';
@@ -156,6 +158,21 @@ describe('CloudStack client against the simulator', () => {
       sim.requests.map((r) => r.status),
       [530, 429, 0, 200],
     );
+    client.close();
+  });
+
+  test('counts attempts by outcome and retries in Prometheus metrics', async () => {
+    const registry = new Registry();
+    const metrics = cloudStackMetrics(registry);
+    assert.equal(cloudStackMetrics(registry), metrics, 'one set of metrics per registry');
+    const { client } = clientFor(sim, {}, { metrics });
+    sim.failNext(1, 'http500', 'listZones');
+    await client.request('listZones');
+    const text = await registry.metrics();
+    assert.match(text, /guestrouter_cloudstack_requests_total\{command="listZones",outcome="http-error"\} 1/);
+    assert.match(text, /guestrouter_cloudstack_requests_total\{command="listZones",outcome="ok"\} 1/);
+    assert.match(text, /guestrouter_cloudstack_retries_total\{command="listZones"\} 1/);
+    assert.match(text, /guestrouter_cloudstack_request_duration_seconds_count\{command="listZones"\} 2/);
     client.close();
   });
 
