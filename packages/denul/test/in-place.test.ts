@@ -87,6 +87,15 @@ describe('denul -i replaces the file by its cleaned copy', () => {
     assert.equal(result.code, 0);
     assert.deepEqual(fs.readFileSync(file), Buffer.from(bytes.filter((b) => b !== 0)));
   });
+
+  test('--same-inode --leading-only keeps the inode and the NULs after the first byte', async () => {
+    const file = writeFile('same-leading.log', Buffer.concat([Buffer.alloc(10_000), Buffer.from('a\0b\n')]));
+    const inode = fs.statSync(file).ino;
+    const result = await runDenul(['-i', '--same-inode', '--leading-only', '--chunk-size', '999', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(fs.readFileSync(file), Buffer.from('a\0b\n'));
+    assert.equal(fs.statSync(file).ino, inode);
+  });
 });
 
 describe('denul -i refuses what it cannot replace safely, and touches nothing', () => {
@@ -148,6 +157,30 @@ describe('denul -i refuses what it cannot replace safely, and touches nothing', 
     assert.match(result.stderr, /is a mount point/);
     assert.equal(fs.readFileSync(source, 'latin1'), 'inside\n');
     assert.equal(fs.readFileSync(mountPoint, 'latin1'), 'hidden\n');
+  });
+
+  test('no space left for the cleaned copy: clear error, original intact, no temp file; --same-inode needs no space', async () => {
+    // A 1 MiB tmpfs in a private mount namespace holds the 700 KiB log but not a second copy.
+    const script = `
+      set -e
+      mnt="$1"; mount -t tmpfs -o size=1m denul-test "$mnt"
+      head -c 4096 /dev/zero > "$mnt/full.log"
+      head -c 700000 /dev/urandom | tr -d '\\000' >> "$mnt/full.log"
+      set +e
+      node "$0" -i "$mnt/full.log"; echo "rc=$?"
+      ls -a "$mnt" | grep -c denul || true
+      stat -c %s "$mnt/full.log"
+      node "$0" -i --same-inode "$mnt/full.log"; echo "rc=$?"
+      node "$0" --check "$mnt/full.log"; echo "rc=$?"
+    `;
+    const mnt = fs.mkdtempSync(path.join(dir, 'tmpfs-'));
+    const result = await runCommand('unshare', ['-m', 'sh', '-c', script, CLI, mnt]);
+    const lines = result.stdout.toString().trim().split('\n');
+    assert.equal(lines[0], 'rc=1', result.stderr);
+    assert.equal(lines[1], '0', 'no temporary file left');
+    assert.ok(Number(lines[2]) > 4096, 'original intact');
+    assert.deepEqual(lines.slice(3), ['rc=0', 'rc=0']);
+    assert.match(result.stderr, /no space left in .* for the cleaned copy; free space or use --same-inode/);
   });
 });
 
