@@ -86,6 +86,20 @@ describe('CloudStack API simulator', () => {
     }
   });
 
+  test('refuses bad paging parameters with errorcode 431 as CloudStack does', async () => {
+    for (const [params, text] of [
+      [{ page: '-3' }, /Invalid parameter page value=-3/],
+      [{ pagesize: 'abc' }, /Invalid parameter pagesize value=abc/],
+      [{ pagesize: '-1', page: '1' }, /Can't specify page parameter when pagesize is -1/],
+    ] as const) {
+      const { status, body } = await get(signed('listNetworks', params));
+      assert.equal(status, 431);
+      assert.match(JSON.parse(body).listnetworksresponse.errortext, text);
+    }
+    const all = JSON.parse((await get(signed('listNetworks', { pagesize: '-1' }))).body);
+    assert.equal(all.listnetworksresponse.network.length, 3, 'pagesize -1 lists everything');
+  });
+
   test('serves an empty list as {"<command>response":{}}', async () => {
     const { status, body } = await get(signed('listNetworks', { id: 'none' }));
     assert.equal(status, 200);
@@ -177,6 +191,55 @@ describe('CloudStack API simulator', () => {
       assert.equal(user.state.networks[0]?.vlan, '101', 'the state itself is untouched');
     } finally {
       await user.stop();
+    }
+  });
+});
+
+describe('simulator robustness', () => {
+  test('answers every malformed request with an error status and keeps serving', async () => {
+    const sim = await startSimulator({
+      state: generateSimState({ networks: 1, vmsPerNetwork: 1, isolation: 'vlan' }),
+    });
+    try {
+      const pieces = [
+        'command=listZones',
+        'apiKey=%',
+        'signature=%E0%A4%A',
+        '&&&',
+        '=',
+        'expires=2020',
+        'page=-3',
+        'pagesize=abc',
+        'a=%ZZ',
+        `x=${'y'.repeat(4000)}`,
+        'signatureversion=3',
+        'command=listNetworks',
+        '%00=%00',
+      ];
+      // Deterministic pseudo-random mixes: a failure here is reproducible.
+      let seed = 7;
+      const next = () => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        return seed;
+      };
+      for (let i = 0; i < 150; i++) {
+        const count = 1 + (next() % 5);
+        const query = Array.from({ length: count }, () => pieces[next() % pieces.length]).join('&');
+        const { status } = await get(`${sim.url}?${query}`);
+        assert.ok(status === 401 || status === 404, `query ${query.slice(0, 80)} gave ${status}`);
+      }
+      const notApi = await get(sim.url.replace('/client/api', '/elsewhere'));
+      assert.equal(notApi.status, 404);
+      const query = buildSignedQuery({
+        command: 'listZones',
+        params: {},
+        apiKey: sim.apiKey,
+        secretKey: sim.secretKey,
+        expires: new Date(Date.now() + 60_000),
+      });
+      assert.equal((await get(`${sim.url}?${query}`)).status, 200, 'still serving');
+    } finally {
+      await sim.stop();
     }
   });
 });
