@@ -103,3 +103,22 @@ describe('rspamd rule contrib/rspamd/greyprint.lua (Debian rspamd)', () => {
     assert.equal(Math.round((windows.score - linux.score) * 100) / 100, 2.5);
   });
 });
+
+describe('rspamd score override as the install notes describe it (local.d/groups.conf)', () => {
+  let rspamd: Rspamd;
+
+  before(async () => {
+    rspamd = await startRspamd({
+      groupsConf: `group "greyprint" { symbols { "${SYMBOL}" { weight = 3.0; } } }\n`,
+    });
+  });
+
+  after(async () => {
+    await rspamd?.stop();
+  });
+
+  test('scores GREYPRINT_DESKTOP_WINDOWS with the operator weight', async () => {
+    const result = await rspamd.scan(messages[0] as string);
+    assert.equal(result.rules.get(SYMBOL), 3);
+  });
+});

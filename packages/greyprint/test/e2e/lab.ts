@@ -2,7 +2,8 @@
  * A small network of namespaces for the p0f, end-to-end and demo runs:
  *
  *   server ns  (bridge gpp<id>br, 10.77.0.1/24, fd77::1/64): p0f, Postfix, greyprint
- *   windows ns (10.77.0.10 looks like Windows XP, 10.77.0.11 like Windows 7 or 8)
+ *   windows ns (10.77.0.10 looks like Windows XP, 10.77.0.11 like Windows 7 or 8,
+ *               10.77.0.12 like the generic Windows NT kernel)
  *   linux ns   (10.77.0.20 and fd77::20: a plain Linux stack)
  *
  * The Windows look comes from the real Linux TCP stack, shaped (measured with
@@ -33,6 +34,8 @@ export const SERVER_IP = '10.77.0.1';
 export const SERVER_IP6 = 'fd77::1';
 export const CLIENT_XP = '10.77.0.10';
 export const CLIENT_SEVEN = '10.77.0.11';
+/** Shaped by sysctls only (MSS 1460, window 64240): p0f's generic `Windows NT kernel`. */
+export const CLIENT_NT = '10.77.0.12';
 export const CLIENT_LINUX = '10.77.0.20';
 export const CLIENT_LINUX6 = 'fd77::20';
 
@@ -114,6 +117,7 @@ export async function createLab(prefix = 'gpp'): Promise<Lab> {
       `link set lo up`,
       `addr add ${CLIENT_XP}/24 dev ${id}w0`,
       `addr add ${CLIENT_SEVEN}/24 dev ${id}w0`,
+      `addr add ${CLIENT_NT}/24 dev ${id}w0`,
       `link set ${id}w0 up`,
     ]);
     await ipBatch(linuxNs, [
@@ -133,6 +137,8 @@ export async function createLab(prefix = 'gpp'): Promise<Lab> {
       `route replace 10.77.0.0/24 dev ${id}w0 src ${CLIENT_XP} window 16384 advmss 1024`,
       `rule add from ${CLIENT_SEVEN} lookup 111 pref 100`,
       `route replace 10.77.0.0/24 dev ${id}w0 src ${CLIENT_SEVEN} window 8192 advmss 1024 table 111`,
+      `rule add from ${CLIENT_NT} lookup 112 pref 101`,
+      `route replace 10.77.0.0/24 dev ${id}w0 src ${CLIENT_NT} table 112`,
     ]);
     return lab;
   } catch (error) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Rspamd, type SpamAssassin, SYMBOL, spamAssassin, startRspamd } from '../contrib/scanners.js';
 import type { DeliveredMail } from '../helpers/postfix.js';
-import { CLIENT_LINUX, CLIENT_SEVEN, CLIENT_XP } from './lab.js';
+import { CLIENT_LINUX, CLIENT_NT, CLIENT_SEVEN, CLIENT_XP } from './lab.js';
 import { type Pipeline, sendMail, startPipeline } from './pipeline.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -70,6 +70,13 @@ describe('the real pipeline: p0f, Postfix, greyprint, SpamAssassin and rspamd', 
     assert.match(firstXp.rcptReply, /^450 4\.\d\.\d .*Greylisted/, firstXp.transcript);
     assert.match(firstSeven.rcptReply, /^450 4\.\d\.\d .*Greylisted/, firstSeven.transcript);
     assert.equal(firstXp.accepted, false);
+    // p0f's generic Windows label counts as desktop Windows too (no reverse DNS here).
+    const firstNt = await sendMail(pipeline.lab.windowsNs, CLIENT_NT, {
+      from: 'nt@nt.example',
+      to: 'dave@mx.test',
+      subject: 'from windows nt kernel',
+    });
+    assert.match(firstNt.rcptReply, /^450 4\.\d\.\d .*Greylisted/, firstNt.transcript);
 
     // A retry before the delay is still deferred.
     const early = await sendMail(pipeline.lab.windowsNs, CLIENT_XP, xpMail);

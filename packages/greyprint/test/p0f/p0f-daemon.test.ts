@@ -5,6 +5,7 @@ import { P0fConnection, P0fSource, queryForAddress } from '../../src/os/p0f/inde
 import {
   CLIENT_LINUX,
   CLIENT_LINUX6,
+  CLIENT_NT,
   CLIENT_SEVEN,
   CLIENT_XP,
   createLab,
@@ -33,6 +34,7 @@ describe('P0fSource against a real p0f 3.09b in a network namespace', () => {
     // Real TCP connections from shaped and plain Linux stacks in the client namespaces.
     await sendSyn(lab.windowsNs, CLIENT_XP);
     await sendSyn(lab.windowsNs, CLIENT_SEVEN);
+    await sendSyn(lab.windowsNs, CLIENT_NT);
     await sendSyn(lab.linuxNs, CLIENT_LINUX);
     await sendSyn(lab.linuxNs, CLIENT_LINUX6);
     await sleep(300);
@@ -43,7 +45,7 @@ describe('P0fSource against a real p0f 3.09b in a network namespace', () => {
     await lab?.destroy();
   });
 
-  test('labels a shaped stack Windows XP, another Windows 7 or 8, and a default stack Linux', async () => {
+  test('labels shaped stacks Windows XP, Windows 7 or 8 and (generic) Windows NT kernel, a default stack Linux', async () => {
     const source = new P0fSource({ socket: p0f.socket, timeoutMs: 1000, poolSize: 2, cacheTtlSec: 60 });
     try {
       const xp = await source.lookup(CLIENT_XP);
@@ -61,6 +63,16 @@ describe('P0fSource against a real p0f 3.09b in a network namespace', () => {
       const linux = await source.lookup(CLIENT_LINUX);
       assert.equal(linux?.class, 'unix');
       assert.equal(linux?.name, 'Linux');
+      // Without the route window, only p0f's generic Windows signature matches.
+      const nt = await source.lookup(CLIENT_NT);
+      assert.deepEqual(nt, {
+        class: 'win',
+        name: 'Windows',
+        flavor: 'NT kernel',
+        distance: 0,
+        fuzzy: true,
+        source: 'p0f',
+      });
     } finally {
       await source.close();
     }
