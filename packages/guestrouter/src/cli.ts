@@ -1,4 +1,5 @@
-import { Command, CommanderError, Option } from 'commander';
+#!/usr/bin/env node
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import {
   CloudStackApiError,
@@ -15,6 +16,7 @@ import { IprouteKernel } from './kernel/kernel.js';
 import { renderPlan } from './plan/render.js';
 import type { Plan } from './plan/types.js';
 import { Controller, type ControllerSettings } from './reconcile/controller.js';
+import { ControllerMetrics, startMetricsServer } from './reconcile/metrics.js';
 import { applyPlan, computePlan, isEmptyPlan } from './reconcile/reconcile.js';
 import { systemPinger } from './status/ping.js';
 import { formatStatus, networkStatus } from './status/status.js';
@@ -27,6 +29,7 @@ interface GlobalOptions {
   zone?: string;
   json?: boolean;
   once?: boolean;
+  metricsPort?: number;
 }
 
 const EXIT_RUNTIME = 1;
@@ -158,13 +161,26 @@ function controllerSettings(s: Session): ControllerSettings {
 async function runCommand(options: GlobalOptions): Promise<void> {
   const first = loadConfig(options.config, overridesFrom(options));
   const logger = makeLogger(first);
-  const controller = new Controller(controllerSettings(session(options, logger)), logger);
+  const metrics = new ControllerMetrics();
+  const controller = new Controller(
+    controllerSettings(session(options, logger)),
+    logger,
+    Math.random,
+    metrics,
+  );
   if (options.once) {
     const outcome = await controller.cycle();
     logger.flush();
     if (!outcome.ok) process.exitCode = EXIT_RUNTIME;
     return;
   }
+  const metricsPort = options.metricsPort ?? first.metrics.port;
+  const server =
+    metricsPort === undefined
+      ? undefined
+      : await startMetricsServer(metrics, first.metrics.host, metricsPort);
+  if (server)
+    logger.info({ action: 'metrics', host: first.metrics.host, port: server.port }, 'metrics listening');
   controller.start();
   logger.info(
     { action: 'start', interval: first.run.intervalSeconds, jitter: first.run.jitterSeconds },
@@ -173,7 +189,10 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ action: 'stop', signal }, 'stopping');
-      void controller.stop().then(resolve);
+      void controller
+        .stop()
+        .then(() => server?.close())
+        .then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
@@ -248,6 +267,18 @@ export function buildProgram(): Command {
     .command('run')
     .description('reconcile on an interval with jitter; SIGHUP re-reads the config, SIGTERM/SIGINT stop')
     .addOption(new Option('--once', 'run a single cycle and exit (for cron)').default(false))
+    .addOption(
+      new Option(
+        '--metrics-port <port>',
+        'serve Prometheus metrics on this port (GET /metrics; 0 = any free port)',
+      ).argParser((value) => {
+        const port = Number(value);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) {
+          throw new InvalidArgumentError('must be a port number 0-65535');
+        }
+        return port;
+      }),
+    )
     .addHelpText('after', '\nExample:\n  guestrouter run --config /etc/guestrouter.json')
     .action(action(runCommand));
   return program;

@@ -18,3 +18,4 @@ export type * from './plan/types.js';
 export * from './reconcile/controller.js';
 export * from './reconcile/reconcile.js';
 export * from './status/status.js';
+export * from './reconcile/metrics.js';

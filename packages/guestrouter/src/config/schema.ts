@@ -80,6 +80,14 @@ export const configSchema = z
       .strict()
       .default({}),
     stateDir: z.string().min(1).default('/var/lib/guestrouter'),
+    /** Prometheus endpoint of `run` (GET /metrics); off unless a port is given. */
+    metrics: z
+      .object({
+        port: z.number().int().min(0).max(65535).optional(),
+        host: z.string().min(1).default('127.0.0.1'),
+      })
+      .strict()
+      .default({}),
     /** Run ip and sysctl inside this network namespace (tests, demos). */
     netns: z.string().min(1).max(64).optional(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ApplyIncompleteError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
+import type { ControllerMetrics } from './metrics.js';
 import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
 
 export interface ControllerLogger {
@@ -45,6 +46,7 @@ export class Controller {
     private settings: ControllerSettings,
     private readonly logger: ControllerLogger,
     private readonly random: () => number = Math.random,
+    private readonly metrics?: ControllerMetrics,
   ) {}
 
   start(): void {
@@ -79,6 +81,19 @@ export class Controller {
 
   /** One reconcile: fetch, plan, apply, log each change. Never throws. */
   async cycle(): Promise<CycleOutcome> {
+    const stopTimer = this.metrics?.duration.startTimer();
+    const outcome = await this.reconcile();
+    stopTimer?.();
+    this.metrics?.cycles.inc({ result: outcome.ok ? 'ok' : 'failed' });
+    if (outcome.ok) {
+      this.metrics?.served.set(outcome.served);
+      this.metrics?.refused.set(outcome.refused);
+      this.metrics?.lastSuccess.set(Date.now() / 1000);
+    }
+    return outcome;
+  }
+
+  private async reconcile(): Promise<CycleOutcome> {
     const started = Date.now();
     this.cycles++;
     const s = this.settings;
@@ -117,7 +132,9 @@ export class Controller {
           failedLinks = new Set(error.failures.map((f) => f.link));
         }
         for (const change of plan.changes) {
-          if (!failedLinks.has(change.link)) this.logger.info({ ...change }, 'router changed');
+          if (failedLinks.has(change.link)) continue;
+          this.logger.info({ ...change }, 'router changed');
+          this.metrics?.changes.inc({ action: change.action });
         }
       }
       const outcome: CycleOutcome = {

@@ -104,6 +104,8 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
         'uplink',
         '--config',
         configFile,
+        '--metrics-port',
+        '0',
       ],
       {
         env: {
@@ -141,12 +143,27 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     await log.next((l) => l.msg === 'reconcile done' && l.changes === 0, 'a cycle with no changes');
   });
 
+  test('serves Prometheus metrics of the cycles', async () => {
+    const listening = log.lines.find((l) => l.action === 'metrics');
+    assert.ok(listening, 'the metrics address is logged');
+    const response = await fetch(`http://127.0.0.1:${listening.port}/metrics`);
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    assert.match(text, /^guestrouter_networks_served 2$/m);
+    assert.match(text, /^guestrouter_reconcile_cycles_total\{result="ok"\} [1-9]/m);
+    assert.match(text, /^guestrouter_changes_total\{action="create-link"\} 2$/m);
+    assert.match(text, /^guestrouter_reconcile_duration_seconds_count [1-9]/m);
+  });
+
   test('a failed cycle logs, keeps the links, and the next cycle goes on', async () => {
     sim.failNext(2, 'http500');
     await log.next((l) => l.action === 'fetch-inventory' && l.kept === true, 'a failed fetch');
     assert.ok(links().has('vxlan5001') && links().has('vxlan5002'));
     await log.next((l) => l.msg === 'reconcile done', 'a good cycle after the failure');
     assert.ok(links().has('vxlan5001'));
+    const port = log.lines.find((l) => l.action === 'metrics')?.port;
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(text, /^guestrouter_reconcile_cycles_total\{result="failed"\} [1-9]/m);
   });
 
   test('SIGHUP re-reads the config: a narrower selection removes the deselected link', async () => {

@@ -1,0 +1,67 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** prom-client metrics of the run loop, named guestrouter_<thing>_<unit>. */
+export class ControllerMetrics {
+  readonly registry = new Registry();
+  readonly cycles = new Counter({
+    name: 'guestrouter_reconcile_cycles_total',
+    help: 'Reconcile cycles by result (ok, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'guestrouter_reconcile_duration_seconds',
+    help: 'Time of one reconcile cycle: fetch, plan and apply',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly served = new Gauge({
+    name: 'guestrouter_networks_served',
+    help: 'Guest networks served after the last good cycle',
+    registers: [this.registry],
+  });
+  readonly refused = new Gauge({
+    name: 'guestrouter_networks_refused',
+    help: 'Guest networks refused in the last good cycle',
+    registers: [this.registry],
+  });
+  readonly changes = new Counter({
+    name: 'guestrouter_changes_total',
+    help: 'Changes applied to the router, by action',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+  readonly lastSuccess = new Gauge({
+    name: 'guestrouter_last_success_timestamp_seconds',
+    help: 'Unix time of the last cycle that fetched the inventory and applied its plan',
+    registers: [this.registry],
+  });
+}
+
+/** Serves GET /metrics; resolves with the bound port (port 0 picks a free one). */
+export async function startMetricsServer(
+  metrics: ControllerMetrics,
+  host: string,
+  port: number,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end('not found\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      (error: Error) => res.writeHead(500).end(`${error.message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
