@@ -8,6 +8,7 @@ import { loadAllowList } from './allow/files.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './log.js';
 import { Metrics } from './metrics.js';
+import type { ParsedAddress } from './net/cidr.js';
 import { createOsSource, OsChain, type OsResolution } from './os/factory.js';
 import { formatOsLabel } from './os/parse-label.js';
 import { StaticOsSource } from './os/static.js';
@@ -23,7 +24,10 @@ import type { GreylistStore } from './store/types.js';
 export interface DaemonDeps {
   readonly store?: GreylistStore;
   /** An OS resolver; by default the configured chain (static pins, then p0f). */
-  readonly os?: { resolve(address: string): OsResolution | Promise<OsResolution>; close(): Promise<void> };
+  readonly os?: {
+    resolve(address: string, parsed?: ParsedAddress): OsResolution | Promise<OsResolution>;
+    close(): Promise<void>;
+  };
   readonly logger?: Logger;
   /** Unix seconds; tests move time. */
   readonly now?: () => number;
@@ -69,7 +73,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const policyDeps = {
     store,
     now,
-    os: { resolve: (address: string) => os.resolve(address) },
+    os: { resolve: (address: string, parsed?: ParsedAddress) => os.resolve(address, parsed) },
   };
 
   const failOpen = (reason: string, err: unknown, req: PolicyRequest, started: number): string => {

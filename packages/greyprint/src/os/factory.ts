@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { ParsedAddress } from '../net/cidr.js';
 import type { OsLabel, OsSource } from './label.js';
 import { P0fSource } from './p0f/source.js';
 import { StaticOsSource } from './static.js';
@@ -36,8 +37,8 @@ export class OsChain implements OsSource {
     readonly live: readonly { source: OsSource; timeoutMs: number }[],
   ) {}
 
-  resolve(address: string): OsResolution | Promise<OsResolution> {
-    const pinned = this.pins.lookupSync(address);
+  resolve(address: string, parsed?: ParsedAddress): OsResolution | Promise<OsResolution> {
+    const pinned = this.pins.lookupSync(address, parsed);
     if (pinned !== undefined) return { label: pinned };
     if (this.live.length === 0) return UNKNOWN;
     return this.resolveLive(address);

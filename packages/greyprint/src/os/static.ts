@@ -1,4 +1,4 @@
-import { type Cidr, CidrTable, parseAddress, parseCidr } from '../net/cidr.js';
+import { type Cidr, CidrTable, type ParsedAddress, parseAddress, parseCidr } from '../net/cidr.js';
 import type { OsLabel, OsSource } from './label.js';
 import { parseOsLabel } from './parse-label.js';
 
@@ -42,9 +42,10 @@ export class StaticOsSource implements OsSource {
     return this.table.size;
   }
 
-  lookupSync(address: string): OsLabel | undefined {
+  /** `parsed` saves parsing the address again when the caller already did. */
+  lookupSync(address: string, parsed?: ParsedAddress): OsLabel | undefined {
     if (this.table.size === 0) return undefined;
-    const addr = parseAddress(address);
+    const addr = parsed ?? parseAddress(address);
     return addr === undefined ? undefined : this.table.lookup(addr);
   }
 

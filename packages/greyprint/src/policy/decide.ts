@@ -1,12 +1,12 @@
 import type { AllowList } from '../allow/allowlist.js';
 import type { Config } from '../config/schema.js';
-import { parseAddress } from '../net/cidr.js';
+import { type ParsedAddress, parseAddress } from '../net/cidr.js';
 import type { OsResolution } from '../os/factory.js';
 import type { OsLabel } from '../os/label.js';
 import { formatOsLabel } from '../os/parse-label.js';
 import type { PolicyRequest } from '../protocol/messages.js';
 import type { GreylistStore, TripletKey } from '../store/types.js';
-import { greylist } from './greylist.js';
+import { type GreylistOutcome, greylist } from './greylist.js';
 import { osHeaderAction, sanitizeHeaderValue } from './header.js';
 import type { Matcher } from './patterns.js';
 import { type ClientFacts, deriveFacts, type RuleSet } from './rules.js';
@@ -47,7 +47,7 @@ export interface PolicyState {
 }
 
 export interface PolicyDeps {
-  readonly os: { resolve(address: string): OsResolution | Promise<OsResolution> };
+  readonly os: { resolve(address: string, parsed?: ParsedAddress): OsResolution | Promise<OsResolution> };
   readonly store: GreylistStore;
   /** Unix seconds. */
   readonly now: () => number;
@@ -86,18 +86,23 @@ function decideHeader(
   state: PolicyState,
   deps: PolicyDeps,
 ): Decision | Promise<Decision> {
-  const h = state.config.header;
-  if (parseAddress(req.clientAddress) === undefined) {
+  const address = parseAddress(req.clientAddress);
+  if (address === undefined) {
     return { action: DUNNO, verdict: 'bad_address', reason: 'client_address is not an IP address' };
   }
-  const build = (r: OsResolution): Decision => ({
+  const r = deps.os.resolve(req.clientAddress, address);
+  if (r instanceof Promise) return r.then((res) => headerDecision(state, res));
+  return headerDecision(state, r);
+}
+
+function headerDecision(state: PolicyState, r: OsResolution): Decision {
+  const h = state.config.header;
+  const d: Decision = {
     action: osHeaderAction(h.name, r.label, h.maxLength),
     verdict: 'header',
     os: r.label,
-    ...(r.fault !== undefined ? { osFault: r.fault } : {}),
-  });
-  const r = deps.os.resolve(req.clientAddress);
-  return r instanceof Promise ? r.then(build) : build(r);
+  };
+  return r.fault === undefined ? d : { ...d, osFault: r.fault };
 }
 
 function decideRcpt(req: PolicyRequest, state: PolicyState, deps: PolicyDeps): Decision | Promise<Decision> {
@@ -105,19 +110,26 @@ function decideRcpt(req: PolicyRequest, state: PolicyState, deps: PolicyDeps): D
   if (address === undefined) {
     return { action: DUNNO, verdict: 'bad_address', reason: 'client_address is not an IP address' };
   }
-  const hit =
-    state.allow.size === 0
-      ? undefined
-      : state.allow.check({
-          address,
-          clientName: req.clientName,
-          sender: req.sender,
-          recipient: req.recipient,
-        });
-  if (hit !== undefined) {
-    return { action: DUNNO, verdict: 'allow', reason: `${hit.kind} ${hit.value} (${hit.origin})` };
+  if (state.allow.size > 0) {
+    const hit = state.allow.check({
+      address,
+      clientName: req.clientName,
+      sender: req.sender,
+      recipient: req.recipient,
+    });
+    if (hit !== undefined) {
+      return { action: DUNNO, verdict: 'allow', reason: `${hit.kind} ${hit.value} (${hit.origin})` };
+    }
   }
-  const facts = (os: OsLabel | undefined): ClientFacts => ({
+  const r = deps.os.resolve(req.clientAddress, address);
+  if (r instanceof Promise) {
+    return r.then((res) => applyRules(req, state, deps, factsOf(req, address, res.label), res.fault));
+  }
+  return applyRules(req, state, deps, factsOf(req, address, r.label), r.fault);
+}
+
+function factsOf(req: PolicyRequest, address: ParsedAddress, os: OsLabel | undefined): ClientFacts {
+  return {
     os,
     address,
     clientName: req.clientName,
@@ -125,10 +137,7 @@ function decideRcpt(req: PolicyRequest, state: PolicyState, deps: PolicyDeps): D
     helo: req.heloName,
     sender: req.sender.toLowerCase(),
     recipient: req.recipient.toLowerCase(),
-  });
-  const r = deps.os.resolve(req.clientAddress);
-  if (r instanceof Promise) return r.then((res) => applyRules(req, state, deps, facts(res.label), res.fault));
-  return applyRules(req, state, deps, facts(r.label), r.fault);
+  };
 }
 
 function applyRules(
@@ -140,39 +149,87 @@ function applyRules(
 ): Decision | Promise<Decision> {
   const derived = deriveFacts(facts, state.isDynamicName);
   const match = state.rules.match(facts, derived);
-  const base = {
-    rule: match.rule,
-    os: facts.os,
-    ...(osFault !== undefined ? { osFault } : {}),
-  };
-  if (match.action === 'accept') return { ...base, action: DUNNO, verdict: 'accept' };
+  if (match.action === 'accept') {
+    return { action: DUNNO, verdict: 'accept', rule: match.rule, os: facts.os, osFault };
+  }
   if (match.action === 'tag') {
     const h = state.config.header;
     const value = sanitizeHeaderValue(match.tag ?? `rule=${match.rule}`, h.maxLength);
-    return { ...base, action: `PREPEND ${h.tagName}: ${value}`, verdict: 'tag' };
+    return {
+      action: `PREPEND ${h.tagName}: ${value}`,
+      verdict: 'tag',
+      rule: match.rule,
+      os: facts.os,
+      osFault,
+    };
   }
   const g = state.config.greylist;
   const verifiedName = derived.fcrdns && !derived.dynamicName ? facts.clientName : undefined;
   const key = tripletKey(clientKey(facts.address, verifiedName, g), req.sender, req.recipient);
-  const outcome = greylist(deps.store, key, deps.now(), g).catch((err: unknown) => {
-    throw new StoreFault(err);
-  });
-  return outcome.then((outcome): Decision => {
-    if (outcome.pass)
-      return { ...base, action: DUNNO, verdict: 'pass', triplet: key, reason: outcome.reason };
-    const text = g.text
-      .replaceAll('{retry}', String(outcome.retryIn))
-      .replaceAll('{delay}', String(g.delaySec))
-      .replaceAll('{os}', derived.desktopWindows ? 'desktop Windows' : formatOsLabel(facts.os))
-      .replaceAll('{rule}', match.rule)
-      .replaceAll('{client}', key.client)
-      .replaceAll('{recipient_domain}', key.recipient.slice(key.recipient.lastIndexOf('@') + 1));
+  const pending = new GreylistReply(state, match.rule, facts.os, derived.desktopWindows, key, osFault);
+  return greylist(deps.store, key, deps.now(), g).then(
+    (outcome) => pending.decision(outcome),
+    (err: unknown) => {
+      throw new StoreFault(err);
+    },
+  );
+}
+
+/** What a greylist answer needs once the store has spoken (a class, not a closure: cheap per request). */
+class GreylistReply {
+  constructor(
+    private readonly state: PolicyState,
+    private readonly rule: string,
+    private readonly os: OsLabel | undefined,
+    private readonly desktopWindows: boolean,
+    private readonly key: TripletKey,
+    private readonly osFault: string | undefined,
+  ) {}
+
+  decision(outcome: GreylistOutcome): Decision {
+    const { rule, os, key, osFault } = this;
+    if (outcome.pass) {
+      return { action: DUNNO, verdict: 'pass', rule, os, osFault, triplet: key, reason: outcome.reason };
+    }
+    const g = this.state.config.greylist;
+    const text = templateFor(g.text)({
+      retry: String(outcome.retryIn),
+      delay: String(g.delaySec),
+      os: this.desktopWindows ? 'desktop Windows' : formatOsLabel(os),
+      rule,
+      client: key.client,
+      recipient_domain: key.recipient.slice(key.recipient.lastIndexOf('@') + 1),
+    });
     return {
-      ...base,
       action: `${g.action} ${text}`,
       verdict: 'greylist',
+      rule,
+      os,
+      osFault,
       triplet: key,
       reason: outcome.reason,
     };
-  });
+  }
+}
+
+type Template = (values: Readonly<Record<string, string>>) => string;
+const templates = new Map<string, Template>();
+
+/** Compiles `...{name}...` once per text; unknown placeholders stay as written. */
+function templateFor(text: string): Template {
+  let t = templates.get(text);
+  if (t === undefined) {
+    const parts = text.split(/(\{[a-z_]+\})/);
+    t = (values) => {
+      let out = '';
+      for (let i = 0; i < parts.length; i++) {
+        const p = parts[i] ?? '';
+        out += i % 2 === 1 ? (values[p.slice(1, -1)] ?? p) : p;
+      }
+      return out;
+    };
+    if (templates.size > 100) templates.clear();
+    templates.set(text, t);
+  }
+  return t;
 }

@@ -17,24 +17,31 @@ const NUL = 0x00;
  * the socket, split anywhere; it calls `onMessage` once per request (ended by an
  * empty line), in order. A request that breaks a limit or the format is reported
  * once, as an error message, when its empty line arrives: the rest of it is
- * discarded without buffering, so the connection stays in step with the client.
+ * discarded without buffering, so the connection stays in step with the client
+ * and memory stays bounded by `maxRequestBytes` per connection.
  *
- * Values that are valid UTF-8 are decoded as UTF-8 (SMTPUTF8 addresses); any
- * other line is decoded as latin1, which maps each byte to one character, so two
- * different byte strings never collapse into the same greylist key.
+ * Bytes are only scanned for newlines while they arrive (no allocation per
+ * line); a complete request is decoded in one go. Values that are valid UTF-8
+ * are decoded as UTF-8 (SMTPUTF8 addresses); a request that is not valid UTF-8
+ * is decoded line by line, and each invalid line as latin1, which maps each
+ * byte to one character, so two different byte strings never collapse into the
+ * same greylist key.
  */
 export class PolicyParser {
   private readonly limits: ParserLimits;
-  /** Pieces of the current unfinished line (only when it spans chunks). */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** The current line is over the limit: drop bytes until its newline. */
-  private skippingLine = false;
-  private attributes = new Map<string, string>();
-  private attributeCount = 0;
+  /** Chunks (or parts) of the current request, while it spans chunks and is still wanted. */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** Bytes of the current request so far. */
   private requestBytes = 0;
+  /** Bytes of the current line so far (without its newline). */
+  private lineBytes = 0;
+  /** Lines of the current request so far. */
+  private lineCount = 0;
+  /** The byte before the current position when it lies in an earlier chunk (CR of a split CRLF). */
+  private lastByte = -1;
+  /** Set once the request broke a limit: its bytes are dropped until its end. */
   private error: PolicyRequestError | undefined;
-  private latin1 = false;
 
   constructor(
     private readonly onMessage: (message: ParsedMessage) => void,
@@ -49,142 +56,166 @@ export class PolicyParser {
   }
 
   feed(chunk: Buffer): void {
-    const { maxLineBytes, maxRequestBytes } = this.limits;
-    let pos = 0;
+    const { maxLineBytes, maxRequestBytes, maxAttributes } = this.limits;
     const end = chunk.length;
+    /** Where the current request starts in this chunk (0 when it began in an earlier chunk). */
+    let requestStart = 0;
+    let pos = 0;
     while (pos < end) {
       const nl = chunk.indexOf(LF, pos);
-      if (nl === -1) {
-        const restBytes = end - pos;
-        this.countBytes(restBytes, maxRequestBytes);
-        if (!this.skippingLine) {
-          if (this.pendingBytes + restBytes > maxLineBytes) {
-            this.fail(
-              new PolicyRequestError(
-                'line_too_long',
-                `attribute line longer than ${maxLineBytes} bytes`,
-                undefined,
-                maxLineBytes,
-              ),
-            );
-            this.skippingLine = true;
-            this.pending = [];
-            this.pendingBytes = 0;
-          } else {
-            this.pending.push(chunk.subarray(pos));
-            this.pendingBytes += restBytes;
-          }
+      const stop = nl === -1 ? end : nl;
+      this.lineBytes += stop - pos;
+      this.requestBytes += stop - pos + (nl === -1 ? 0 : 1);
+      if (this.error === undefined) {
+        if (this.lineBytes > maxLineBytes + 1) {
+          // +1 leaves room for the CR of a CRLF line end.
+          this.fail(
+            new PolicyRequestError(
+              'line_too_long',
+              `attribute line longer than ${maxLineBytes} bytes`,
+              undefined,
+              maxLineBytes,
+            ),
+          );
+        } else if (this.requestBytes > maxRequestBytes) {
+          this.fail(
+            new PolicyRequestError(
+              'request_too_large',
+              `request larger than ${maxRequestBytes} bytes`,
+              undefined,
+              maxRequestBytes,
+            ),
+          );
         }
-        return;
       }
-      this.countBytes(nl - pos + 1, maxRequestBytes);
-      if (this.skippingLine) {
-        this.skippingLine = false;
-        pos = nl + 1;
+      if (nl === -1) {
+        this.lastByte = chunk[end - 1] ?? this.lastByte;
+        break;
+      }
+      const before = nl > pos ? chunk[nl - 1] : this.lastByte;
+      const emptyLine = this.lineBytes === 0 || (this.lineBytes === 1 && before === CR);
+      this.lastByte = LF;
+      this.lineBytes = 0;
+      pos = nl + 1;
+      if (!emptyLine) {
+        if (++this.lineCount > maxAttributes && this.error === undefined) {
+          this.fail(
+            new PolicyRequestError(
+              'too_many_attributes',
+              `more than ${maxAttributes} attributes in one request`,
+              undefined,
+              maxAttributes,
+            ),
+          );
+        }
         continue;
       }
-      let line: Buffer;
-      if (this.pendingBytes > 0) {
-        this.pending.push(chunk.subarray(pos, nl));
-        line = Buffer.concat(this.pending, this.pendingBytes + (nl - pos));
-        this.pending = [];
-        this.pendingBytes = 0;
-      } else {
-        line = chunk.subarray(pos, nl);
+      // End of a request: the block is everything before this empty line.
+      let block: Buffer | undefined;
+      if (this.error === undefined) {
+        if (this.heldBytes === 0) block = chunk.subarray(requestStart, pos);
+        else {
+          this.held.push(chunk.subarray(0, pos));
+          block = Buffer.concat(this.held, this.heldBytes + pos);
+        }
       }
-      pos = nl + 1;
-      let lineEnd = line.length;
-      // Postfix sends bare LF; a CR before it comes from hand-typed tests (telnet, nc -C).
-      if (lineEnd > 0 && line[lineEnd - 1] === CR) lineEnd--;
-      if (lineEnd === 0) {
-        this.endRequest();
-      } else if (lineEnd > maxLineBytes) {
-        this.fail(
-          new PolicyRequestError(
-            'line_too_long',
-            `attribute line longer than ${maxLineBytes} bytes`,
-            undefined,
-            maxLineBytes,
-          ),
-        );
-      } else {
-        this.addLine(line, lineEnd);
-      }
+      const error = this.error;
+      this.held = [];
+      this.heldBytes = 0;
+      this.requestBytes = 0;
+      this.lineCount = 0;
+      this.error = undefined;
+      requestStart = pos;
+      this.onMessage(error !== undefined ? { kind: 'error', error } : decodeRequest(block as Buffer));
     }
-  }
-
-  private countBytes(n: number, max: number): void {
-    this.requestBytes += n;
-    if (this.requestBytes > max && this.error === undefined) {
-      this.fail(
-        new PolicyRequestError('request_too_large', `request larger than ${max} bytes`, undefined, max),
-      );
+    // Keep the unfinished request's bytes, unless it already failed.
+    if (this.error === undefined && requestStart < end) {
+      // Copy: the socket may reuse its buffer, and a small request must not pin a large chunk.
+      const rest = Buffer.from(chunk.subarray(requestStart));
+      this.held.push(rest);
+      this.heldBytes += rest.length;
     }
   }
 
   private fail(error: PolicyRequestError): void {
-    // The first fault names the request; later ones are consequences.
-    if (this.error === undefined) this.error = error;
+    this.error = error;
+    this.held = [];
+    this.heldBytes = 0;
   }
+}
 
-  private addLine(line: Buffer, lineEnd: number): void {
-    if (this.error !== undefined) return;
-    if (++this.attributeCount > this.limits.maxAttributes) {
-      this.fail(
-        new PolicyRequestError(
-          'too_many_attributes',
-          `more than ${this.limits.maxAttributes} attributes in one request`,
-          undefined,
-          this.limits.maxAttributes,
-        ),
-      );
-      return;
-    }
-    const eq = line.indexOf(EQ);
-    if (eq <= 0 || eq >= lineEnd) {
-      this.fail(new PolicyRequestError('malformed_line', 'attribute line without name=value'));
-      return;
-    }
-    const name = line.toString('latin1', 0, eq);
-    const nul = line.indexOf(NUL);
-    if (nul !== -1 && nul < lineEnd) {
-      this.fail(new PolicyRequestError('nul_byte', `NUL byte in attribute ${name}`, name));
-      return;
-    }
-    let encoding: 'utf8' | 'latin1' = 'utf8';
-    if (!isUtf8(line.subarray(0, lineEnd))) {
-      encoding = 'latin1';
-      this.latin1 = true;
-    }
-    this.attributes.set(name, line.toString(encoding, eq + 1, lineEnd));
+/** Decodes one complete request block (its lines and the ending empty line). */
+function decodeRequest(block: Buffer): ParsedMessage {
+  if (block.indexOf(NUL) !== -1) {
+    const nulAt = block.indexOf(NUL);
+    const lineStart = block.lastIndexOf(LF, nulAt) + 1;
+    const eq = block.indexOf(EQ, lineStart);
+    const name = eq !== -1 && eq < nulAt ? block.toString('latin1', lineStart, eq) : undefined;
+    return {
+      kind: 'error',
+      error: new PolicyRequestError('nul_byte', `NUL byte in attribute ${name ?? '(name)'}`, name),
+    };
   }
+  const attributes = new Map<string, string>();
+  let latin1 = false;
+  if (isUtf8(block)) {
+    const text = block.toString('utf8');
+    const err = addLines(text, attributes);
+    if (err !== undefined) return { kind: 'error', error: err };
+  } else {
+    // Rare: decode line by line so that only the invalid lines fall back to latin1.
+    let pos = 0;
+    while (pos < block.length) {
+      let nl = block.indexOf(LF, pos);
+      if (nl === -1) nl = block.length;
+      const line = block.subarray(pos, nl);
+      const utf8 = isUtf8(line);
+      if (!utf8) latin1 = true;
+      const err = addLines(line.toString(utf8 ? 'utf8' : 'latin1'), attributes);
+      if (err !== undefined) return { kind: 'error', error: err };
+      pos = nl + 1;
+    }
+  }
+  const request = attributes.get('request');
+  if (request === undefined) {
+    return {
+      kind: 'error',
+      error: new PolicyRequestError('missing_request', 'request without request=smtpd_access_policy'),
+    };
+  }
+  if (request !== 'smtpd_access_policy') {
+    return {
+      kind: 'error',
+      error: new PolicyRequestError(
+        'wrong_request',
+        `unsupported request=${request.slice(0, 64)} (expected smtpd_access_policy)`,
+        'request',
+      ),
+    };
+  }
+  return { kind: 'request', request: toRequest(request, attributes, latin1) };
+}
 
-  private endRequest(): void {
-    const attributes = this.attributes;
-    let error = this.error;
-    const latin1 = this.latin1;
-    this.attributes = new Map();
-    this.attributeCount = 0;
-    this.requestBytes = 0;
-    this.error = undefined;
-    this.latin1 = false;
-    if (error === undefined) {
-      const request = attributes.get('request');
-      if (request === undefined) {
-        error = new PolicyRequestError('missing_request', 'request without request=smtpd_access_policy');
-      } else if (request !== 'smtpd_access_policy') {
-        error = new PolicyRequestError(
-          'wrong_request',
-          `unsupported request=${request.slice(0, 64)} (expected smtpd_access_policy)`,
-          'request',
-        );
-      } else {
-        this.onMessage({ kind: 'request', request: toRequest(request, attributes, latin1) });
-        return;
+/** Adds the `name=value` lines of `text` (empty lines skipped); returns an error for a malformed line. */
+function addLines(text: string, attributes: Map<string, string>): PolicyRequestError | undefined {
+  let pos = 0;
+  const len = text.length;
+  while (pos < len) {
+    let nl = text.indexOf('\n', pos);
+    if (nl === -1) nl = len;
+    let lineEnd = nl;
+    // Postfix sends bare LF; a CR before it comes from hand-typed tests (telnet, nc -C).
+    if (lineEnd > pos && text.charCodeAt(lineEnd - 1) === CR) lineEnd--;
+    if (lineEnd > pos) {
+      const eq = text.indexOf('=', pos);
+      if (eq <= pos || eq >= lineEnd) {
+        return new PolicyRequestError('malformed_line', 'attribute line without name=value');
       }
+      attributes.set(text.slice(pos, eq), text.slice(eq + 1, lineEnd));
     }
-    this.onMessage({ kind: 'error', error });
+    pos = nl + 1;
   }
+  return undefined;
 }
 
 function toRequest(request: string, a: Map<string, string>, latin1: boolean): PolicyRequest {
