@@ -1,11 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MemoryStore } from './memory.js';
+import { RedisStore } from './redis.js';
 import { SqliteStore, type SqliteSynchronous, StoreOpenError } from './sqlite.js';
 import type { GreylistStore } from './types.js';
 
 export interface StoreOptions {
-  /** SQLite file path, or `:memory:` for a store that lives only as long as the process. */
+  /**
+   * SQLite file path, `:memory:` for a store that lives only as long as the process, or a
+   * `redis://host:port/db` URL for the store shared by several MX hosts.
+   */
   readonly path: string;
   /** SQLite only: `normal` (default) survives a process crash, `full` also power loss. */
   readonly synchronous?: SqliteSynchronous;
@@ -22,6 +26,8 @@ export interface StoreOptions {
  */
 export async function openStore(options: StoreOptions): Promise<GreylistStore> {
   if (options.path === ':memory:') return new MemoryStore();
+  // The shared store for several MX hosts: `redis://[:password@]host:port/db`.
+  if (/^rediss?:\/\//.test(options.path)) return RedisStore.open(options.path);
   if (!options.readonly) {
     const dir = dirname(options.path);
     try {

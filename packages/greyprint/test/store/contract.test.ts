@@ -1,19 +1,33 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { MemoryStore } from '../../src/store/memory.js';
+import { RedisStore } from '../../src/store/redis.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { GreylistStore, TripletKey } from '../../src/store/types.js';
+import { type RedisServer, startRedis } from '../helpers/store-redis.js';
 import { storeTempDir } from '../helpers/store-tmp.js';
 
 // The same behaviours, run against every store: whatever the daemon relies on
 // must hold for the in-memory store and the SQLite file alike.
 const tmp = storeTempDir();
-after(() => tmp.cleanup());
+let redis: RedisServer | undefined;
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis?.stop();
+  tmp.cleanup();
+});
 
 let n = 0;
-const stores: { name: string; open: () => GreylistStore }[] = [
+const stores: { name: string; open: () => Promise<GreylistStore> | GreylistStore }[] = [
   { name: 'MemoryStore', open: () => new MemoryStore() },
   { name: 'SqliteStore', open: () => new SqliteStore(tmp.file(`contract-${n++}.sqlite`)) },
+  // a fresh key prefix per test: the same Redis, no state shared between tests
+  {
+    name: 'RedisStore',
+    open: () => RedisStore.open(redis?.url ?? 'redis://127.0.0.1:1', { prefix: `gps-test-${n++}:` }),
+  },
 ];
 
 const a: TripletKey = { client: '192.0.2.0/24', sender: 'alice@example.org', recipient: 'bob@example.net' };
@@ -23,7 +37,7 @@ const c: TripletKey = { client: '198.51.100.0/24', sender: '', recipient: 'dave@
 for (const { name, open } of stores) {
   describe(`${name} contract`, () => {
     const withStore = (fn: (s: GreylistStore) => Promise<void>) => async () => {
-      const s = open();
+      const s = await open();
       try {
         await fn(s);
       } finally {
