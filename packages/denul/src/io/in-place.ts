@@ -165,6 +165,7 @@ function stateFrom(mode: NulMode, offset: number): NulState {
  * Returns the input offset reached; throws TruncatedDuringRun when the file shrank or was rewritten.
  */
 async function catchUp(
+  file: string,
   inFd: number,
   outFd: number,
   startOffset: number,
@@ -183,8 +184,8 @@ async function catchUp(
     if (++progressBase.passes > MAX_PASSES) {
       throw new DenulFileError(
         'keeps-growing',
-        '',
-        `kept growing through ${MAX_PASSES} passes; stop or slow down its writer and run again`,
+        file,
+        `${file}: kept growing through ${MAX_PASSES} passes; stop or slow down its writer and run again`,
       );
     }
     const result = await pump({
@@ -251,7 +252,7 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
     await copyRaw(inFd, outFd, 0, firstNul, options.buffer);
     const state = stateFrom(options.mode, firstNul);
     const passes = { passes: 0 };
-    let { offset, outOffset } = await catchUp(inFd, outFd, firstNul, firstNul, state, options, passes);
+    let { offset, outOffset } = await catchUp(file, inFd, outFd, firstNul, firstNul, state, options, passes);
     for (;;) {
       const final = fs.fstatSync(inFd);
       fs.fsyncSync(outFd);
@@ -272,7 +273,7 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
       fs.futimesSync(outFd, st.atimeMs / 1000, final.mtimeMs / 1000);
       fs.fsyncSync(outFd);
       // Bytes appended while we set the metadata go through one more pass.
-      const again = await catchUp(inFd, outFd, offset, outOffset, state, options, passes);
+      const again = await catchUp(file, inFd, outFd, offset, outOffset, state, options, passes);
       if (again.offset === offset) break;
       ({ offset, outOffset } = again);
     }
@@ -339,7 +340,7 @@ async function sameInodeMode(file: string, options: InPlaceOptions): Promise<InP
     let offset = firstNul;
     let outOffset = firstNul;
     for (;;) {
-      ({ offset, outOffset } = await catchUp(fd, fd, offset, outOffset, state, options, passes));
+      ({ offset, outOffset } = await catchUp(file, fd, fd, offset, outOffset, state, options, passes));
       const before = fs.fstatSync(fd);
       if (before.size !== offset) continue;
       // The window between this last look and the cut is the only moment an append can be lost.
@@ -373,11 +374,7 @@ export async function cleanInPlace(file: string, options: InPlaceOptions): Promi
         continue;
       }
       if (error instanceof InterruptedError) throw error;
-      if (error instanceof DenulFileError) {
-        if (error.file === '')
-          throw new DenulFileError(error.code, file, `${file}: ${error.message}`, error.cause);
-        throw error;
-      }
+      if (error instanceof DenulFileError) throw error;
       throw fileErrorFrom(error, file, 'cleaning it in place');
     }
   }
