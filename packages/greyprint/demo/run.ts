@@ -53,12 +53,21 @@ function smtpOutcome(attempt: SmtpAttempt): string {
   return yellow(`deferred: ${attempt.rcptReply}`);
 }
 
-function lastDecision(pipeline: Pipeline, client: string): string {
-  const decision = [...pipeline.greyprint.logs]
-    .reverse()
-    .find((l) => l.msg === 'decision' && l.client === client && l.state === 'RCPT');
-  if (!decision) return 'no decision logged';
-  return `os=${String(decision.os ?? 'unknown')} rule=${decision.rule ?? '-'} -> ${bold(String(decision.verdict ?? decision.action))}`;
+/**
+ * greyprint's RCPT decision for this client logged after `since` (an index
+ * into its log). Its JSON log arrives through a pipe, so wait briefly for it.
+ */
+async function decisionSince(pipeline: Pipeline, client: string, since: number): Promise<string> {
+  for (let waited = 0; waited < 3000; waited += 50) {
+    const decision = pipeline.greyprint.logs
+      .slice(since)
+      .find((l) => l.msg === 'decision' && l.client === client && l.state === 'RCPT');
+    if (decision) {
+      return `os=${String(decision.os ?? 'unknown')} rule=${decision.rule ?? '-'} -> ${bold(String(decision.verdict ?? decision.action))}`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return 'no decision logged';
 }
 
 function scoreLine(name: string, result: ScanResult | undefined): string {
@@ -116,17 +125,19 @@ async function main(): Promise<void> {
     // 1. A Linux client.
     const linuxMail = { from: 'alice@linux.example', to: 'bob@mx.test', subject: 'Hello from Linux' };
     say(`linux ${CLIENT_LINUX}`, `swaks ${linuxMail.from} -> ${linuxMail.to}`);
+    let mark = pipeline.greyprint.logs.length;
     const linuxAttempt = await sendMail(ns.linuxNs, CLIENT_LINUX, linuxMail);
     say('  p0f', fingerprint(pipeline, CLIENT_LINUX));
-    say('  greyprint', lastDecision(pipeline, CLIENT_LINUX));
+    say('  greyprint', await decisionSince(pipeline, CLIENT_LINUX, mark));
     say('  postfix', smtpOutcome(linuxAttempt));
 
     // 2. A Windows-looking client: greylisted.
     const windowsMail = { from: 'carol@windows.example', to: 'bob@mx.test', subject: 'Hello from Windows' };
     say(`windows ${CLIENT_XP}`, `swaks ${windowsMail.from} -> ${windowsMail.to}`);
+    mark = pipeline.greyprint.logs.length;
     const first = await sendMail(ns.windowsNs, CLIENT_XP, windowsMail);
     say('  p0f', fingerprint(pipeline, CLIENT_XP));
-    say('  greyprint', lastDecision(pipeline, CLIENT_XP));
+    say('  greyprint', await decisionSince(pipeline, CLIENT_XP, mark));
     say('  postfix', smtpOutcome(first));
 
     // 3. The retry after the delay.
@@ -136,8 +147,9 @@ async function main(): Promise<void> {
     );
     await new Promise((resolve) => setTimeout(resolve, (DELAY_SEC + 1) * 1000));
     say(`windows ${CLIENT_XP}`, 'retries the same message');
+    mark = pipeline.greyprint.logs.length;
     const retry = await sendMail(ns.windowsNs, CLIENT_XP, windowsMail);
-    say('  greyprint', lastDecision(pipeline, CLIENT_XP));
+    say('  greyprint', await decisionSince(pipeline, CLIENT_XP, mark));
     say('  postfix', smtpOutcome(retry));
 
     // 4. What was delivered, and what the spam filters say.
@@ -160,8 +172,9 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const downMail = { from: 'carol@windows.example', to: 'erin@mx.test', subject: 'p0f is down' };
     say(`windows ${CLIENT_XP}`, `swaks ${downMail.from} -> ${downMail.to}`);
+    mark = pipeline.greyprint.logs.length;
     const down = await sendMail(ns.windowsNs, CLIENT_XP, downMail);
-    say('  greyprint', lastDecision(pipeline, CLIENT_XP));
+    say('  greyprint', await decisionSince(pipeline, CLIENT_XP, mark));
     say('  postfix', smtpOutcome(down));
     const [downDelivered] = await pipeline.postfix.waitForMail('erin', 1, 20_000);
     say('  delivered', `with ${cyan(`X-P0f-OS: ${downDelivered?.header('x-p0f-os')[0] ?? '(none)'}`)}`);
@@ -172,6 +185,8 @@ async function main(): Promise<void> {
       first.rcptReply.startsWith('450') &&
       retry.accepted &&
       down.accepted &&
+      downDelivered?.header('x-p0f-os')[0] === 'unknown' &&
+      delivered[1]?.header('x-p0f-os')[0]?.startsWith('Windows') === true &&
       saResults[1]?.rules.has(SYMBOL) === true &&
       saResults[0]?.rules.has(SYMBOL) === false;
     console.log(
