@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { ALLOW_KINDS, type AllowEntry } from './allow/allowlist.js';
 import { addAllowEntry, loadAllowList, removeAllowEntry } from './allow/files.js';
 import { sendPolicyRequest } from './cli/client.js';
@@ -273,7 +273,8 @@ storeOptions(program.command('list').description('list greylist triplets'))
         ...(f.config ? { config: f.config } : {}),
         ...(f.db ? { db: f.db } : {}),
       });
-      const store = await openStore({ path: config.db });
+      // Read-only: safe beside a running daemon (SQLite WAL readers do not block the writer).
+      const store = await openStore({ path: config.db, readonly: true });
       const rows = await store.list(filterFrom(f));
       await store.close();
       for (const r of rows) {
@@ -413,5 +414,4 @@ addConfigOptions(
   }
 });
 
-void Option;
 program.parseAsync(process.argv).catch(fail);

@@ -78,7 +78,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
 
   const failOpen = (reason: string, err: unknown, req: PolicyRequest, started: number): string => {
     metrics.failOpen.inc({ reason });
-    metrics.requests.inc({ verdict: 'failopen' });
+    metrics.countRequest('failopen');
     logger.error(
       {
         client: req.clientAddress,
@@ -96,7 +96,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
 
   const report = (req: PolicyRequest, d: Decision, started: number, ctx: ConnectionContext): string => {
     const ms = performance.now() - started;
-    metrics.requests.inc({ verdict: d.verdict });
+    metrics.countRequest(d.verdict);
     metrics.decisionSeconds.observe(ms / 1000);
     if (d.osFault !== undefined) metrics.failOpen.inc({ reason: d.osFault });
     if (d.verdict === 'bad_address') metrics.badRequests.inc({ code: 'bad_address' });
@@ -166,7 +166,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
     },
     onBadRequest(err: PolicyRequestError, ctx) {
       metrics.badRequests.inc({ code: err.code });
-      metrics.requests.inc({ verdict: 'bad_request' });
+      metrics.countRequest('bad_request');
       logger.warn(
         {
           peer: ctx.peer,

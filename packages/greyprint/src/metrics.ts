@@ -38,6 +38,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly requestCounters = new Map<string, { inc(n?: number): void }>();
+
+  /** Counts one answered request; the labelled child is looked up once per verdict, not per request. */
+  countRequest(verdict: string): void {
+    let c = this.requestCounters.get(verdict);
+    if (c === undefined) {
+      c = this.requests.labels(verdict);
+      this.requestCounters.set(verdict, c);
+    }
+    c.inc();
+  }
+
   constructor(withDefaults = false) {
     if (withDefaults) collectDefaultMetrics({ register: this.registry, prefix: 'greyprint_' });
   }
