@@ -12,6 +12,7 @@ export type DenulErrorCode =
   | 'refused-owner'
   | 'refused-no-space'
   | 'truncated-while-cleaning'
+  | 'replaced-while-cleaning'
   | 'keeps-growing';
 
 /** A failure tied to one input file: the message names the file and says what to do. */

@@ -228,7 +228,7 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
     const st = fs.fstatSync(inFd);
     if (st.ino !== lst.ino || st.dev !== lst.dev) {
       throw new DenulFileError(
-        'truncated-while-cleaning',
+        'replaced-while-cleaning',
         file,
         `${file}: was replaced while being opened; run again`,
       );
@@ -280,7 +280,7 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
     const current = fs.lstatSync(file);
     if (current.ino !== st.ino || current.dev !== st.dev) {
       throw new DenulFileError(
-        'truncated-while-cleaning',
+        'replaced-while-cleaning',
         file,
         `${file}: was renamed or replaced while being cleaned (log rotation?); left it alone, run again`,
       );
