@@ -60,8 +60,15 @@ export const configSchema = z
     networks: networkSelectionSchema,
     publicRouting: z
       .object({
-        /** Answer ARP on the uplink for public guest subnets (proxy_arp on the uplink). */
+        /** Answer ARP on the uplink for public guest subnets. */
         enabled: z.boolean().default(true),
+        /**
+         * `interface`: proxy_arp=1 on the uplink (the seed's way; answers for every address routed elsewhere).
+         * `addresses`: one proxy neighbour entry per VM address CloudStack knows, proxy_arp=0 on the uplink.
+         */
+        proxyArp: z
+          .enum(['interface', 'addresses'], { message: 'must be "interface" or "addresses"' })
+          .default('interface'),
       })
       .strict()
       .default({}),

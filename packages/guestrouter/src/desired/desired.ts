@@ -1,9 +1,9 @@
 import type { NetworkSelection } from '../config/schema.js';
 import { type VxlanConfig, vxlanPort } from '../config/schema.js';
 import type { GuestNetwork, Inventory } from '../inventory/types.js';
-import { isPublicCidr } from '../net/ipv4.js';
+import { cidrContains, isPublicCidr, parseIpv4 } from '../net/ipv4.js';
 import { isSelected } from './select.js';
-import type { DesiredLink, DesiredState, LinkSpec, Refusal, SysctlSetting } from './types.js';
+import type { DesiredLink, DesiredState, LinkSpec, ProxyNeighbour, Refusal, SysctlSetting } from './types.js';
 import { markFor } from './types.js';
 import { type ValidNetwork, validateNetworks } from './validate.js';
 import { multicastGroupForVni, vlanLinkName, vxlanLinkName } from './vxlan.js';
@@ -14,6 +14,8 @@ export interface DesiredOptions {
   readonly vxlan: VxlanConfig;
   readonly selection: NetworkSelection;
   readonly publicRouting: boolean;
+  /** How public subnets are answered for on the uplink; default `interface` (proxy_arp=1). */
+  readonly proxyArp?: 'interface' | 'addresses';
 }
 
 const MAX_IFNAME = 15;
@@ -84,8 +86,31 @@ export function desiredState(inventory: Inventory, options: DesiredOptions): Des
   }
   links.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 
+  const byAddresses = options.publicRouting && options.proxyArp === 'addresses';
+  const publicCidrs = new Map(
+    valid
+      .filter((v) => isPublicCidr(v.cidr))
+      .map((v) => [v.network.id, { cidr: v.cidr, gateway: v.gateway }]),
+  );
+  const servedIds = new Set(links.map((l) => l.networkId));
+  const refusedIds = new Set(refused.map((r) => r.networkId));
+  const proxyNeighbours: ProxyNeighbour[] = [];
+  const keepProxyAddresses = new Set<string>();
+  for (const nic of inventory.nics) {
+    if (refusedIds.has(nic.networkId)) keepProxyAddresses.add(nic.ipAddress);
+    const net = publicCidrs.get(nic.networkId);
+    if (!byAddresses || !net || !servedIds.has(nic.networkId)) continue;
+    const ip = parseIpv4(nic.ipAddress);
+    // Only addresses of the VM's own subnet: a NIC claiming an address elsewhere must not make the router answer for it.
+    if (ip === undefined || !cidrContains(net.cidr, ip) || nic.ipAddress === net.gateway) continue;
+    proxyNeighbours.push({ address: nic.ipAddress, dev: options.uplink, networkId: nic.networkId });
+  }
+  proxyNeighbours.sort((a, b) => (parseIpv4(a.address) ?? 0) - (parseIpv4(b.address) ?? 0));
+
   return {
     links,
+    proxyNeighbours,
+    keepProxyAddresses,
     sysctls: sysctlsFor(links, options),
     refused,
     skipped,
@@ -105,7 +130,9 @@ export function sysctlsFor(links: readonly DesiredLink[], options: DesiredOption
     settings.push({ key: 'net.ipv4.igmp_max_memberships', value: String(groups.size), minimum: true });
   }
   if (options.publicRouting && links.some((l) => l.public)) {
-    settings.push({ key: confKey(options.uplink, 'proxy_arp'), value: '1' });
+    // In addresses mode the uplink answers only for the listed VM addresses, so its blanket proxy_arp is off.
+    const value = options.proxyArp === 'addresses' ? '0' : '1';
+    settings.push({ key: confKey(options.uplink, 'proxy_arp'), value });
   }
   for (const link of links) {
     settings.push({ key: confKey(link.name, 'forwarding'), value: '1', link: link.name });

@@ -58,8 +58,26 @@ export interface Refusal {
   readonly message: string;
 }
 
+/** `neigh add proxy <address> dev <uplink>`: the router answers ARP for one VM address on the uplink. */
+export interface ProxyNeighbour {
+  readonly address: string;
+  readonly dev: string;
+  readonly networkId: string;
+}
+
+/**
+ * The mark of proxy neighbour entries guestrouter adds (`protocol 147`): entries
+ * cannot carry an alias, so the routing protocol number (unassigned in
+ * /etc/iproute2/rt_protos) tells ours from anybody else's.
+ */
+export const PROXY_NEIGH_PROTOCOL = 147;
+
 export interface DesiredState {
   readonly links: readonly DesiredLink[];
+  /** Per-address proxy ARP entries (publicRouting.proxyArp = addresses), sorted. */
+  readonly proxyNeighbours: readonly ProxyNeighbour[];
+  /** VM addresses of networks present in the inventory but refused: their proxy entries are kept. */
+  readonly keepProxyAddresses: ReadonlySet<string>;
   readonly sysctls: readonly SysctlSetting[];
   readonly refused: readonly Refusal[];
   /** Networks present in the inventory but not selected by the config. */

@@ -5,6 +5,7 @@ import {
   combineLinksAndAddresses,
   parseAddresses,
   parseLinks,
+  parseProxyNeighbours,
   parseSysctlDump,
   sysctlPath,
 } from './parse.js';
@@ -49,9 +50,10 @@ export class IprouteKernel implements KernelAdapter {
   constructor(private readonly netns?: string) {}
 
   async readState(sysctlKeys: readonly string[]): Promise<CurrentState> {
-    const [linksText, addrText] = await Promise.all([
+    const [linksText, addrText, neighText] = await Promise.all([
       execChecked('ip', ipArgs(this.netns, ['-json', '-details', 'link', 'show'])),
       execChecked('ip', ipArgs(this.netns, ['-json', 'addr', 'show'])),
+      execChecked('ip', ipArgs(this.netns, ['-N', '-json', 'neigh', 'show', 'proxy'])),
     ]);
     const links = combineLinksAndAddresses(parseLinks(linksText), parseAddresses(addrText));
     // grep -sH prints "path:value" for each file that exists and stays silent for
@@ -65,7 +67,7 @@ export class IprouteKernel implements KernelAdapter {
       }
       sysctls = parseSysctlDump(result.stdout);
     }
-    return { links, sysctls };
+    return { links, sysctls, proxyNeighbours: parseProxyNeighbours(neighText) };
   }
 
   /**

@@ -1,9 +1,9 @@
 import { KernelStateParseError } from '../errors.js';
-import type { CurrentLink } from './types.js';
+import type { CurrentLink, CurrentProxyNeighbour } from './types.js';
 
 type Json = Record<string, unknown>;
 
-function asArray(text: string, source: string): Json[] {
+function asArray(text: string, source: string, key = 'ifname'): Json[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text.trim() === '' ? '[]' : text);
@@ -12,8 +12,8 @@ function asArray(text: string, source: string): Json[] {
   }
   if (!Array.isArray(parsed)) throw new KernelStateParseError(source, 'expected a JSON array');
   for (const entry of parsed) {
-    if (entry === null || typeof entry !== 'object' || typeof (entry as Json).ifname !== 'string') {
-      throw new KernelStateParseError(source, 'an entry has no ifname');
+    if (entry === null || typeof entry !== 'object' || typeof (entry as Json)[key] !== 'string') {
+      throw new KernelStateParseError(source, `an entry has no ${key}`);
     }
   }
   return parsed as Json[];
@@ -126,4 +126,15 @@ export function sysctlKeyFromPath(path: string): string {
     .split('/')
     .map((part) => part.replaceAll('.', '/'))
     .join('.');
+}
+
+/** Parses `ip -N -json neigh show proxy` (protocol numbers, not names). */
+export function parseProxyNeighbours(text: string): CurrentProxyNeighbour[] {
+  return asArray(text, 'ip -N -json neigh show proxy', 'dst').map((entry) => {
+    const dev = str(entry.dev) ?? '';
+    const protocol = entry.protocol === undefined ? undefined : String(entry.protocol);
+    return protocol === undefined
+      ? { address: entry.dst as string, dev }
+      : { address: entry.dst as string, dev, protocol };
+  });
 }

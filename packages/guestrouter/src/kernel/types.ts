@@ -20,8 +20,16 @@ export interface CurrentLink {
   readonly addresses: readonly string[];
 }
 
+export interface CurrentProxyNeighbour {
+  readonly address: string;
+  readonly dev: string;
+  /** Routing protocol number as a string (read with ip -N), when set. */
+  readonly protocol?: string;
+}
+
 export interface CurrentState {
   readonly links: ReadonlyMap<string, CurrentLink>;
+  readonly proxyNeighbours: readonly CurrentProxyNeighbour[];
   /** Sysctl values by key (dotted, interface dots written as "/"); missing when the key does not exist. */
   readonly sysctls: ReadonlyMap<string, string>;
 }

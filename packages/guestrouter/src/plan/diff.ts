@@ -1,5 +1,5 @@
 import type { DesiredLink, DesiredState, LinkSpec, Refusal, SysctlSetting } from '../desired/types.js';
-import { networkIdFromMark } from '../desired/types.js';
+import { networkIdFromMark, PROXY_NEIGH_PROTOCOL } from '../desired/types.js';
 import type { CurrentLink, CurrentState } from '../kernel/types.js';
 import { linkAddCommand } from './render.js';
 import type { Change, Plan } from './types.js';
@@ -128,6 +128,27 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
       if (existing)
         changes.push({ action: 'set-up', link: link.name, networkId: link.networkId, detail: 'up' });
     }
+  }
+
+  // Proxy neighbours (addresses mode): add what is missing, delete only our own (protocol mark) stale entries.
+  const conflictedIds = new Set(
+    refused.filter((r) => r.code === 'interface-conflict').map((r) => r.networkId),
+  );
+  const neighbourKey = (address: string, dev: string) => `${address} ${dev}`;
+  const wanted = desired.proxyNeighbours.filter((n) => !conflictedIds.has(n.networkId));
+  const wantedKeys = new Set(wanted.map((n) => neighbourKey(n.address, n.dev)));
+  const haveKeys = new Set(current.proxyNeighbours.map((n) => neighbourKey(n.address, n.dev)));
+  const mark = String(PROXY_NEIGH_PROTOCOL);
+  for (const n of current.proxyNeighbours) {
+    if (n.protocol !== mark || wantedKeys.has(neighbourKey(n.address, n.dev))) continue;
+    if (desired.keepProxyAddresses.has(n.address)) continue;
+    perLink.push({ line: `neigh del proxy ${n.address} dev ${n.dev}`, link: n.dev });
+    changes.push({ action: 'delete-proxy-neighbour', link: n.dev, detail: n.address });
+  }
+  for (const n of wanted) {
+    if (haveKeys.has(neighbourKey(n.address, n.dev))) continue;
+    perLink.push({ line: `neigh add proxy ${n.address} dev ${n.dev} protocol ${mark}`, link: n.dev });
+    changes.push({ action: 'add-proxy-neighbour', link: n.dev, networkId: n.networkId, detail: n.address });
   }
 
   const fresh = new Set(

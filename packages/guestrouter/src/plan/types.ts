@@ -7,6 +7,8 @@ export type ChangeAction =
   | 'add-address'
   | 'remove-address'
   | 'set-up'
+  | 'add-proxy-neighbour'
+  | 'delete-proxy-neighbour'
   | 'set-sysctl';
 
 /** One change, for logs and JSON output; the literal commands are in Plan.sysctlsBefore, ipCommands, sysctls. */

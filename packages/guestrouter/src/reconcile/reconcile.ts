@@ -32,6 +32,7 @@ export async function computePlan(
     vxlan: settings.config.vxlan,
     selection: settings.config.networks,
     publicRouting: settings.config.publicRouting.enabled,
+    proxyArp: settings.config.publicRouting.proxyArp,
   });
   const current = await kernel.readState(desired.sysctls.map((s) => s.key));
   return { desired, current, plan: diff(desired, current, settings) };

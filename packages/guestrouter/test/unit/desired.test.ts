@@ -110,4 +110,29 @@ describe('desiredState', () => {
       ['vxlan5009', 'vxlan5010', 'vxlan5100'],
     );
   });
+  test('in addresses mode lists one proxy neighbour per VM address of a public network and turns the uplink proxy_arp off', () => {
+    const pub = guestNetwork(2, { cidr: '198.51.100.0/24', gateway: '198.51.100.1' });
+    const inventory = inventoryOf([guestNetwork(1), pub], 2);
+    const stray = {
+      ...(inventory.nics[2] as (typeof inventory.nics)[number]),
+      vmId: 'stray',
+      ipAddress: '192.0.2.50',
+    };
+    const state = desiredState(
+      { ...inventory, nics: [...inventory.nics, stray] },
+      options({ proxyArp: 'addresses' }),
+    );
+    assert.deepEqual(state.proxyNeighbours, [
+      { address: '198.51.100.10', dev: 'eth0', networkId: 'net-2' },
+      { address: '198.51.100.11', dev: 'eth0', networkId: 'net-2' },
+    ]);
+    assert.ok(state.sysctls.some((s) => s.key === 'net.ipv4.conf.eth0.proxy_arp' && s.value === '0'));
+    assert.deepEqual(desiredState(inventory, options()).proxyNeighbours, [], 'none in interface mode');
+  });
+  test('remembers the VM addresses of refused networks so their proxy entries are kept', () => {
+    const broken = guestNetwork(2, { cidr: '198.51.100.0/24', gateway: '203.0.113.1' });
+    const state = desiredState(inventoryOf([broken], 1), options({ proxyArp: 'addresses' }));
+    assert.deepEqual(state.proxyNeighbours, []);
+    assert.deepEqual([...state.keepProxyAddresses], ['198.51.100.10']);
+  });
 });

@@ -26,6 +26,7 @@ function currentOf(links: CurrentLink[], sysctls: Record<string, string> = {}): 
   return {
     links: new Map(links.map((l) => [l.name, l])),
     sysctls: new Map(Object.entries({ ...kernelDefaults, ...sysctls })),
+    proxyNeighbours: [],
   };
 }
 
@@ -200,5 +201,44 @@ describe('diff and plan rendering', () => {
       'link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1',
       'link set dev vxlan5001 alias guestrouter:net-1',
     ]);
+  });
+  test('in addresses mode adds missing proxy neighbours with the mark and deletes only stale marked ones', () => {
+    const pub = guestNetwork(2, { cidr: '198.51.100.0/24', gateway: '198.51.100.1' });
+    const options = { ...base, proxyArp: 'addresses' as const };
+    const desired = desiredState(inventoryOf([pub], 2), options);
+    const current: CurrentState = {
+      ...currentOf(hostLinks),
+      proxyNeighbours: [
+        { address: '198.51.100.10', dev: 'eth0', protocol: '147' },
+        { address: '198.51.100.77', dev: 'eth0', protocol: '147' },
+        { address: '198.51.100.78', dev: 'eth0' },
+        { address: '198.51.100.79', dev: 'eth0', protocol: '186' },
+      ],
+    };
+    const lines = renderPlan(diff(desired, current, options)).filter((l) => l.startsWith('neigh'));
+    assert.deepEqual(lines, [
+      'neigh del proxy 198.51.100.77 dev eth0',
+      'neigh add proxy 198.51.100.11 dev eth0 protocol 147',
+    ]);
+  });
+  test('switching to addresses mode turns a blanket uplink proxy_arp off', () => {
+    const pub = guestNetwork(2, { cidr: '198.51.100.0/24', gateway: '198.51.100.1' });
+    const options = { ...base, proxyArp: 'addresses' as const };
+    const current = currentOf(hostLinks, { 'net.ipv4.conf.eth0.proxy_arp': '1' });
+    assert.ok(
+      renderPlan(diff(desiredState(inventoryOf([pub], 1), options), current, options)).includes(
+        'sysctl -w net.ipv4.conf.eth0.proxy_arp=0',
+      ),
+    );
+  });
+  test('keeps the proxy neighbours of a network that is refused but still in the inventory', () => {
+    const broken = guestNetwork(2, { cidr: '198.51.100.0/24', gateway: '203.0.113.1' });
+    const options = { ...base, proxyArp: 'addresses' as const };
+    const current: CurrentState = {
+      ...currentOf(hostLinks),
+      proxyNeighbours: [{ address: '198.51.100.10', dev: 'eth0', protocol: '147' }],
+    };
+    const lines = renderPlan(diff(desiredState(inventoryOf([broken], 1), options), current, options));
+    assert.ok(!lines.some((l) => l.startsWith('neigh')));
   });
 });

@@ -7,6 +7,7 @@ import {
   combineLinksAndAddresses,
   parseAddresses,
   parseLinks,
+  parseProxyNeighbours,
   parseSysctlDump,
   sysctlKeyFromPath,
   sysctlPath,
@@ -120,5 +121,21 @@ describe('ip -batch failures', () => {
       { index: 1, line: lines[1], error: 'Cannot find device "trunk.5"' },
     ]);
     assert.deepEqual(parseBatchFailures('', lines), []);
+  });
+});
+
+describe('proxy neighbour parser', () => {
+  test('reads ip -N -json neigh show proxy as captured here, with and without a protocol', () => {
+    // Captured: one entry added by hand, one with protocol 147 (guestrouter's mark), one with bgp (186).
+    const text =
+      '[{"dst":"198.51.100.8","dev":"aa","proxy":null},{"dst":"198.51.100.9","dev":"aa","proxy":null,"protocol":"147"},' +
+      '{"dst":"198.51.100.7","dev":"aa","proxy":null,"protocol":"186"}]';
+    assert.deepEqual(parseProxyNeighbours(text), [
+      { address: '198.51.100.8', dev: 'aa' },
+      { address: '198.51.100.9', dev: 'aa', protocol: '147' },
+      { address: '198.51.100.7', dev: 'aa', protocol: '186' },
+    ]);
+    assert.deepEqual(parseProxyNeighbours(''), []);
+    assert.throws(() => parseProxyNeighbours('[{"dev":"aa"}]'), /no dst/);
   });
 });
