@@ -16,6 +16,6 @@ export * from './plan/diff.js';
 export * from './plan/render.js';
 export type * from './plan/types.js';
 export * from './reconcile/controller.js';
+export * from './reconcile/metrics.js';
 export * from './reconcile/reconcile.js';
 export * from './status/status.js';
-export * from './reconcile/metrics.js';
