@@ -30,7 +30,12 @@ export type SqliteSynchronous = 'normal' | 'full';
 export interface SqliteStoreOptions {
   /** `normal` (default): survives a process crash; `full`: also survives power loss, slower. */
   readonly synchronous?: SqliteSynchronous;
-  /** How long a writer waits for another process (the CLI) holding the lock, in ms. */
+  /**
+   * How long a writer waits for another process (the CLI) holding the lock, in ms (default
+   * 1000). better-sqlite3 waits synchronously, so this bounds how long answers can stall;
+   * past it the write fails and the daemon answers DUNNO. The CLI's bulk deletions hold the
+   * lock for one short window at a time, so a healthy wait is a few milliseconds.
+   */
   readonly busyTimeoutMs?: number;
   /** Rows deleted per transaction by expire() and remove(), so answers interleave. */
   readonly batchSize?: number;
@@ -216,7 +221,7 @@ export class SqliteStore implements GreylistStore {
         readonly: options.readonly ?? false,
         fileMustExist: options.readonly ?? false,
       });
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 2000))}`);
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))}`);
       if (!options.readonly) {
         // journal_mode=WAL is persistent in the file, but asking again is cheap and repairs a file
         // someone switched back to DELETE.
