@@ -38,7 +38,7 @@ interface ServeFlags {
   metrics?: string;
   socketMode?: string;
   header?: boolean;
-  headerStage?: string;
+  headerSecret?: string;
   keyByDomain?: boolean;
   autoAllowClients?: number;
 }
@@ -63,7 +63,7 @@ function overridesFrom(f: ServeFlags): ConfigInput {
   if (f.keyByDomain !== undefined) greylist.keyByDomain = f.keyByDomain;
   if (f.autoAllowClients !== undefined) greylist.autoAllowClients = f.autoAllowClients;
   if (f.header === false) header.enabled = false;
-  if (f.headerStage !== undefined) header.stage = f.headerStage;
+  if (f.headerSecret !== undefined) header.secret = f.headerSecret;
   if (Object.keys(greylist).length > 0) o.greylist = greylist;
   if (Object.keys(header).length > 0) o.header = header;
   return o as ConfigInput;
@@ -93,7 +93,7 @@ function addConfigOptions(cmd: Command): Command {
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics (default off)')
     .option('--socket-mode <octal>', 'mode of unix sockets (default 0660)')
     .option('--no-header', 'do not add the X-P0f-OS header')
-    .option('--header-stage <stage>', 'DATA or END-OF-MESSAGE (default END-OF-MESSAGE)')
+    .option('--header-secret <secret>', 'append [gp:SECRET] to X-P0f-OS for header_checks (README)')
     .option('--key-by-domain', 'key verified mail servers by registered domain instead of network')
     .option(
       '--auto-allow-clients <n>',

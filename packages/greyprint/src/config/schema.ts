@@ -231,9 +231,29 @@ export const configSchema = z
       .object({
         /** Answer `PREPEND X-P0f-OS: ...` once per message. */
         enabled: z.boolean().default(true),
-        /** Which request carries it: Postfix sends each stage once per message. */
-        stage: z.enum(['DATA', 'END-OF-MESSAGE']).default('END-OF-MESSAGE'),
+        /**
+         * Which request carries it. Only DATA: Postfix sends it once per message,
+         * and refuses PREPEND at END-OF-MESSAGE ("action PREPEND must be used
+         * before smtpd_end_of_data_restrictions", access(5)). A BDAT (CHUNKING)
+         * request counts as DATA.
+         */
+        stage: z
+          .literal('DATA', {
+            errorMap: () => ({
+              message: 'must be DATA: Postfix refuses PREPEND at END-OF-MESSAGE (access(5))',
+            }),
+          })
+          .default('DATA'),
         name: headerName.default('X-P0f-OS'),
+        /**
+         * Site secret appended as ` [gp:SECRET]` so that Postfix header_checks can tell
+         * greyprint's header from one the client forged (README: forged headers).
+         * Unset: the value is the bare label.
+         */
+        secret: z
+          .string()
+          .regex(/^[A-Za-z0-9]{8,64}$/, 'must be 8-64 letters and digits')
+          .optional(),
         /** Longest header value in characters (the label is cut to this). */
         maxLength: z.number().int().min(8).max(900).default(100),
         /** Header used by the `tag` rule action (prepended at RCPT). */

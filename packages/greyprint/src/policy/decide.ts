@@ -77,7 +77,9 @@ export function decide(
   const stage = req.protocolState;
   if (stage === 'RCPT') return decideRcpt(req, state, deps);
   const header = state.config.header;
-  if (header.enabled && stage === header.stage) return decideHeader(req, state, deps);
+  if (header.enabled && (stage === header.stage || (stage === 'BDAT' && header.stage === 'DATA'))) {
+    return decideHeader(req, state, deps);
+  }
   return SKIP;
 }
 
@@ -98,7 +100,7 @@ function decideHeader(
 function headerDecision(state: PolicyState, r: OsResolution): Decision {
   const h = state.config.header;
   const d: Decision = {
-    action: osHeaderAction(h.name, r.label, h.maxLength),
+    action: osHeaderAction(h.name, r.label, h.maxLength, h.secret),
     verdict: 'header',
     os: r.label,
   };

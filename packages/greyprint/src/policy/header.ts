@@ -26,7 +26,17 @@ export function sanitizeHeaderValue(text: string, maxLength: number): string {
   return out.slice(0, maxLength).trimEnd() || 'unknown';
 }
 
-/** `PREPEND X-P0f-OS: Windows 7 or 8`, in p0f's own wording; `unknown` when no source knew. */
-export function osHeaderAction(name: string, label: OsLabel | undefined, maxLength: number): string {
-  return `PREPEND ${name}: ${sanitizeHeaderValue(formatOsLabel(label), maxLength)}`;
+/**
+ * `PREPEND X-P0f-OS: Windows 7 or 8`, in p0f's own wording; `unknown` when no
+ * source knew. With a secret, ` [gp:SECRET]` follows, for header_checks to
+ * strip (keeping the header) while they drop every X-P0f-OS without it.
+ */
+export function osHeaderAction(
+  name: string,
+  label: OsLabel | undefined,
+  maxLength: number,
+  secret?: string,
+): string {
+  const value = sanitizeHeaderValue(formatOsLabel(label), maxLength);
+  return secret === undefined ? `PREPEND ${name}: ${value}` : `PREPEND ${name}: ${value} [gp:${secret}]`;
 }

@@ -51,7 +51,7 @@ describe('greyprint CLI', () => {
       '--client-address',
       '192.0.2.44',
       '--state',
-      'END-OF-MESSAGE',
+      'DATA',
     ]);
     assert.equal(header.stdout, 'PREPEND X-P0f-OS: Windows 7 or 8\n');
   });

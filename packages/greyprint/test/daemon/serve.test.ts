@@ -6,15 +6,6 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PolicyConnection, type RunningDaemon, rcpt, runCli, sleep, startServe } from '../helpers/daemon.js';
 
-const PINS = [
-  '--os-static',
-  '192.0.2.0/24=Windows XP',
-  '--os-static',
-  '198.51.100.0/24=Linux 3.11 and newer',
-  '--os-static',
-  '203.0.113.0/24=Windows 7 or 8',
-];
-
 describe('greyprint serve (child process, memory store)', () => {
   let d: RunningDaemon;
   let conn: PolicyConnection;
@@ -85,23 +76,21 @@ describe('greyprint serve (child process, memory store)', () => {
     );
   });
 
-  test('adds X-P0f-OS once per message at END-OF-MESSAGE, never at RCPT', async () => {
+  test('adds X-P0f-OS once per message at DATA, never at RCPT or END-OF-MESSAGE', async () => {
     const instance = 'msg.many.rcpts';
     const base = { client_address: '198.51.100.8', instance };
     for (const r of ['a@example.net', 'b@example.net', 'c@example.net']) {
       assert.equal(await conn.ask(rcpt({ ...base, recipient: r })), 'DUNNO');
     }
-    assert.equal(await conn.ask(rcpt({ ...base, protocol_state: 'DATA', recipient: '' })), 'DUNNO');
     assert.equal(
-      await conn.ask(rcpt({ ...base, protocol_state: 'END-OF-MESSAGE', recipient: '' })),
+      await conn.ask(rcpt({ ...base, protocol_state: 'DATA', recipient: '' })),
       'PREPEND X-P0f-OS: Linux 3.11 and newer',
     );
     // The same message asked again (policy listed twice) gets no second header.
+    assert.equal(await conn.ask(rcpt({ ...base, protocol_state: 'DATA', recipient: '' })), 'DUNNO');
     assert.equal(await conn.ask(rcpt({ ...base, protocol_state: 'END-OF-MESSAGE', recipient: '' })), 'DUNNO');
     assert.equal(
-      await conn.ask(
-        rcpt({ client_address: '2001:db8::9', protocol_state: 'END-OF-MESSAGE', recipient: '' }),
-      ),
+      await conn.ask(rcpt({ client_address: '2001:db8::9', protocol_state: 'DATA', recipient: '' })),
       'PREPEND X-P0f-OS: unknown',
     );
   });
@@ -172,9 +161,7 @@ describe('fail open', () => {
     try {
       assert.equal(await conn.ask(rcpt({ client_address: '192.0.2.50' })), 'DUNNO');
       assert.equal(
-        await conn.ask(
-          rcpt({ client_address: '192.0.2.50', protocol_state: 'END-OF-MESSAGE', recipient: '' }),
-        ),
+        await conn.ask(rcpt({ client_address: '192.0.2.50', protocol_state: 'DATA', recipient: '' })),
         'PREPEND X-P0f-OS: unknown',
       );
       const line = await d.waitForLog((l) => l.client === '192.0.2.50' && l.state === 'RCPT');

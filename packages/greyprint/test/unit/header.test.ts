@@ -8,6 +8,11 @@ describe('X-P0f-OS header', () => {
       osHeaderAction('X-P0f-OS', parseOsLabel('Windows 7 or 8', 'p0f'), 100),
       'PREPEND X-P0f-OS: Windows 7 or 8',
     ));
+  test('appends the site secret marker for header_checks when configured', () =>
+    assert.equal(
+      osHeaderAction('X-P0f-OS', parseOsLabel('Windows XP'), 100, 'abcdefgh12'),
+      'PREPEND X-P0f-OS: Windows XP [gp:abcdefgh12]',
+    ));
   test('says unknown when no source knew the OS', () =>
     assert.equal(osHeaderAction('X-P0f-OS', undefined, 100), 'PREPEND X-P0f-OS: unknown'));
   test('keeps only printable ASCII and folds white space', () =>

@@ -24,6 +24,13 @@ export interface P0fSourceOptions {
   readonly cacheTtlSec: number;
   /** How long "p0f has no match for this address" is reused (default: the smaller of cacheTtlSec and 5). */
   readonly noMatchTtlSec?: number;
+  /**
+   * When p0f says "no match", ask once more after this pause (default 25 ms,
+   * 0 turns it off), time permitting. p0f reads packets in batches, so a
+   * lookup made right after the handshake can overtake p0f's processing of
+   * the very SYN it is about.
+   */
+  readonly noMatchRetryMs?: number;
   /** Most addresses kept in the cache (default 10000). */
   readonly cacheMaxEntries?: number;
   /** First pause after p0f was unreachable, doubling per failure (default 250 ms) ... */
@@ -40,6 +47,8 @@ export interface P0fSourceStats {
   cacheHits: number;
   answered: number;
   noMatch: number;
+  /** Second questions after a first "no match". */
+  noMatchRetries: number;
   failures: Record<P0fFailureReason, number>;
 }
 
@@ -67,6 +76,7 @@ export class P0fSource implements OsSource {
     cacheHits: 0,
     answered: 0,
     noMatch: 0,
+    noMatchRetries: 0,
     failures: {
       timeout: 0,
       unavailable: 0,
@@ -160,8 +170,19 @@ export class P0fSource implements OsSource {
 
   private async ask(address: string, key: string, query: P0fQuery): Promise<OsLabel | undefined> {
     const signal = AbortSignal.timeout(this.options.timeoutMs);
+    const started = Date.now();
+    const retryMs = this.options.noMatchRetryMs ?? 25;
     try {
-      const response = await this.queryWithinDeadline(query, signal);
+      let response = await this.queryWithinDeadline(query, signal);
+      if (
+        response.status === 'no-match' &&
+        retryMs > 0 &&
+        Date.now() - started + 2 * retryMs < this.options.timeoutMs
+      ) {
+        this.counters.noMatchRetries += 1;
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+        response = await this.queryWithinDeadline(query, signal);
+      }
       this.noteRecovered();
       const label = labelFromResponse(response);
       if (response.status === 'bad-query') {
