@@ -210,17 +210,20 @@ export class SqliteStore implements GreylistStore {
   private flushScheduled = false;
   private checkpointer: Worker | undefined;
   private closed = false;
+  private readonly readonly: boolean;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
     this.path = path;
+    this.readonly = options.readonly ?? false;
     this.batchSize = options.batchSize ?? 1000;
     checkDirectory(path);
     let db: Database.Database | undefined;
     try {
-      db = new Database(path, {
-        readonly: options.readonly ?? false,
-        fileMustExist: options.readonly ?? false,
-      });
+      // A read-only store is a read-write connection with query_only set, not SQLite's
+      // read-only mode: a read-only connection cannot remove the -wal and -shm files it creates,
+      // and those, left owned by root after `greyprint list`, would lock out a daemon running
+      // as its own user. This connection, if it is the last one, cleans them up on close.
+      db = new Database(path, { fileMustExist: options.readonly ?? false });
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))}`);
       if (!options.readonly) {
         // journal_mode=WAL is persistent in the file, but asking again is cheap and repairs a file
@@ -231,6 +234,7 @@ export class SqliteStore implements GreylistStore {
       }
       db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       this.migrate(db, options.readonly ?? false);
+      if (options.readonly) db.pragma('query_only = 1');
     } catch (err) {
       db?.close();
       if (err instanceof StoreOpenError) throw err;
@@ -460,7 +464,7 @@ export class SqliteStore implements GreylistStore {
     try {
       // Fold the WAL back into the main file so a stopped daemon leaves one self-contained file.
       // Another process (the CLI) may hold a read snapshot; then this is partial, which is harmless.
-      if (!this.db.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (!this.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       this.db.close();
     }

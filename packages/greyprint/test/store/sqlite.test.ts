@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openStore } from '../../src/store/factory.js';
@@ -88,6 +88,20 @@ describe('SqliteStore file handling', () => {
     await reader.close();
     await cli.close();
     await daemon.close();
+  });
+
+  test('a read-only open refuses writes and leaves no -wal or -shm file behind', async () => {
+    const dir = tmp.file('ro');
+    mkdirSync(dir);
+    const path = `${dir}/store.sqlite`;
+    const writer = new SqliteStore(path);
+    await writer.recordAttempt(key, 1);
+    await writer.close();
+    const reader = new SqliteStore(path, { readonly: true });
+    assert.equal((await reader.list()).length, 1);
+    await assert.rejects(reader.recordAttempt(key, 2), /readonly/i);
+    await reader.close();
+    assert.deepEqual(readdirSync(dir), ['store.sqlite']);
   });
 
   test('expires many rows in bounded batches and lets other work run between them', async () => {
