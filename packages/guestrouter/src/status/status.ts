@@ -1,5 +1,5 @@
 import type { DesiredState } from '../desired/types.js';
-import type { Inventory } from '../inventory/types.js';
+import type { Inventory, VmNic } from '../inventory/types.js';
 import type { CurrentState } from '../kernel/types.js';
 import type { Plan } from '../plan/types.js';
 
@@ -9,7 +9,9 @@ export interface VmStatus {
   readonly hostname: string;
   readonly ipAddress: string;
   readonly macAddress: string;
-  /** Answered one ping from the router; null when not pinged (network not served). */
+  /** The VM's state in CloudStack (Running, Stopped ...), when the API gave it. */
+  readonly state?: string;
+  /** Answered one ping from the router; null when not pinged (network not served, or VM not Running). */
   readonly reachable: boolean | null;
 }
 
@@ -45,6 +47,11 @@ export async function mapBounded<T, R>(
   return results;
 }
 
+/** A stopped VM cannot answer: it is listed but not pinged. */
+function isPingable(nic: VmNic): boolean {
+  return nic.ipAddress !== '' && (nic.state === undefined || nic.state.toLowerCase() === 'running');
+}
+
 /** The seed's checks, per network: the interface, its address, the VMs CloudStack knows, and which answer ping. */
 export async function networkStatus(
   inventory: Inventory,
@@ -66,7 +73,7 @@ export async function networkStatus(
       return { network, link, kernelLink, nics };
     });
   const targets = rows.flatMap((row) =>
-    row.kernelLink?.up ? row.nics.map((nic) => nic.ipAddress).filter((ip) => ip !== '') : [],
+    row.kernelLink?.up ? row.nics.filter(isPingable).map((nic) => nic.ipAddress) : [],
   );
   const answers = await mapBounded(
     [...new Set(targets)],
@@ -88,7 +95,8 @@ export async function networkStatus(
       hostname: nic.hostname,
       ipAddress: nic.ipAddress,
       macAddress: nic.macAddress,
-      reachable: reachable.get(nic.ipAddress) ?? null,
+      ...(nic.state ? { state: nic.state } : {}),
+      reachable: isPingable(nic) ? (reachable.get(nic.ipAddress) ?? null) : null,
     })),
   }));
 }
@@ -102,7 +110,12 @@ export function formatStatus(rows: readonly NetworkStatus[]): string {
     );
     if (row.refused) lines.push(`  ${row.refused}`);
     for (const vm of row.vms) {
-      const answer = vm.reachable === null ? 'not checked' : vm.reachable ? 'answers' : 'no answer';
+      const answer =
+        vm.reachable === null
+          ? `not checked${vm.state && vm.state.toLowerCase() !== 'running' ? ` (${vm.state})` : ''}`
+          : vm.reachable
+            ? 'answers'
+            : 'no answer';
       lines.push(`  ${vm.vmName} ${vm.ipAddress} ${vm.macAddress} ${answer}`);
     }
   }
