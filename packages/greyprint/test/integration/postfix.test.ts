@@ -69,10 +69,8 @@ describe('greyprint behind a real Postfix', () => {
       `${XP_CLIENT}/32=Windows XP`,
       '--os-static',
       `${LINUX_CLIENT}/32=Linux 3.11 and newer`,
-      // PREPEND is not allowed in smtpd_end_of_data_restrictions (access(5)); DATA is where it works.
-      '--header-stage',
-      'DATA',
     ]);
+    // The header comes at DATA: Postfix refuses PREPEND in smtpd_end_of_data_restrictions (access(5)).
     const policy = `inet:127.0.0.1:${daemon.port}`;
     mta = await startPostfix({ policy, policyTimeout: '5s' });
     server = `${mta.host}:${mta.port}`;
