@@ -67,8 +67,10 @@ async function startGreyprint(
       listen: [`127.0.0.1:${POLICY_PORT}`],
       db: join(lab.dir, 'greyprint.sqlite'),
       greylist: { delaySec },
-      // A short cache so that "p0f stopped" shows within a second in the test.
-      p0f: { socket: p0fSocket, timeoutMs: 300, poolSize: 4, cacheTtlSec: 1 },
+      // A short cache so that "p0f stopped" shows within a second in the test;
+      // generous waits, because two shared cores can stall any process for a while.
+      p0f: { socket: p0fSocket, timeoutMs: 1000, poolSize: 4, cacheTtlSec: 1 },
+      deadlineMs: 3000,
       header: { stage: 'DATA' },
       ...extra,
     }),
@@ -157,6 +159,7 @@ export async function startPipeline(options: PipelineOptions = {}): Promise<Pipe
       // DATA (smtpd_data_restrictions). Postfix cannot PREPEND at END-OF-MESSAGE
       // (access(5): "it cannot execute in the context of smtpd_end_of_data_restrictions").
       policyAtData: true,
+      policyTimeout: '10s',
       mainCf: {
         // The helper runs `postfix check` in the root namespace, where SERVER_IP does
         // not exist; master.cf still binds smtpd to SERVER_IP:25 inside the namespace.

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { P0fSource } from '../../src/os/p0f/index.js';
+import { type P0fResponse, P0fSource, QUERY_LENGTH, serializeResponse } from '../../src/os/p0f/index.js';
 
 // A unix socket that accepts connections and never answers: what a hung p0f
 // (or the wrong socket path) looks like to the client.
@@ -116,5 +116,71 @@ describe('P0fSource when p0f is absent', () => {
     assert.equal(source.stats().failures['bad-address'], 1);
     assert.equal(source.stats().failures.unavailable, 0);
     await source.close();
+  });
+});
+
+// A socket that speaks p0f's API from a script: "no match" first, then a label,
+// as p0f does when a lookup overtakes its processing of the client's SYN.
+describe('P0fSource when p0f has not processed the SYN yet', () => {
+  const answer = (status: 'ok' | 'no-match'): P0fResponse => ({
+    status,
+    statusCode: status === 'ok' ? 0x10 : 0x20,
+    firstSeen: 0,
+    lastSeen: 0,
+    totalConnections: 1,
+    uptimeMinutes: 0,
+    uptimeModuloDays: 0,
+    lastNat: 0,
+    lastOsChange: 0,
+    distance: 0,
+    badSoftware: 0,
+    matchQuality: 0,
+    osName: status === 'ok' ? 'Windows' : '',
+    osFlavor: status === 'ok' ? 'XP' : '',
+    httpName: '',
+    httpFlavor: '',
+    linkType: '',
+    language: '',
+  });
+
+  test('asks once more after a first no-match and returns the label', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gpp-late-'));
+    const socketPath = join(dir, 'late.sock');
+    let queries = 0;
+    const server = createServer((socket) => {
+      let pending = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= QUERY_LENGTH) {
+          pending = pending.subarray(QUERY_LENGTH);
+          queries += 1;
+          socket.write(serializeResponse(answer(queries === 1 ? 'no-match' : 'ok')));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    const source = new P0fSource({ socket: socketPath, timeoutMs: 1000, poolSize: 1, cacheTtlSec: 60 });
+    try {
+      const label = await source.lookup('192.0.2.50');
+      assert.equal(label?.flavor, 'XP');
+      assert.equal(queries, 2);
+      assert.equal(source.stats().noMatchRetries, 1);
+      // With the retry off, one question only.
+      const none = new P0fSource({
+        socket: socketPath,
+        timeoutMs: 1000,
+        poolSize: 1,
+        cacheTtlSec: 60,
+        noMatchRetryMs: 0,
+      });
+      queries = 0;
+      assert.equal(await none.lookup('192.0.2.51'), undefined);
+      assert.equal(queries, 1, 'noMatchRetryMs 0 turns the second question off');
+      await none.close();
+    } finally {
+      await source.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
