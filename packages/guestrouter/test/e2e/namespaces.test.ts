@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { multicastGroupForVni } from '../../src/desired/vxlan.js';
 import { parseLinks } from '../../src/kernel/parse.js';
 import { runCli } from '../helpers/cli.js';
-import { ip, NetnsLab, vethBetween } from '../helpers/netns.js';
+import { ip } from '../helpers/netns.js';
+import { RouterLab } from '../helpers/topology.js';
 import { generateSimState } from '../simulator/fixtures.js';
-import { type SimState, type SimulatorHandle, startSimulator } from '../simulator/server.js';
+import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
 
 /*
  * Everything real below the API:
@@ -22,14 +22,13 @@ import { type SimState, type SimulatorHandle, startSimulator } from '../simulato
  *   vm ns     eth0 <inventory IP>/24, default via the network's gateway
  */
 
-const lab = new NetnsLab();
-const inet = lab.name('inet');
-const router = lab.name('rtr');
-const hv = lab.name('hv');
+const topo = new RouterLab('');
+const lab = topo.lab;
+const inet = topo.inet;
+const router = topo.router;
 let sim: SimulatorHandle | undefined;
 let dir = '';
 let configFile = '';
-let vmCount = 0;
 
 function env(url = sim?.url ?? ''): Record<string, string> {
   return {
@@ -40,64 +39,9 @@ function env(url = sim?.url ?? ''): Record<string, string> {
 }
 
 const common = () => ['--netns', router, '--trunk', 'trunk', '--uplink', 'uplink', '--config', configFile];
-
-/** What CloudStack's KVM host script does on the hypervisor for a VNI, plus one namespace per VM. */
-function hostNetwork(state: SimState, networkIndex: number): void {
-  const network = state.networks[networkIndex];
-  assert.ok(network);
-  const vni = Number(network.broadcasturi?.replace('vxlan://', ''));
-  const vx = `vxlan${vni}`;
-  const br = `br${vni}`;
-  ip(
-    '-n',
-    hv,
-    'link',
-    'add',
-    vx,
-    'type',
-    'vxlan',
-    'id',
-    String(vni),
-    'group',
-    multicastGroupForVni(vni),
-    'dstport',
-    '8472',
-    'dev',
-    'trunk',
-  );
-  ip('-n', hv, 'link', 'add', br, 'type', 'bridge');
-  ip('-n', hv, 'link', 'set', vx, 'master', br);
-  ip('-n', hv, 'link', 'set', vx, 'up');
-  ip('-n', hv, 'link', 'set', br, 'up');
-  const prefix = network.cidr?.split('/')[1];
-  for (const vm of state.virtualMachines) {
-    const nic = vm.nic?.[0];
-    if (!nic || nic.networkid !== network.id) continue;
-    const ns = lab.add(`vm${++vmCount}`);
-    const port = `p${vmCount}`;
-    vethBetween(hv, port, ns, 'eth0');
-    ip('-n', hv, 'link', 'set', port, 'master', br);
-    ip('-n', ns, 'addr', 'add', `${nic.ipaddress}/${prefix}`, 'dev', 'eth0');
-    ip('-n', ns, 'route', 'add', 'default', 'via', network.gateway as string);
-    vmNamespaces.set(nic.ipaddress as string, ns);
-  }
-}
-
-const vmNamespaces = new Map<string, string>();
-
-function vmNs(address: string): string {
-  const ns = vmNamespaces.get(address);
-  assert.ok(ns, `no VM namespace for ${address}`);
-  return ns;
-}
-
-function pings(ns: string, target: string): boolean {
-  return lab.status(ns, 'ping', '-c', '3', '-i', '0.2', '-W', '2', '-n', '-q', target) === 0;
-}
-
-function routerLinks() {
-  return parseLinks(ip('-n', router, '-json', '-details', 'link', 'show'));
-}
+const vmNs = (address: string) => topo.vm(address);
+const pings = (ns: string, target: string) => topo.pings(ns, target);
+const routerLinks = () => parseLinks(ip('-n', router, '-json', '-details', 'link', 'show'));
 
 describe('guestrouter end to end in namespaces against the API simulator', { timeout: 240_000 }, () => {
   before(async () => {
@@ -111,17 +55,8 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
         run: { intervalSeconds: 1 },
       }),
     );
-    lab.add('inet');
-    lab.add('rtr');
-    lab.add('hv');
-    vethBetween(inet, 'up0', router, 'uplink');
-    ip('-n', inet, 'addr', 'add', '100.64.0.1/24', 'dev', 'up0');
-    ip('-n', router, 'addr', 'add', '100.64.0.2/24', 'dev', 'uplink');
     // The internet side treats the public guest subnet as on-link: it ARPs, the router answers.
-    ip('-n', inet, 'route', 'add', '198.51.100.0/24', 'dev', 'up0');
-    vethBetween(router, 'trunk', hv, 'trunk');
-    ip('-n', router, 'addr', 'add', '10.255.0.1/24', 'dev', 'trunk');
-    ip('-n', hv, 'addr', 'add', '10.255.0.2/24', 'dev', 'trunk');
+    topo.build(['198.51.100.0/24']);
     // An interface somebody made by hand: guestrouter must never touch it.
     ip(
       '-n',
@@ -142,12 +77,11 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
     // Network 1: 192.0.2.0/24 VNI 5001, network 2: 198.51.100.0/24 VNI 5002, two VMs each (.2 and .3).
     const state = generateSimState({ networks: 2, vmsPerNetwork: 2, isolation: 'vxlan' });
     sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
-    hostNetwork(state, 0);
-    hostNetwork(state, 1);
+    topo.hostAll(state);
   });
 
   after(async () => {
-    lab.cleanup();
+    topo.cleanup();
     await sim?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -217,10 +151,9 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
   test('a network and VM added in the simulator become reachable after the next reconcile', async () => {
     const added = generateSimState({ networks: 1, vmsPerNetwork: 1, isolation: 'vxlan', firstId: 3 });
     assert.ok(sim);
-    const index = sim.state.networks.length;
     sim.state.networks.push(...added.networks);
     sim.state.virtualMachines.push(...added.virtualMachines);
-    hostNetwork(sim.state, index);
+    topo.hostAll(sim.state);
     assert.equal(pings(router, '203.0.113.2'), false, 'not reachable before the reconcile');
     const result = await runCli(['run', '--once', ...common()], env());
     assert.equal(result.code, 0, result.stderr);
