@@ -53,9 +53,16 @@ function loadgen(port: number, concurrency: number, first: number, count: number
   });
 }
 
-/** Measured on the daemon's side: CPU seconds it used (user + system, all threads). */
+/** Measured on the daemon's side: CPU time it used (user + system, all threads), peak RSS. */
 interface Measured extends LoadResult {
   serverCpuUsPerRequest: number;
+  serverPeakRssMb: number;
+}
+
+/** Peak resident set size of a process so far (VmHWM), in MiB. */
+function peakRssMb(pid: number): number {
+  const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return kb === undefined ? Number.NaN : Number(kb) / 1024;
 }
 type Results = Map<number, Measured>;
 
@@ -81,7 +88,11 @@ async function measure(start: () => Promise<RunningServer>): Promise<Results> {
       const cpuBefore = cpuSeconds(server.pid);
       const r = await loadgen(server.port, step.concurrency, first, step.requests);
       const cpu = cpuSeconds(server.pid) - cpuBefore;
-      results.set(step.concurrency, { ...r, serverCpuUsPerRequest: (cpu * 1e6) / r.requests });
+      results.set(step.concurrency, {
+        ...r,
+        serverCpuUsPerRequest: (cpu * 1e6) / r.requests,
+        serverPeakRssMb: peakRssMb(server.pid),
+      });
       first += step.requests;
     }
   } finally {
@@ -109,12 +120,12 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(
-    `${'daemon'.padEnd(26)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}${'cpu us/req'.padStart(11)}  actions`,
+    `${'daemon'.padEnd(26)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}${'cpu us/req'.padStart(11)}${'rss MiB'.padStart(8)}  actions`,
   );
   const row = (name: string, c: number, r: Measured | undefined) => {
     if (r === undefined) return;
     console.log(
-      `${name.padEnd(26)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}${fmt(r.serverCpuUsPerRequest).padStart(11)}  ${actionsOf(r)}`,
+      `${name.padEnd(26)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}${fmt(r.serverCpuUsPerRequest).padStart(11)}${fmt(r.serverPeakRssMb).padStart(8)}  ${actionsOf(r)}`,
     );
   };
   for (const { concurrency: c } of plan) {
