@@ -127,11 +127,12 @@ export async function createLab(prefix = 'gpp'): Promise<Lab> {
       `link set ${id}l0 up`,
     ]);
     // The Windows namespace: what Windows' stack does and Linux' does not by default.
-    await inNs(windowsNs, 'sysctl', [
-      '-qw',
-      'net.ipv4.ip_default_ttl=128',
-      'net.ipv4.tcp_timestamps=0',
-      'net.ipv4.tcp_window_scaling=0',
+    // Written through /proc (per namespace) rather than sysctl(8), which procps may not provide.
+    await inNs(windowsNs, 'sh', [
+      '-c',
+      'echo 128 > /proc/sys/net/ipv4/ip_default_ttl && ' +
+        'echo 0 > /proc/sys/net/ipv4/tcp_timestamps && ' +
+        'echo 0 > /proc/sys/net/ipv4/tcp_window_scaling',
     ]);
     await ipBatch(windowsNs, [
       `route replace 10.77.0.0/24 dev ${id}w0 src ${CLIENT_XP} window 16384 advmss 1024`,
