@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
+import type { Registry } from 'prom-client';
 import {
   CloudStackApiError,
   CloudStackClient,
   CloudStackConfigError,
   cloudStackConfigFromEnv,
+  cloudStackMetrics,
   fetchInventory,
 } from './cloudstack/index.js';
 import { type ConfigOverrides, loadConfig, requireInterfaces } from './config/load.js';
@@ -52,12 +54,19 @@ interface Session {
   fetch: () => Promise<Inventory>;
 }
 
-function session(options: GlobalOptions, logger?: ReturnType<typeof makeLogger>): Session {
+function session(
+  options: GlobalOptions,
+  logger?: ReturnType<typeof makeLogger>,
+  registry?: Registry,
+): Session {
   const config = loadConfig(options.config, overridesFrom(options));
   const { trunk, uplink } = requireInterfaces(config, options.config);
   const cloudstack = cloudStackConfigFromEnv(process.env, config.cloudstack);
   const log = logger ?? makeLogger(config);
-  const client = new CloudStackClient(cloudstack, { logger: log });
+  const client = new CloudStackClient(cloudstack, {
+    logger: log,
+    ...(registry ? { metrics: cloudStackMetrics(registry) } : {}),
+  });
   const zoneId = config.zoneId;
   return {
     config,
@@ -163,7 +172,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   const logger = makeLogger(first);
   const metrics = new ControllerMetrics();
   const controller = new Controller(
-    controllerSettings(session(options, logger)),
+    controllerSettings(session(options, logger, metrics.registry)),
     logger,
     Math.random,
     metrics,
@@ -198,7 +207,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        controller.reload(controllerSettings(session(options, logger)));
+        controller.reload(controllerSettings(session(options, logger, metrics.registry)));
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },

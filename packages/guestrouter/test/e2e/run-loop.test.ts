@@ -153,6 +153,10 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     assert.match(text, /^guestrouter_reconcile_cycles_total\{result="ok"\} [1-9]/m);
     assert.match(text, /^guestrouter_changes_total\{action="create-link"\} 2$/m);
     assert.match(text, /^guestrouter_reconcile_duration_seconds_count [1-9]/m);
+    assert.match(
+      text,
+      /^guestrouter_cloudstack_requests_total\{command="listNetworks",outcome="ok"\} [1-9]/m,
+    );
   });
 
   test('a failed cycle logs, keeps the links, and the next cycle goes on', async () => {
