@@ -113,6 +113,9 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       if (req.instance !== '' && ctx.lastHeaderInstance === req.instance) action = DUNNO;
       else ctx.lastHeaderInstance = req.instance;
     }
+    const level = d.verdict === 'bad_address' ? 'warn' : 'info';
+    // Building the line costs more than deciding; skip it when the level is off (benchmarks run at warn).
+    if (!logger.isLevelEnabled(level)) return action;
     const line = {
       client: req.clientAddress,
       client_name: req.clientName,
@@ -128,7 +131,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       queue_id: req.queueId || undefined,
       ms: round(ms),
     };
-    if (d.verdict === 'bad_address') logger.warn(line, 'client_address is not an IP address');
+    if (level === 'warn') logger.warn(line, 'client_address is not an IP address');
     else logger.info(line, 'decision');
     return action;
   };

@@ -94,7 +94,9 @@ export function createOsSource(config: Config, logger?: Logger): OsChain {
         poolSize: config.p0f.poolSize,
         cacheTtlSec: config.p0f.cacheTtlSec,
       }),
-      timeoutMs: config.p0f.timeoutMs,
+      // The p0f source bounds its own wait at timeoutMs and then answers unknown;
+      // this backstop only catches a source that breaks that promise.
+      timeoutMs: config.p0f.timeoutMs + 50,
     });
   }
   logger?.debug({ pins: pins.size, live: live.map((l) => l.source.name) }, 'os sources');
