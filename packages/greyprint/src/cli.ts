@@ -121,6 +121,12 @@ function fail(err: unknown): never {
 const program = new Command('greyprint')
   .description('Postfix policy daemon: greylists desktop Windows clients by passive OS fingerprint')
   .showHelpAfterError()
+  .addHelpText(
+    'after',
+    '\nExamples:\n  greyprint serve --listen 127.0.0.1:10023 --p0f-socket /run/p0f/p0f.sock\n' +
+      '  greyprint check --client-address 192.0.2.7 --sender a@example.org --recipient b@example.net\n' +
+      '  greyprint config check --config /etc/greyprint/greyprint.json',
+  )
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });

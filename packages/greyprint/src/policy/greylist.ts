@@ -3,6 +3,8 @@ import type { GreylistStore, TripletKey } from '../store/types.js';
 export interface GreylistOptions {
   readonly delaySec: number;
   readonly autoAllowClients: number;
+  /** An unconfirmed triplet first seen longer ago than this starts over (postgrey's retry window). */
+  readonly unconfirmedTtlSec?: number;
 }
 
 export type GreylistOutcome =
@@ -31,6 +33,13 @@ export async function greylist(
   }
   const rec = await store.recordAttempt(key, now);
   if (rec.passes > 0) return { pass: true, reason: 'confirmed' };
+  if (options.unconfirmedTtlSec !== undefined && now - rec.firstSeen > options.unconfirmedTtlSec) {
+    // A "retry" after the retry window is a new first attempt, as in postgrey;
+    // the background expiry may simply not have run yet.
+    await store.remove({ client: key.client, sender: key.sender, recipient: key.recipient });
+    await store.recordAttempt(key, now);
+    return { pass: false, reason: 'new', retryIn: options.delaySec };
+  }
   // A first-seen time in the future (clock stepped back) counts as now.
   const waited = Math.max(0, now - rec.firstSeen);
   if (waited >= options.delaySec) {

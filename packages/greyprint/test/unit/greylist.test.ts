@@ -39,6 +39,14 @@ describe('greylisting semantics', () => {
     assert.deepEqual(await greylist(store, fresh, 2000, opts), { pass: true, reason: 'auto-allowed' });
     assert.equal((await greylist(store, fresh, 2000, { ...opts, autoAllowClients: 0 })).pass, false);
   });
+  test('a retry after the retry window starts over instead of passing', async () => {
+    const store = new MemoryStore();
+    const o = { ...opts, unconfirmedTtlSec: 2 * 86400 };
+    await greylist(store, key, 1000, o);
+    const late = 1000 + 2 * 86400 + 1;
+    assert.deepEqual(await greylist(store, key, late, o), { pass: false, reason: 'new', retryIn: 300 });
+    assert.deepEqual(await greylist(store, key, late + 300, o), { pass: true, reason: 'passed' });
+  });
   test('a delay of 0 passes at once', async () =>
     assert.equal((await greylist(new MemoryStore(), key, 1, { ...opts, delaySec: 0 })).pass, true));
 });
