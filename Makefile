@@ -33,8 +33,11 @@ test: install typecheck lint
 bench: install
 	@for p in $(PACKAGES); do $(MAKE) --no-print-directory -C packages/$$p bench || true; done
 
+# The greyprint pipeline is the main job; guestrouter and denul follow with short demos of their own.
 demo: install
 	@$(MAKE) --no-print-directory -C packages/greyprint demo
+	@$(MAKE) --no-print-directory -C packages/guestrouter demo
+	@$(MAKE) --no-print-directory -C packages/denul demo
 
 clean:
 	rm -rf packages/*/dist
