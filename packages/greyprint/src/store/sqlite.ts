@@ -281,8 +281,11 @@ export class SqliteStore implements GreylistStore {
       batch.map((w) => w.run()),
     ).immediate;
     const interval = options.checkpointIntervalMs ?? 100;
-    if (!options.readonly && interval > 0)
+    // An in-memory database has no WAL to fold back, and another connection could not see it.
+    const inMemory = path === ':memory:' || path === '';
+    if (!options.readonly && !inMemory && interval > 0) {
       this.startCheckpointer(path, options.synchronous ?? 'normal', interval);
+    }
   }
 
   /**
@@ -304,7 +307,9 @@ export class SqliteStore implements GreylistStore {
       });
       worker.unref();
       // A checkpointer that fails only costs the main thread its automatic checkpoints back.
-      worker.on('error', () => this.db.pragma('wal_autocheckpoint = 1000'));
+      worker.on('error', () => {
+        if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+      });
       this.db.pragma('wal_autocheckpoint = 16384');
       this.checkpointer = worker;
     } catch {
