@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
-import { type GreylistStore, MemoryStore, parseConfig, startDaemon } from '../../src/index.js';
+import {
+  type GreylistStore,
+  MemoryStore,
+  parseConfig,
+  serializeRequest,
+  startDaemon,
+} from '../../src/index.js';
 import { PolicyConnection, rcpt } from '../helpers/daemon.js';
 
 /**
@@ -55,5 +61,31 @@ describe('fail open on internal faults', () => {
       assert.equal(await conn.ask(rcpt({ client_address: '198.51.100.1' })), 'DUNNO');
       assert.match(await metrics(), /greyprint_failopen_total\{reason="deadline"\} 1/);
     });
+  });
+
+  test('close() answers the requests in flight before it resolves', async () => {
+    const config = parseConfig({
+      listen: ['127.0.0.1:0'],
+      db: ':memory:',
+      deadlineMs: 300,
+      os: { static: ['192.0.2.0/24=Windows XP'] },
+    });
+    const daemon = await startDaemon(config, {
+      store: new FaultyStore('hang'),
+      logger: pino({ level: 'silent' }),
+    });
+    const [host, port] = (daemon.addresses[0] ?? '').split(':');
+    const conn = await PolicyConnection.open(host ?? '', Number(port));
+    try {
+      conn.write(serializeRequest(rcpt({ client_address: '192.0.2.1' })));
+      // Let the request reach the daemon, then stop it while the store still hangs.
+      await new Promise((r) => setTimeout(r, 50));
+      const closing = daemon.close();
+      assert.equal(await conn.next(), 'DUNNO');
+      await closing;
+      await conn.closed;
+    } finally {
+      conn.close();
+    }
   });
 });
