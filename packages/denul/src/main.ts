@@ -18,6 +18,8 @@ Exit status: 0 success (--check: no NUL bytes), 1 failure (--check: NUL bytes fo
 In-place: the writer of a log keeps writing to the old inode after the rename; make it reopen
 its log (SIGHUP, logrotate postrotate) or use --same-inode. See the README.`;
 
+const USAGE_HINT = '(run denul --help for usage)';
+
 function sizeOption(value: string): number {
   const parsed = parseByteSize(value);
   if (typeof parsed === 'string') throw new InvalidArgumentError(parsed);
@@ -60,7 +62,7 @@ function buildProgram(): Command {
         .hideHelp(),
     )
     .addHelpText('after', EXAMPLES)
-    .showHelpAfterError('(run denul --help for usage)')
+    .showHelpAfterError(USAGE_HINT)
     .exitOverride();
 }
 
@@ -77,12 +79,16 @@ interface ParsedFlags {
   progressMin: number;
 }
 
-function printError(message: string): void {
+function writeStderr(text: string): void {
   try {
-    fs.writeSync(2, `denul: ${message}\n`);
+    fs.writeSync(2, text);
   } catch {
     // Nowhere left to report to.
   }
+}
+
+function printError(message: string): void {
+  writeStderr(`denul: ${message}\n`);
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -114,7 +120,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const problems = validateOptions(options);
   if (problems.length > 0) {
     for (const problem of problems) printError(problem);
-    printError('(run denul --help for usage)');
+    // The same hint line commander prints after its own usage errors, so both read alike.
+    writeStderr(`${USAGE_HINT}\n`);
     return EXIT_USAGE;
   }
   try {
