@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ZodError } from 'zod';
+import { type ZodError, type ZodIssue, type ZodTypeAny, z } from 'zod';
 import { GuestrouterConfigError } from '../errors.js';
 import { configSchema, type GuestrouterConfig, type GuestrouterConfigInput } from './schema.js';
 
@@ -11,11 +11,35 @@ export interface ConfigOverrides {
   zoneId?: string;
 }
 
+/** The keys an object schema accepts at `path`, looking through defaults and optionals. */
+function keysAt(schema: ZodTypeAny, path: readonly (string | number)[]): string[] {
+  let node: ZodTypeAny = schema;
+  for (let depth = 0; depth <= path.length; depth++) {
+    while (node instanceof z.ZodDefault || node instanceof z.ZodOptional) node = node._def.innerType;
+    if (!(node instanceof z.ZodObject)) return [];
+    const shape = node.shape as Record<string, ZodTypeAny>;
+    if (depth === path.length) return Object.keys(shape);
+    const next = shape[String(path[depth])];
+    if (!next) return [];
+    node = next;
+  }
+  return [];
+}
+
+/** A typo in a key is the likeliest config mistake: name the key and list the ones that would be accepted. */
+function describeIssue(issue: ZodIssue): string {
+  const where = issue.path.join('.') || '(top level)';
+  if (issue.code !== 'unrecognized_keys') return `${where}: ${issue.message}`;
+  const unknown = issue.keys.map((k) => `"${k}"`).join(', ');
+  const allowed = keysAt(configSchema, issue.path).join(', ');
+  return `${where}: unknown key ${unknown} (a typo? allowed here: ${allowed})`;
+}
+
 function describeZodError(error: ZodError, file: string | undefined): GuestrouterConfigError {
   const first = error.issues[0];
   const key = first ? first.path.join('.') : undefined;
   const where = file ? `${file}: ` : '';
-  const lines = error.issues.map((issue) => `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  const lines = error.issues.map(describeIssue);
   return new GuestrouterConfigError(`${where}invalid configuration: ${lines.join('; ')}`, file, key);
 }
 

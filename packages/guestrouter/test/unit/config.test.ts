@@ -37,7 +37,14 @@ describe('config', () => {
     );
   });
   test('rejects unknown keys, over-long interface names and malformed JSON', () => {
-    assert.throws(() => parseConfig({ trunkk: 'eth1' }), /Unrecognized key/);
+    assert.throws(
+      () => parseConfig({ trunkk: 'eth1' }),
+      /\(top level\): unknown key "trunkk" \(a typo\? allowed here: trunk, uplink, /,
+    );
+    assert.throws(
+      () => parseConfig({ run: { interval: 5 } }),
+      /run: unknown key "interval" \(a typo\? allowed here: intervalSeconds, jitterSeconds\)/,
+    );
     assert.throws(() => parseConfig({ trunk: 'a-very-long-ifname0' }), /at most 15 characters/);
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{ "trunk": ');
