@@ -101,23 +101,42 @@ export async function networkStatus(
   }));
 }
 
+/** Why a VM was not pinged, so `not checked` never leaves the operator guessing. */
+function notCheckedReason(row: NetworkStatus, vm: VmStatus): string {
+  if (vm.state && vm.state.toLowerCase() !== 'running') return vm.state;
+  if (row.refused) return 'network refused';
+  if (!row.present) return 'interface absent: run guestrouter apply';
+  if (!row.up) return 'interface down';
+  return 'no IPv4 address';
+}
+
+function networkState(row: NetworkStatus): string {
+  return row.refused ? 'refused' : row.present ? (row.up ? 'up' : 'down') : 'absent';
+}
+
 export function formatStatus(rows: readonly NetworkStatus[]): string {
   const lines: string[] = [];
   for (const row of rows) {
-    const state = row.refused ? 'refused' : row.present ? (row.up ? 'up' : 'down') : 'absent';
     lines.push(
-      `${row.networkName} (${row.networkId}) ${row.interface ?? '-'} ${state} ${row.addresses.join(',') || '-'} vms=${row.vms.length}`,
+      `${row.networkName} (${row.networkId}) ${row.interface ?? '-'} ${networkState(row)} ${row.addresses.join(',') || '-'} vms=${row.vms.length}`,
     );
     if (row.refused) lines.push(`  ${row.refused}`);
     for (const vm of row.vms) {
       const answer =
         vm.reachable === null
-          ? `not checked${vm.state && vm.state.toLowerCase() !== 'running' ? ` (${vm.state})` : ''}`
+          ? `not checked (${notCheckedReason(row, vm)})`
           : vm.reachable
             ? 'answers'
             : 'no answer';
       lines.push(`  ${vm.vmName} ${vm.ipAddress} ${vm.macAddress} ${answer}`);
     }
   }
+  const vms = rows.flatMap((row) => row.vms);
+  const count = (state: string) => rows.filter((row) => networkState(row) === state).length;
+  lines.push(
+    `${rows.length} networks: ${count('up')} up, ${count('down')} down, ${count('absent')} absent, ${count('refused')} refused; ` +
+      `${vms.length} VMs: ${vms.filter((vm) => vm.reachable === true).length} answer, ` +
+      `${vms.filter((vm) => vm.reachable === false).length} no answer, ${vms.filter((vm) => vm.reachable === null).length} not checked`,
+  );
   return lines.join('\n');
 }

@@ -58,6 +58,11 @@ describe('status', () => {
     const text = formatStatus(rows);
     assert.match(text, /vm-11 10\.0\.1\.11 .* not checked \(Stopped\)/);
     assert.match(text, /tenant-2 \(net-2\) - refused/);
+    assert.match(text, /not checked \(network refused\)/);
+    assert.match(
+      text,
+      /^2 networks: 1 up, 0 down, 0 absent, 1 refused; \d+ VMs: 1 answer, 0 no answer, \d+ not checked$/m,
+    );
   });
 
   test('mapBounded keeps order and never runs more than the limit at once', async () => {
