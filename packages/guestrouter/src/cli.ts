@@ -225,7 +225,9 @@ function exitCodeFor(error: unknown): number {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof CloudStackApiError) return `CloudStack API: ${error.message}`;
+  // The client's messages start with "CloudStack <command>"; say "CloudStack API" once, not twice.
+  if (error instanceof CloudStackApiError)
+    return `CloudStack API: ${error.message.replace(/^CloudStack /, '')}`;
   return error instanceof Error ? error.message : String(error);
 }
 
