@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { startDaemon } from './daemon.js';
 import { createLogger } from './log.js';
+import { normalizeSender } from './policy/normalize.js';
 import { openStore } from './store/factory.js';
 import type { ListFilter } from './store/types.js';
 
@@ -249,7 +250,7 @@ interface StoreFlags {
 function filterFrom(f: StoreFlags): ListFilter {
   return {
     ...(f.client !== undefined ? { client: f.client } : {}),
-    ...(f.sender !== undefined ? { sender: f.sender.toLowerCase() } : {}),
+    ...(f.sender !== undefined ? { sender: normalizeSender(f.sender) } : {}),
     ...(f.recipient !== undefined ? { recipient: f.recipient.toLowerCase() } : {}),
     ...(f.confirmed ? { confirmed: true } : f.unconfirmed ? { confirmed: false } : {}),
     ...(f.limit !== undefined ? { limit: f.limit } : {}),
@@ -261,7 +262,7 @@ const storeOptions = (cmd: Command): Command =>
     .option('-c, --config <file>', 'JSON config file (for db)')
     .option('--db <path>', 'SQLite file (default from the config)')
     .option('--client <key>', 'client key, e.g. 192.0.2.0/24')
-    .option('--sender <address>', 'normalised sender')
+    .option('--sender <address>', 'sender (normalised as in the triplet)')
     .option('--recipient <address>', 'recipient');
 
 storeOptions(program.command('list').description('list greylist triplets'))

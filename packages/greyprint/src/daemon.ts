@@ -48,7 +48,7 @@ const unixNow = (): number => Math.floor(Date.now() / 1000);
 
 async function buildState(config: Config, logger: Logger): Promise<PolicyState> {
   const { list, missing } = await loadAllowList(config.allow.files, config.allow.entries);
-  for (const file of missing) logger.warn({ file }, 'allow file does not exist; treated as empty');
+  for (const file of missing) logger.info({ file }, 'allow file does not exist; treated as empty');
   return {
     config,
     rules: compileRules(config.rules),

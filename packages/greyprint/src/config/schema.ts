@@ -119,8 +119,6 @@ export const DEFAULT_DYNAMIC_PATTERNS = [
   '\\d{8,}',
 ];
 
-const fileList = z.array(z.string().min(1)).default([]);
-
 export const configSchema = z
   .object({
     /** Where to listen: HOST:PORT or unix:/path; postgrey's port by default so greyprint drops in. */
@@ -220,8 +218,11 @@ export const configSchema = z
     rules: z.array(ruleSchema).min(1).default(DEFAULT_RULES),
     allow: z
       .object({
-        /** Allow-list files, `KIND VALUE` per line (kinds: client, sender, recipient, rdns). */
-        files: fileList,
+        /**
+         * Allow-list files, `KIND VALUE` per line (kinds: client, sender, recipient, rdns).
+         * The default is where `greyprint allow add` writes; a missing file counts as empty.
+         */
+        files: z.array(z.string().min(1)).default(['/etc/greyprint/allow.conf']),
         /** The same entries inline. */
         entries: z.array(z.string()).default([]),
       })
