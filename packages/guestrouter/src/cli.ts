@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 import type { Registry } from 'prom-client';
 import {
   CloudStackApiError,
@@ -43,7 +44,11 @@ function overridesFrom(options: GlobalOptions): ConfigOverrides {
 
 function makeLogger(config: GuestrouterConfig) {
   // Logs go to stderr so stdout carries only the plan (or status) and stays pipeable.
-  return pino({ level: config.logLevel, base: { name: 'guestrouter' } }, pino.destination(2));
+  // A person at a terminal reads lines, a log collector reads JSON: pretty only on a TTY.
+  const destination = process.stderr.isTTY
+    ? PinoPretty({ destination: 2, sync: true, ignore: 'pid,hostname' })
+    : pino.destination(2);
+  return pino({ level: config.logLevel, base: { name: 'guestrouter' } }, destination);
 }
 
 interface Session {
