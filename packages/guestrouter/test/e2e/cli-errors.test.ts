@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli } from '../helpers/cli.js';
+import { runCli, simulatorEnv, TempConfig } from '../helpers/cli.js';
 import { generateSimState } from '../simulator/fixtures.js';
 import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
 
@@ -12,14 +11,8 @@ const ifaces = ['--trunk', 'grnotrunk0', '--uplink', 'grnouplink0'];
 
 describe('guestrouter CLI inputs and failures', () => {
   let sim: SimulatorHandle;
-  let dir: string;
-  let configFile: string;
-  const env = (over: Record<string, string> = {}) => ({
-    CLOUDSTACK_API_URL: sim.url,
-    CLOUDSTACK_API_KEY: sim.apiKey,
-    CLOUDSTACK_SECRET_KEY: sim.secretKey,
-    ...over,
-  });
+  let config: TempConfig;
+  const env = (overrides: Record<string, string> = {}) => simulatorEnv(sim, overrides);
 
   before(async () => {
     const state = generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vlan' });
@@ -29,13 +22,11 @@ describe('guestrouter CLI inputs and failures', () => {
     assert.ok(broken);
     state.networks.push({ ...broken, gateway: '10.99.99.1' });
     sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
-    dir = mkdtempSync(join(tmpdir(), 'gr-cli-'));
-    configFile = join(dir, 'config.json');
-    writeFileSync(configFile, JSON.stringify({ cloudstack: { retries: 0, timeoutMs: 2000 } }));
+    config = new TempConfig('gr-cli-', { cloudstack: { retries: 0, timeoutMs: 2000 } });
   });
   after(async () => {
     await sim.stop();
-    rmSync(dir, { recursive: true, force: true });
+    config.remove();
   });
 
   test('with only the three env vars and --trunk/--uplink, plan serves every valid network on a machine without the interfaces', async () => {
@@ -64,7 +55,7 @@ describe('guestrouter CLI inputs and failures', () => {
   });
 
   test('a bad config file is a usage error naming the file and key', async () => {
-    const bad = join(dir, 'bad.json');
+    const bad = join(config.dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ run: { intervalSeconds: -1 } }));
     const result = await runCli(['plan', ...ifaces, '--config', bad], env());
     assert.equal(result.code, 2);
@@ -74,7 +65,7 @@ describe('guestrouter CLI inputs and failures', () => {
 
   test('wrong keys are a runtime error (exit 1) that says what CloudStack answered', async () => {
     const result = await runCli(
-      ['plan', ...ifaces, '--config', configFile],
+      ['plan', ...ifaces, '--config', config.file],
       env({ CLOUDSTACK_SECRET_KEY: 'wrong' }),
     );
     assert.equal(result.code, 1);
@@ -84,7 +75,7 @@ describe('guestrouter CLI inputs and failures', () => {
 
   test('malformed JSON from the API is a runtime error and plans nothing', async () => {
     sim.failNext(1, 'malformed');
-    const result = await runCli(['plan', ...ifaces, '--config', configFile], env());
+    const result = await runCli(['plan', ...ifaces, '--config', config.file], env());
     assert.equal(result.code, 1);
     assert.match(result.stderr, /CloudStack API: /);
     assert.equal(result.stdout, '');

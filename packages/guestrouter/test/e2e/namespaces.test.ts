@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseLinks } from '../../src/kernel/parse.js';
-import { runCli } from '../helpers/cli.js';
+import { routerArgs, runCli, simulatorEnv, TempConfig } from '../helpers/cli.js';
 import { ip } from '../helpers/netns.js';
 import { RouterLab } from '../helpers/topology.js';
 import { generateSimState } from '../simulator/fixtures.js';
@@ -27,34 +25,23 @@ const lab = topo.lab;
 const inet = topo.inet;
 const router = topo.router;
 let sim: SimulatorHandle | undefined;
-let dir = '';
-let configFile = '';
+let config: TempConfig | undefined;
 
-function env(url = sim?.url ?? ''): Record<string, string> {
-  return {
-    CLOUDSTACK_API_URL: url,
-    CLOUDSTACK_API_KEY: sim?.apiKey ?? '',
-    CLOUDSTACK_SECRET_KEY: sim?.secretKey ?? '',
-  };
-}
-
-const common = () => ['--netns', router, '--trunk', 'trunk', '--uplink', 'uplink', '--config', configFile];
+const env = (overrides: Record<string, string> = {}) => simulatorEnv(sim, overrides);
+const configFile = () => config?.file ?? '';
+const common = () => routerArgs(router, configFile());
 const vmNs = (address: string) => topo.vm(address);
 const pings = (ns: string, target: string) => topo.pings(ns, target);
 const routerLinks = () => parseLinks(ip('-n', router, '-json', '-details', 'link', 'show'));
 
 describe('guestrouter end to end in namespaces against the API simulator', { timeout: 240_000 }, () => {
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gr-e2e-'));
-    configFile = join(dir, 'config.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        cloudstack: { retries: 0, timeoutMs: 3000 },
-        stateDir: join(dir, 'state'),
-        run: { intervalSeconds: 1 },
-      }),
-    );
+    config = new TempConfig('gr-e2e-');
+    config.write({
+      cloudstack: { retries: 0, timeoutMs: 3000 },
+      stateDir: join(config.dir, 'state'),
+      run: { intervalSeconds: 1 },
+    });
     // The internet side treats the public guest subnet as on-link: it ARPs, the router answers.
     topo.build(['198.51.100.0/24']);
     // An interface somebody made by hand: guestrouter must never touch it.
@@ -83,7 +70,7 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
   after(async () => {
     topo.cleanup();
     await sim?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    config?.remove();
   });
 
   test('plan prints the literal commands and changes nothing', async () => {
@@ -165,10 +152,10 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
   test('the API being down changes nothing (no inventory, no teardown)', async () => {
     const before = [...routerLinks().keys()].sort();
     const dead = 'http://127.0.0.1:9/client/api';
-    const run = await runCli(['run', '--once', ...common()], env(dead));
+    const run = await runCli(['run', '--once', ...common()], env({ CLOUDSTACK_API_URL: dead }));
     assert.equal(run.code, 1);
     assert.match(run.stderr, /inventory fetch failed; the router keeps its current state/);
-    const apply = await runCli(['apply', ...common()], env(dead));
+    const apply = await runCli(['apply', ...common()], env({ CLOUDSTACK_API_URL: dead }));
     assert.equal(apply.code, 1);
     assert.match(apply.stderr, /CloudStack API/);
     assert.deepEqual([...routerLinks().keys()].sort(), before);
@@ -192,7 +179,7 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
   });
 
   test('apply refuses a trunk that does not exist and changes nothing; plan only warns', async () => {
-    const args = ['--netns', router, '--trunk', 'nosuch0', '--uplink', 'uplink', '--config', configFile];
+    const args = routerArgs(router, configFile(), 'nosuch0');
     const plan = await runCli(['plan', ...args], env());
     assert.equal(plan.code, 0, plan.stderr);
     assert.match(plan.stderr, /warning: the trunk interface nosuch0 does not exist/);

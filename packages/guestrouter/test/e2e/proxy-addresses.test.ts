@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseProxyNeighbours } from '../../src/kernel/parse.js';
-import { runCli } from '../helpers/cli.js';
+import { routerArgs, runCli, simulatorEnv, TempConfig } from '../helpers/cli.js';
 import { ip } from '../helpers/netns.js';
 import { RouterLab } from '../helpers/topology.js';
 import { generateSimState } from '../simulator/fixtures.js';
@@ -18,45 +16,21 @@ import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
 describe('per-address proxy ARP on the uplink, end to end', { timeout: 180_000 }, () => {
   const lab = new RouterLab('p');
   let sim: SimulatorHandle;
-  let dir = '';
-  let configFile = '';
-  const env = () => ({
-    CLOUDSTACK_API_URL: sim.url,
-    CLOUDSTACK_API_KEY: sim.apiKey,
-    CLOUDSTACK_SECRET_KEY: sim.secretKey,
-  });
+  let config: TempConfig | undefined;
   const cli = (command: string, ...extra: string[]) =>
-    runCli(
-      [
-        command,
-        ...extra,
-        '--netns',
-        lab.router,
-        '--trunk',
-        'trunk',
-        '--uplink',
-        'uplink',
-        '--config',
-        configFile,
-      ],
-      env(),
-    );
+    runCli([command, ...extra, ...routerArgs(lab.router, config?.file ?? '')], simulatorEnv(sim));
   const proxies = () =>
     parseProxyNeighbours(ip('-n', lab.router, '-N', '-json', 'neigh', 'show', 'proxy')).map(
       (n) => `${n.address} ${n.dev} ${n.protocol ?? '-'}`,
     );
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gr-proxy-'));
-    configFile = join(dir, 'config.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        publicRouting: { proxyArp: 'addresses' },
-        cloudstack: { retries: 0, timeoutMs: 3000 },
-        stateDir: join(dir, 'state'),
-      }),
-    );
+    config = new TempConfig('gr-proxy-');
+    config.write({
+      publicRouting: { proxyArp: 'addresses' },
+      cloudstack: { retries: 0, timeoutMs: 3000 },
+      stateDir: join(config.dir, 'state'),
+    });
     lab.build(['198.51.100.0/24']);
     // A proxy entry somebody else made: never touched.
     ip('-n', lab.router, 'neigh', 'add', 'proxy', '198.51.100.200', 'dev', 'uplink');
@@ -69,7 +43,7 @@ describe('per-address proxy ARP on the uplink, end to end', { timeout: 180_000 }
   after(async () => {
     lab.cleanup();
     await sim?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    config?.remove();
   });
 
   test('apply adds one marked proxy entry per VM address and no blanket proxy_arp on the uplink', async () => {

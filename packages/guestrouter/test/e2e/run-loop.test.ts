@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseLinks } from '../../src/kernel/parse.js';
+import { routerArgs, simulatorEnv, TempConfig } from '../helpers/cli.js';
 import { ip, NetnsLab } from '../helpers/netns.js';
 import { generateSimState } from '../simulator/fixtures.js';
 import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
@@ -59,26 +59,21 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
   const lab = new NetnsLab(`gr${process.pid}l`);
   let router = '';
   let sim: SimulatorHandle;
-  let dir = '';
-  let configFile = '';
+  let config: TempConfig;
   let child: ChildProcess | undefined;
   let log: LogWatcher;
 
   const links = () => parseLinks(ip('-n', router, '-json', '-details', 'link', 'show'));
   const writeConfig = (extra: object) =>
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        cloudstack: { retries: 0, timeoutMs: 2000 },
-        run: { intervalSeconds: 0.5, jitterSeconds: 0.2 },
-        stateDir: join(dir, 'state'),
-        ...extra,
-      }),
-    );
+    config.write({
+      cloudstack: { retries: 0, timeoutMs: 2000 },
+      run: { intervalSeconds: 0.5, jitterSeconds: 0.2 },
+      stateDir: join(config.dir, 'state'),
+      ...extra,
+    });
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gr-run-'));
-    configFile = join(dir, 'config.json');
+    config = new TempConfig('gr-run-');
     writeConfig({});
     router = lab.add('rtr');
     ip('-n', router, 'link', 'add', 'trunk', 'type', 'veth', 'peer', 'name', 'uplink');
@@ -91,29 +86,9 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     });
     child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        cliPath,
-        'run',
-        '--netns',
-        router,
-        '--trunk',
-        'trunk',
-        '--uplink',
-        'uplink',
-        '--config',
-        configFile,
-        '--metrics-port',
-        '0',
-      ],
+      ['--import', 'tsx', cliPath, 'run', ...routerArgs(router, config.file), '--metrics-port', '0'],
       {
-        env: {
-          PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-          CLOUDSTACK_API_URL: sim.url,
-          CLOUDSTACK_API_KEY: sim.apiKey,
-          CLOUDSTACK_SECRET_KEY: sim.secretKey,
-        },
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...simulatorEnv(sim) },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
@@ -127,7 +102,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     }
     lab.cleanup();
     await sim.stop();
-    rmSync(dir, { recursive: true, force: true });
+    config.remove();
   });
 
   test('the first cycles create the links, log each change and write the state file', async () => {
@@ -138,7 +113,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
         (l) => l.msg === 'router changed' && l.action === 'create-link' && l.link === 'vxlan5002',
       ),
     );
-    const state = JSON.parse(readFileSync(join(dir, 'state', 'state.json'), 'utf8'));
+    const state = JSON.parse(readFileSync(join(config.dir, 'state', 'state.json'), 'utf8'));
     assert.equal(state.served, 2);
     await log.next((l) => l.msg === 'reconcile done' && l.changes === 0, 'a cycle with no changes');
   });
@@ -181,7 +156,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
   });
 
   test('a bad config on SIGHUP is logged and the previous one kept', async () => {
-    writeFileSync(configFile, '{ not json');
+    writeFileSync(config.file, '{ not json');
     child?.kill('SIGHUP');
     await log.next((l) => l.action === 'reload' && typeof l.err === 'string', 'the failed reload');
     await log.next((l) => l.msg === 'reconcile done' && l.served === 1, 'a cycle with the old config');
