@@ -5,8 +5,10 @@ greyprint's Postfix policy daemon prepends `X-P0f-OS: <name> <flavor>` to
 every message, in p0f's wording (`Windows XP`, `Windows 7 or 8`,
 `Windows NT kernel`, `Linux 3.11 and newer`, `unknown` ...). This rule adds
 GREYPRINT_DESKTOP_WINDOWS (default 2.5, group `greyprint`) when that header
-names Windows but not a Windows Server edition. Other OSes and `unknown`
-add nothing.
+names Windows but not a Windows Server edition, and not greyprint's
+`(mail server: ...)` qualifier (`Windows 7 or 8 (mail server: verified rDNS)`:
+a Windows client with verified, non-dynamic reverse DNS that the daemon let
+through as a mail server). Other OSes and `unknown` add nothing.
 
 Only the topmost X-P0f-OS counts: greyprint's header is prepended above the
 client's own headers, so an X-P0f-OS forged by the sender is ignored.

@@ -93,16 +93,25 @@ function decideHeader(
     return { action: DUNNO, verdict: 'bad_address', reason: 'client_address is not an IP address' };
   }
   const r = deps.os.resolve(req.clientAddress, address);
-  if (r instanceof Promise) return r.then((res) => headerDecision(state, res));
-  return headerDecision(state, r);
+  if (r instanceof Promise) return r.then((res) => headerDecision(req, address, state, res));
+  return headerDecision(req, address, state, r);
 }
 
-function headerDecision(state: PolicyState, r: OsResolution): Decision {
+function headerDecision(
+  req: PolicyRequest,
+  address: ParsedAddress,
+  state: PolicyState,
+  r: OsResolution,
+): Decision {
   const h = state.config.header;
+  // The same desktop test as at RCPT, so the header says "mail server" exactly
+  // when the rules let the client through as one.
+  const { mailServer } = deriveFacts(factsOf(req, address, r.label), state.isDynamicName);
   const d: Decision = {
-    action: osHeaderAction(h.name, r.label, h.maxLength, h.secret),
+    action: osHeaderAction(h.name, r.label, h.maxLength, h.secret, mailServer),
     verdict: 'header',
     os: r.label,
+    ...(mailServer === undefined ? {} : { reason: `mail server: ${mailServer}` }),
   };
   return r.fault === undefined ? d : { ...d, osFault: r.fault };
 }

@@ -26,17 +26,27 @@ export function sanitizeHeaderValue(text: string, maxLength: number): string {
   return out.slice(0, maxLength).trimEnd() || 'unknown';
 }
 
+/** Why a Windows client counts as a mail server, for the header's qualifier. */
+export type MailServerEvidence = 'Server edition' | 'verified rDNS';
+
 /**
  * `PREPEND X-P0f-OS: Windows 7 or 8`, in p0f's own wording; `unknown` when no
- * source knew. With a secret, ` [gp:SECRET]` follows, for header_checks to
- * strip (keeping the header) while they drop every X-P0f-OS without it.
+ * source knew. A Windows client that the desktop test judged a mail server gets
+ * ` (mail server: verified rDNS)` after p0f's words, so the SpamAssassin and
+ * rspamd rules score only what the greylist rules call desktop Windows. The
+ * qualifier is never cut: the label gives way to the length bound first.
+ * With a secret, ` [gp:SECRET]` follows, for header_checks to strip (keeping
+ * the header) while they drop every X-P0f-OS without it.
  */
 export function osHeaderAction(
   name: string,
   label: OsLabel | undefined,
   maxLength: number,
   secret?: string,
+  mailServer?: MailServerEvidence,
 ): string {
-  const value = sanitizeHeaderValue(formatOsLabel(label), maxLength);
+  const qualifier = mailServer === undefined ? '' : ` (mail server: ${mailServer})`;
+  const value =
+    sanitizeHeaderValue(formatOsLabel(label), Math.max(1, maxLength - qualifier.length)) + qualifier;
   return secret === undefined ? `PREPEND ${name}: ${value}` : `PREPEND ${name}: ${value} [gp:${secret}]`;
 }

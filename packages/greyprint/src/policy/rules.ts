@@ -22,6 +22,8 @@ export interface DerivedFacts {
   readonly dynamicName: boolean;
   readonly windowsServer: boolean;
   readonly desktopWindows: boolean;
+  /** Windows judged a mail server, and on which evidence; undefined otherwise. */
+  readonly mailServer: 'Server edition' | 'verified rDNS' | undefined;
 }
 
 export type RuleAction = 'greylist' | 'accept' | 'tag';
@@ -50,8 +52,21 @@ export function deriveFacts(facts: ClientFacts, isDynamicName: Matcher): Derived
   const isWindows = os !== undefined && (os.class === 'win' || /^windows\b/i.test(os.name));
   const windowsServer =
     isWindows && os !== undefined && (SERVER_EDITION.test(os.flavor) || SERVER_EDITION.test(os.name));
-  const mailServer = windowsServer || (fcrdns && !isDynamicName(facts.clientName));
-  return { fcrdns, dynamicName, windowsServer, desktopWindows: isWindows && !mailServer };
+  const verifiedServerName = fcrdns && !isDynamicName(facts.clientName);
+  const mailServer = !isWindows
+    ? undefined
+    : windowsServer
+      ? 'Server edition'
+      : verifiedServerName
+        ? 'verified rDNS'
+        : undefined;
+  return {
+    fcrdns,
+    dynamicName,
+    windowsServer,
+    desktopWindows: isWindows && mailServer === undefined,
+    mailServer,
+  };
 }
 
 type Check = (f: ClientFacts, d: DerivedFacts) => boolean;

@@ -27,6 +27,10 @@ const cases: ReadonlyArray<readonly [readonly string[], boolean]> = [
   [['Windows 2000'], true],
   [['Windows Server 2019'], false],
   [['Windows NT kernel Server 2016'], false],
+  // greyprint's qualifier for a Windows client it judged a mail server.
+  [['Windows 7 or 8 (mail server: verified rDNS)'], false],
+  [['Windows 7 or 8 (mail server: verified rDNS) [gp:abcdefgh12]'], false],
+  [['Windows XP [gp:abcdefgh12]'], true],
   [['Linux 3.11 and newer'], false],
   [['Mac OS X'], false],
   [['unknown'], false],

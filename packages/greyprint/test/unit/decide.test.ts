@@ -109,6 +109,23 @@ describe('decision pipeline', () => {
     assert.equal((await off.run({ protocol_state: 'DATA' })).action, 'DUNNO');
   });
 
+  test('marks the header of a Windows client with verified non-dynamic rDNS as a mail server, not a dynamic one', async () => {
+    const p = setup({});
+    const server = await p.run({ protocol_state: 'DATA', client_name: 'mx1.example.org' });
+    assert.deepEqual(
+      [server.action, server.reason],
+      ['PREPEND X-P0f-OS: Windows XP (mail server: verified rDNS)', 'mail server: verified rDNS'],
+    );
+    const pool = await p.run({ protocol_state: 'DATA', client_name: 'dsl-192-0-2-10.dyn.example.org' });
+    assert.equal(pool.action, 'PREPEND X-P0f-OS: Windows XP');
+    const linux = await p.run({
+      protocol_state: 'DATA',
+      client_address: '198.51.100.5',
+      client_name: 'mx1.example.org',
+    });
+    assert.equal(linux.action, 'PREPEND X-P0f-OS: Linux');
+  });
+
   test('a client address that is not an IP is DUNNO at RCPT and at DATA', async () => {
     const p = setup({});
     for (const stage of ['RCPT', 'DATA']) {

@@ -13,6 +13,16 @@ describe('X-P0f-OS header', () => {
       osHeaderAction('X-P0f-OS', parseOsLabel('Windows XP'), 100, 'abcdefgh12'),
       'PREPEND X-P0f-OS: Windows XP [gp:abcdefgh12]',
     ));
+  test("qualifies a Windows client judged a mail server after p0f's wording, before the secret", () =>
+    assert.equal(
+      osHeaderAction('X-P0f-OS', parseOsLabel('Windows 7 or 8'), 100, 'abcdefgh12', 'verified rDNS'),
+      'PREPEND X-P0f-OS: Windows 7 or 8 (mail server: verified rDNS) [gp:abcdefgh12]',
+    ));
+  test('keeps the mail-server qualifier whole when the label hits the length bound', () =>
+    assert.equal(
+      osHeaderAction('X-P0f-OS', parseOsLabel('Windows 7 or 8'), 34, undefined, 'verified rDNS'),
+      'PREPEND X-P0f-OS: Windo (mail server: verified rDNS)',
+    ));
   test('says unknown when no source knew the OS', () =>
     assert.equal(osHeaderAction('X-P0f-OS', undefined, 100), 'PREPEND X-P0f-OS: unknown'));
   test('keeps only printable ASCII and folds white space', () =>
