@@ -2,22 +2,16 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { buildOnce, CLI, makeTempDir, runCommand, runDenul, runTr } from './helpers.js';
+import { describe, test } from 'node:test';
+import { CLI, runCommand, runDenul, runTr, useCliTestDir } from './helpers.js';
 
-let dir: string;
+const dir = useCliTestDir();
 
 function writeFile(name: string, content: Buffer | string): string {
-  const file = path.join(dir, name);
+  const file = path.join(dir.path, name);
   fs.writeFileSync(file, content);
   return file;
 }
-
-before(() => {
-  buildOnce();
-  dir = makeTempDir();
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('denul FILE writes the file without NUL bytes, like tr -d \\000', () => {
   const cases: Record<string, Buffer> = {
@@ -124,7 +118,7 @@ describe('--count and --check report without writing data', () => {
   });
 
   test('--check exits 2 when a file cannot be read, because it cannot tell', async () => {
-    const result = await runDenul(['--check', path.join(dir, 'missing.log')]);
+    const result = await runDenul(['--check', path.join(dir.path, 'missing.log')]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /missing\.log: no such file or directory/);
   });
@@ -133,14 +127,14 @@ describe('--count and --check report without writing data', () => {
 describe('exit codes and errors', () => {
   test('a missing file is reported by name, the other files are still written, exit 1', async () => {
     const file = writeFile('present.log', 'here\0\n');
-    const result = await runDenul([path.join(dir, 'absent.log'), file]);
+    const result = await runDenul([path.join(dir.path, 'absent.log'), file]);
     assert.equal(result.code, 1);
     assert.equal(result.stdout.toString(), 'here\n');
     assert.match(result.stderr, /^denul: .*absent\.log: no such file or directory\n$/);
   });
 
   test('a directory argument is an error naming it, exit 1', async () => {
-    const result = await runDenul([dir]);
+    const result = await runDenul([dir.path]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /is a directory/);
   });

@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 
 export const PACKAGE_DIR = path.resolve(import.meta.dirname, '..');
 export const CLI = path.join(PACKAGE_DIR, 'bin', 'denul.js');
@@ -13,6 +14,26 @@ const TSC = path.resolve(PACKAGE_DIR, '../../node_modules/typescript/bin/tsc');
  */
 export function buildOnce(): void {
   execFileSync(process.execPath, [TSC, '-b', PACKAGE_DIR], { stdio: 'inherit' });
+}
+
+/**
+ * The setup every CLI test file needs: dist/ built from src/, and a temporary directory removed in
+ * `after` (also when a test failed). Call at the top level of a test file; `path` is valid inside tests.
+ */
+export function useCliTestDir(): { readonly path: string } {
+  let dir = '';
+  before(() => {
+    buildOnce();
+    dir = makeTempDir();
+  });
+  after(() => {
+    if (dir !== '') fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get path() {
+      return dir;
+    },
+  };
 }
 
 export function makeTempDir(prefix = 'denul-test-'): string {

@@ -3,26 +3,20 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { buildOnce, CLI, makeTempDir, runCommand, runDenul } from './helpers.js';
+import { describe, test } from 'node:test';
+import { CLI, runCommand, runDenul, useCliTestDir } from './helpers.js';
 
-let dir: string;
-
-before(() => {
-  buildOnce();
-  dir = makeTempDir();
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = useCliTestDir();
 
 function writeFile(name: string, content: Buffer | string, mode = 0o644): string {
-  const file = path.join(dir, name);
+  const file = path.join(dir.path, name);
   fs.writeFileSync(file, content, { mode });
   fs.chmodSync(file, mode);
   return file;
 }
 
 function leftoverTempFiles(): string[] {
-  return fs.readdirSync(dir).filter((name) => name.includes('.denul-'));
+  return fs.readdirSync(dir.path).filter((name) => name.includes('.denul-'));
 }
 
 describe('denul -i replaces the file by its cleaned copy', () => {
@@ -101,7 +95,7 @@ describe('denul -i replaces the file by its cleaned copy', () => {
 describe('denul -i refuses what it cannot replace safely, and touches nothing', () => {
   test('a symbolic link: refused, names the target to clean instead; exit 1', async () => {
     const target = writeFile('target.log', 'a\0b');
-    const link = path.join(dir, 'link.log');
+    const link = path.join(dir.path, 'link.log');
     fs.symlinkSync(target, link);
     const result = await runDenul(['-i', link]);
     assert.equal(result.code, 1);
@@ -111,9 +105,9 @@ describe('denul -i refuses what it cannot replace safely, and touches nothing', 
   });
 
   test('not a regular file (a directory, a FIFO): refused; exit 1', async () => {
-    const fifo = path.join(dir, 'fifo');
+    const fifo = path.join(dir.path, 'fifo');
     await runCommand('mkfifo', [fifo]);
-    for (const target of [dir, fifo]) {
+    for (const target of [dir.path, fifo]) {
       const result = await runDenul(['-i', target]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, /is not a regular file/);
@@ -122,7 +116,7 @@ describe('denul -i refuses what it cannot replace safely, and touches nothing', 
 
   test('a file with hard links: refused, since renaming would split the links; --same-inode cleans it', async () => {
     const file = writeFile('linked.log', 'x\0y\n');
-    const other = path.join(dir, 'linked-other.log');
+    const other = path.join(dir.path, 'linked-other.log');
     fs.linkSync(file, other);
     const refused = await runDenul(['-i', file]);
     assert.equal(refused.code, 1);
@@ -136,12 +130,12 @@ describe('denul -i refuses what it cannot replace safely, and touches nothing', 
   });
 
   test('no write permission on the directory: refused before any work (run as nobody)', async () => {
-    const locked = fs.mkdtempSync(path.join(dir, 'locked-'));
+    const locked = fs.mkdtempSync(path.join(dir.path, 'locked-'));
     const file = path.join(locked, 'app.log');
     fs.writeFileSync(file, 'a\0b');
     fs.chownSync(file, 65534, 65534);
     fs.chmodSync(locked, 0o755);
-    fs.chmodSync(dir, 0o755);
+    fs.chmodSync(dir.path, 0o755);
     const result = await runDenul(['-i', file], { uid: 65534, gid: 65534 });
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /no write permission on directory/);
@@ -173,7 +167,7 @@ describe('denul -i refuses what it cannot replace safely, and touches nothing', 
       node "$0" -i --same-inode "$mnt/full.log"; echo "rc=$?"
       node "$0" --check "$mnt/full.log"; echo "rc=$?"
     `;
-    const mnt = fs.mkdtempSync(path.join(dir, 'tmpfs-'));
+    const mnt = fs.mkdtempSync(path.join(dir.path, 'tmpfs-'));
     const result = await runCommand('unshare', ['-m', 'sh', '-c', script, CLI, mnt]);
     const lines = result.stdout.toString().trim().split('\n');
     assert.equal(lines[0], 'rc=1', result.stderr);
@@ -277,7 +271,7 @@ describe('a program appending while denul -i runs', () => {
   const late = Array.from({ length: 10 }, (_, i) => `late line ${i}\n`);
 
   test('rename mode carries every appended line over, cleaned; later writes through the old descriptor miss the new file (the documented caveat)', async () => {
-    const file = path.join(dir, 'busy.log');
+    const file = path.join(dir.path, 'busy.log');
     const { cleaned } = writeBigLog(file, blocks);
     const run = await cleanWhileAppending(file, []);
     try {
@@ -299,7 +293,7 @@ describe('a program appending while denul -i runs', () => {
   });
 
   test('--same-inode carries appended lines over and the writer keeps writing into the same file', async () => {
-    const file = path.join(dir, 'busy-same.log');
+    const file = path.join(dir.path, 'busy-same.log');
     const { cleaned } = writeBigLog(file, blocks);
     const inode = fs.statSync(file).ino;
     const run = await cleanWhileAppending(file, ['--same-inode']);
@@ -318,7 +312,7 @@ describe('a program appending while denul -i runs', () => {
 
 describe('interrupting denul -i', () => {
   test('SIGTERM removes the temporary file, leaves the original as it was and ends by the signal', async () => {
-    const file = path.join(dir, 'interrupted.log');
+    const file = path.join(dir.path, 'interrupted.log');
     writeBigLog(file, 128);
     const before = hashOf([fs.readFileSync(file)]);
     const denul = spawn(process.execPath, [CLI, '-i', '--chunk-size', '4k', file]);

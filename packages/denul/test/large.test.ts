@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { buildOnce, makeTempDir, runWithPeakRss } from './helpers.js';
+import { describe, test } from 'node:test';
+import { runWithPeakRss, useCliTestDir } from './helpers.js';
 
 const TWO_GIB = 2 * 1024 * 1024 * 1024;
 const MEMORY_BOUND = 64 * 1024 * 1024;
-let dir: string;
-
-before(() => {
-  buildOnce();
-  dir = makeTempDir();
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = useCliTestDir();
 
 /** A 2 GiB file that is one hole (no disk blocks), optionally followed by a line of text. */
 function sparseFile(name: string, tail: string): string {
-  const file = path.join(dir, name);
+  const file = path.join(dir.path, name);
   fs.writeFileSync(file, '');
   fs.truncateSync(file, TWO_GIB);
   if (tail !== '') fs.appendFileSync(file, tail);

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { buildOnce, CLI, makeTempDir, runCommand, runTr } from './helpers.js';
+import { describe, test } from 'node:test';
+import { CLI, runCommand, runTr, useCliTestDir } from './helpers.js';
 
-let dir: string;
-
-before(() => {
-  buildOnce();
-  dir = makeTempDir();
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = useCliTestDir();
 
 /**
  * Python hands denul pipe ends that are set O_NONBLOCK (the flag lives on the shared open file
@@ -54,11 +48,11 @@ sys.exit(child.wait())
 
 describe('pipes set non-blocking by the parent', () => {
   test('denul waits through EAGAIN on stdin and stdout and loses nothing: same bytes as tr', async () => {
-    const source = path.join(dir, 'source.bin');
+    const source = path.join(dir.path, 'source.bin');
     const block = Buffer.alloc(1024 * 1024, 'some log text\n');
     for (let i = 0; i < block.length; i += 1000) block[i] = 0;
     fs.writeFileSync(source, Buffer.concat([block, block, block, block]));
-    const out = path.join(dir, 'out.bin');
+    const out = path.join(dir.path, 'out.bin');
     const result = await runCommand('/usr/bin/python3', [
       '-c',
       SLOW_PIPES,

@@ -2,19 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { buildOnce, CLI, makeTempDir, runCommand, runDenul } from './helpers.js';
+import { describe, test } from 'node:test';
+import { CLI, runCommand, runDenul, useCliTestDir } from './helpers.js';
 
-let dir: string;
-
-before(() => {
-  buildOnce();
-  dir = makeTempDir();
-});
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = useCliTestDir();
 
 function logWithNuls(name: string, mib: number): string {
-  const file = path.join(dir, name);
+  const file = path.join(dir.path, name);
   const block = Buffer.alloc(1024 * 1024, 'a log line that goes on\n');
   for (let i = 0; i < block.length; i += 4096) block[i] = 0;
   const fd = fs.openSync(file, 'w');
@@ -56,8 +50,8 @@ describe('rotation while denul -i runs', () => {
     const closed = new Promise<number | null>((resolve) => denul.on('close', (code) => resolve(code)));
     try {
       const tempSize = () => {
-        const temp = fs.readdirSync(dir).find((name) => name.includes('.denul-'));
-        return temp === undefined ? 0 : fs.statSync(path.join(dir, temp)).size;
+        const temp = fs.readdirSync(dir.path).find((name) => name.includes('.denul-'));
+        return temp === undefined ? 0 : fs.statSync(path.join(dir.path, temp)).size;
       };
       for (let i = 0; i < 1000 && tempSize() < 40 * 1024 * 1024; i++)
         await new Promise((r) => setTimeout(r, 10));
@@ -81,7 +75,7 @@ describe('rotation while denul -i runs', () => {
     assert.equal(content.indexOf(0), -1, 'no NUL left');
     assert.ok(content.equals(expected), 'the cut content, cleaned, then the new line');
     assert.deepEqual(
-      fs.readdirSync(dir).filter((name) => name.includes('.denul-')),
+      fs.readdirSync(dir.path).filter((name) => name.includes('.denul-')),
       [],
     );
   });
