@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -195,17 +195,48 @@ function writeBigLog(file: string, blocks: number): { cleaned: Buffer; size: num
 const APPENDER = `
 const fs = require('node:fs');
 const fd = fs.openSync(process.argv[1], 'a');
-let n = 0;
-const early = setInterval(() => {
-  fs.writeSync(fd, 'appended line ' + n + '\\n');
-  if (++n === 150) { clearInterval(early); process.stdout.write('done\\n'); }
-}, 2);
+for (let n = 0; n < 150; n++) fs.writeSync(fd, 'appended line ' + n + '\\n');
+process.stdout.write('done\\n');
 process.stdin.once('data', () => {
   for (let i = 0; i < 10; i++) fs.writeSync(fd, 'late line ' + i + '\\n');
   fs.closeSync(fd);
   process.exit(0);
 });
 `;
+
+/** Bytes a process has read so far, positioned reads included (/proc/PID/io rchar). */
+function bytesRead(pid: number): number {
+  const match = /^rchar: (\d+)$/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'));
+  return Number(match?.[1] ?? 0);
+}
+
+function hasOpen(pid: number, file: string): boolean {
+  return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === file;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Stops denul (SIGSTOP) once it has read 64 KiB of `file`: it is then certainly mid-run, so lines
+ * appended before SIGCONT grow the file under it whatever the load on the machine. Polls at most 20 s.
+ */
+async function pauseMidRun(denul: ChildProcess, file: string): Promise<void> {
+  const pid = denul.pid as number;
+  let readAtOpen: number | undefined;
+  for (let i = 0; i < 4000; i++) {
+    if (readAtOpen === undefined && hasOpen(pid, file)) readAtOpen = bytesRead(pid);
+    if (readAtOpen !== undefined && bytesRead(pid) - readAtOpen >= 64 * 1024) {
+      denul.kill('SIGSTOP');
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`denul did not start reading ${file} within 20 s`);
+}
 
 interface AppendRun {
   denulExitedAt: number;
@@ -216,10 +247,9 @@ interface AppendRun {
   finishAppender: () => Promise<void>;
 }
 
-/** Runs denul -i on `file` while another process appends 150 lines through a descriptor it keeps open. */
+/** Runs denul -i on `file`; mid-run another process appends 150 lines through a descriptor it keeps open. */
 async function cleanWhileAppending(file: string, extra: string[]): Promise<AppendRun> {
   const denul = spawn(process.execPath, [CLI, '-i', '-c', '--chunk-size', '16k', ...extra, file]);
-  const appender = spawn(process.execPath, ['-e', APPENDER, file]);
   let denulStdout = '';
   let denulStderr = '';
   denul.stdout.on('data', (d: Buffer) => {
@@ -228,15 +258,20 @@ async function cleanWhileAppending(file: string, extra: string[]): Promise<Appen
   denul.stderr.on('data', (d: Buffer) => {
     denulStderr += d.toString();
   });
+  let appender: ChildProcessWithoutNullStreams | undefined;
   try {
-    const appenderDone = new Promise<number>((resolve) =>
-      appender.stdout.once('data', () => resolve(Date.now())),
-    );
     const denulExit = new Promise<[number | null, number]>((resolve) =>
       denul.on('close', (code) => resolve([code, Date.now()])),
     );
-    const [[denulCode, denulExitedAt], appenderDoneAt] = await Promise.all([denulExit, appenderDone]);
-    const appenderExit = new Promise<void>((resolve) => appender.on('close', () => resolve()));
+    await pauseMidRun(denul, file);
+    const started = spawn(process.execPath, ['-e', APPENDER, file]);
+    appender = started;
+    const appenderDoneAt = await new Promise<number>((resolve) =>
+      started.stdout.once('data', () => resolve(Date.now())),
+    );
+    denul.kill('SIGCONT');
+    const [denulCode, denulExitedAt] = await denulExit;
+    const appenderExit = new Promise<void>((resolve) => started.on('close', () => resolve()));
     return {
       denulExitedAt,
       appenderDoneAt,
@@ -244,13 +279,13 @@ async function cleanWhileAppending(file: string, extra: string[]): Promise<Appen
       denulStdout,
       denulStderr,
       finishAppender: async () => {
-        appender.stdin.write('go\n');
+        started.stdin.write('go\n');
         await appenderExit;
       },
     };
   } catch (error) {
-    denul.kill();
-    appender.kill();
+    denul.kill('SIGKILL');
+    appender?.kill();
     throw error;
   }
 }
@@ -276,10 +311,7 @@ describe('a program appending while denul -i runs', () => {
     const run = await cleanWhileAppending(file, []);
     try {
       assert.equal(run.denulCode, 0, run.denulStderr);
-      assert.ok(
-        run.appenderDoneAt < run.denulExitedAt,
-        'the appender finished before denul did (the machine is too slow for this test if not)',
-      );
+      assert.ok(run.appenderDoneAt < run.denulExitedAt, 'the appender finished before denul did');
       assert.match(run.denulStdout, /carried over \d+ appended bytes/);
       const content = fs.readFileSync(file);
       assert.equal(content.indexOf(0), -1, 'no NUL left');
