@@ -59,6 +59,10 @@ describe('rotation while denul -i runs', () => {
       // copytruncate cuts the file (here to 32 MiB, below where denul is), and the writer, without
       // O_APPEND, goes on at its old offset: the file now ends in a hole of NULs and a new line.
       fs.truncateSync(file, 32 * 1024 * 1024);
+      // The writer's next line would make the file longer than before; written at once, it could
+      // land before denul looks at the size and hide the truncation. Wait (bounded) for the report.
+      for (let i = 0; i < 2000 && !/was truncated/.test(stderr); i++)
+        await new Promise((r) => setTimeout(r, 10));
       const fd = fs.openSync(file, 'r+');
       fs.writeSync(fd, 'fresh line after rotation\n', 128 * 1024 * 1024);
       fs.closeSync(fd);
