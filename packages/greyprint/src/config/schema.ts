@@ -49,6 +49,11 @@ export const listenString = z
   .regex(
     /^(unix:\/.+|\[[0-9a-fA-F:.]+\]:\d{1,5}|[^:\s]+:\d{1,5})$/,
     'expected HOST:PORT, [IPV6]:PORT or unix:/PATH',
+  )
+  // Checked here, not only when binding, so a bad port is a config error (exit 2) naming the key.
+  .refine(
+    (v) => v.startsWith('unix:') || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535,
+    'port must be 0-65535',
   );
 
 /** One line of reply text: Postfix ends a reply at a newline. */

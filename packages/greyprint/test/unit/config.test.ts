@@ -33,6 +33,10 @@ describe('config schema', () => {
       () => parseConfig({ greylist: { delaySec: -1 } } as never),
       (e: unknown) => e instanceof ConfigError && e.key === 'greylist.delaySec',
     );
+    assert.throws(
+      () => parseConfig({ listen: ['127.0.0.1:99999'] }),
+      (e: unknown) => e instanceof ConfigError && e.key === 'listen[0]' && /0-65535/.test(e.message),
+    );
     assert.throws(() => parseConfig({ bogus: 1 } as never), /Unrecognized key/);
     assert.throws(() => parseConfig({ greylist: { text: 'two\nlines' } }), /single line/);
   });
