@@ -44,7 +44,7 @@ export function sendPolicyRequest(
     });
     socket.on('error', (err) => {
       clearTimeout(timer);
-      fail(`cannot talk to ${server}: ${err.message}`);
+      fail(`cannot talk to ${server}: ${err.message} (is greyprint serve running and listening there?)`);
     });
     socket.on('close', () => {
       clearTimeout(timer);
