@@ -74,12 +74,15 @@ function addConfigOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'JSON config file (every option below is also a key there)')
     .option('-l, --listen <addr>', 'HOST:PORT or unix:/PATH, repeatable (default 127.0.0.1:10023)', collect)
-    .option('--db <path>', 'SQLite file or :memory: (default /var/lib/greyprint/greyprint.sqlite)')
+    .option(
+      '--db <path>',
+      'SQLite file, :memory: or redis://HOST:PORT/DB (default /var/lib/greyprint/greyprint.sqlite)',
+    )
     .option('--delay <seconds>', 'greylist delay (default 300)', intArg('--delay'))
     .option('--os-static <cidr=label>', 'pin an OS label to a CIDR block, repeatable', collect)
     .option('--p0f-socket <path>', "p0f's API socket (p0f -s PATH); unset: p0f is not asked")
     .option('--allow-file <path>', 'allow-list file, repeatable', collect)
-    .option('--log-level <level>', 'trace|debug|info|warn|error|silent (default info)')
+    .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .option('--log-format <format>', 'json|pretty (default json)')
     .option(
       '--idle-timeout <seconds>',
