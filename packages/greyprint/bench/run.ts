@@ -1,30 +1,54 @@
 // Benchmark: postgrey (the anchor) against greyprint, the same stream of new
-// triplets, every client greylisted, at concurrency 1 and 16. Each daemon runs
-// alone with a fresh database while its turn lasts; the load generator runs
-// in its own process. `node --import tsx bench/run.ts [--quick]`
+// triplets, every client greylisted, at concurrency 1 and 16, over TCP on
+// loopback and over a unix socket (Postfix takes both: `check_policy_service
+// inet:...` or `unix:...`). Each daemon runs alone with a fresh database while
+// its turn lasts; the load generator runs in its own process.
+// `node --import tsx bench/run.ts [--quick] [--tcp-only]`
+//
+// greyprint runs from the compiled CLI (dist/, built first), as installed, at
+// two log levels: `info`, the documented default (one JSON line per decision,
+// here written to a file as a service manager would), which is the headline,
+// and `warn` (faults only).
 //
 // Columns: req/s and latency percentiles as the load generator saw them (one
 // request in flight per connection, as Postfix smtpd processes do); `cpu
 // us/req` is the daemon's own CPU time (all threads, from /proc) per request,
-// which other load on the machine disturbs far less than req/s or p99. The
-// first rows drive a trivial DUNNO server: the generator's own ceiling.
+// which other load on the machine disturbs far less than req/s or p99; `gen
+// us/req` is the load generator's. The `load generator ceiling` rows drive a
+// trivial DUNNO server: what the generator itself can drive on this machine.
 // Both daemons keep their durability: postgrey syncs its BerkeleyDB log per
 // request; greyprint commits every answer to its SQLite WAL before replying
 // (synchronous=NORMAL, see src/store/sqlite.ts).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { LoadResult } from './loadgen.js';
-import { packageDir, type RunningServer, startEchoServer, startGreyprint, startPostgrey } from './servers.js';
+import {
+  packageDir,
+  type RunningServer,
+  startEchoServer,
+  startGreyprint,
+  startPostgrey,
+  type Transport,
+} from './servers.js';
 
 const quick = process.argv.includes('--quick');
+const transports: Transport[] = process.argv.includes('--tcp-only') ? ['tcp'] : ['tcp', 'unix'];
 const plan = [
   { concurrency: 1, requests: quick ? 1000 : 3000 },
-  { concurrency: 16, requests: quick ? 3000 : 8000 },
+  { concurrency: 16, requests: quick ? 4000 : 20000 },
 ];
-const warmup = { c1: 500, c16: quick ? 1000 : 3000 };
+const warmup = { c1: 500, c16: quick ? 2000 : 5000 };
 
-function loadgen(port: number, concurrency: number, first: number, count: number): Promise<LoadResult> {
+/** Compiles the package (tsc -b), so that the daemon measured is the one `npx greyprint` runs. */
+function build(): void {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-b', packageDir], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`tsc -b ${packageDir} failed (exit ${r.status})`);
+}
+
+function loadgen(address: string, concurrency: number, first: number, count: number): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -32,8 +56,7 @@ function loadgen(port: number, concurrency: number, first: number, count: number
         '--import',
         'tsx',
         join(packageDir, 'bench', 'loadgen.ts'),
-        '127.0.0.1',
-        String(port),
+        address,
         String(concurrency),
         String(first),
         String(count),
@@ -83,12 +106,12 @@ async function measure(start: () => Promise<RunningServer>): Promise<Results> {
   try {
     // Warm-up on triplets outside the measured stream (JIT, page cache, first B-tree pages),
     // at both concurrencies: V8 needs a few thousand requests before the hot path is optimised.
-    await loadgen(server.port, 1, 10_000_000, warmup.c1);
-    await loadgen(server.port, 16, 10_000_000 + warmup.c1, warmup.c16);
+    await loadgen(server.address, 1, 10_000_000, warmup.c1);
+    await loadgen(server.address, 16, 10_000_000 + warmup.c1, warmup.c16);
     let first = 0;
     for (const step of plan) {
       const cpuBefore = cpuSeconds(server.pid);
-      const r = await loadgen(server.port, step.concurrency, first, step.requests);
+      const r = await loadgen(server.address, step.concurrency, first, step.requests);
       const cpu = cpuSeconds(server.pid) - cpuBefore;
       results.set(step.concurrency, {
         ...r,
@@ -109,61 +132,100 @@ const actionsOf = (r: LoadResult) =>
     .map(([a, n]) => `${a}:${n}`)
     .join(' ');
 
-async function main(): Promise<void> {
-  console.log(`greyprint benchmark: new triplets, every client greylisted${quick ? ' (quick)' : ''}`);
-  const echo = await measure(startEchoServer);
-  // Either daemon failing to start is reported and the other is still measured.
-  let postgrey: Results = new Map();
+/** Measures a daemon; a daemon that cannot start is reported and the others are still measured. */
+async function tryMeasure(what: string, start: () => Promise<RunningServer>): Promise<Results | undefined> {
   try {
-    postgrey = await measure(() => startPostgrey(300));
+    return await measure(start);
   } catch (err) {
-    console.log(
-      `postgrey could not be measured (Debian package postgrey installed?): ${(err as Error).message}`,
-    );
+    console.log(`${what} could not be measured: ${(err as Error).message}`);
+    return undefined;
   }
-  let greyprint: Results | undefined;
-  try {
-    greyprint = await measure(() => startGreyprint(300));
-  } catch (err) {
-    console.log(`greyprint could not be measured: ${(err as Error).message}`);
+}
+
+interface TransportResults {
+  echo: Results | undefined;
+  postgrey: Results | undefined;
+  info: Results | undefined;
+  warn: Results | undefined;
+}
+
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+async function main(): Promise<void> {
+  console.log(
+    `greyprint benchmark: new triplets, every client greylisted${quick ? ' (quick)' : ''}; load average at the start: ${loadavg()}`,
+  );
+  build();
+  const all = new Map<Transport, TransportResults>();
+  for (const t of transports) {
+    all.set(t, {
+      echo: await tryMeasure('the echo server', () => startEchoServer(t)),
+      postgrey: await tryMeasure('postgrey (Debian package postgrey installed?)', () =>
+        startPostgrey(300, t),
+      ),
+      info: await tryMeasure('greyprint', () => startGreyprint(300, t, 'info')),
+      warn: await tryMeasure('greyprint', () => startGreyprint(300, t, 'warn')),
+    });
   }
 
   console.log('');
   console.log(
-    `${'daemon'.padEnd(26)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}${'cpu us/req'.padStart(11)}${'rss MiB'.padStart(8)}  actions`,
+    `${'daemon'.padEnd(34)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}${'cpu us/req'.padStart(11)}${'gen us/req'.padStart(11)}${'rss MiB'.padStart(8)}  actions`,
   );
   const row = (name: string, c: number, r: Measured | undefined) => {
     if (r === undefined) return;
     console.log(
-      `${name.padEnd(26)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}${fmt(r.serverCpuUsPerRequest).padStart(11)}${fmt(r.serverPeakRssMb).padStart(8)}  ${actionsOf(r)}`,
+      `${name.padEnd(34)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}${fmt(r.serverCpuUsPerRequest).padStart(11)}${fmt(r.generatorCpuUsPerRequest).padStart(11)}${fmt(r.serverPeakRssMb).padStart(8)}  ${actionsOf(r)}`,
     );
   };
-  for (const { concurrency: c } of plan) {
-    row('load generator ceiling', c, echo.get(c));
-    row('postgrey 1.37', c, postgrey.get(c));
-    row('greyprint (SQLite, WAL)', c, greyprint?.get(c));
-  }
-  if (greyprint !== undefined) {
-    console.log('');
+  for (const t of transports) {
+    const r = all.get(t) as TransportResults;
     for (const { concurrency: c } of plan) {
-      const p = postgrey.get(c);
-      const g = greyprint.get(c);
-      if (p === undefined || g === undefined) continue;
-      console.log(
-        `c${String(c).padEnd(3)} greyprint/postgrey: throughput x${(g.rps / p.rps).toFixed(1)}, p50 ${(p.p50ms / g.p50ms).toFixed(1)}x lower, p99 ${(p.p99ms / g.p99ms).toFixed(1)}x lower, CPU per request ${(p.serverCpuUsPerRequest / g.serverCpuUsPerRequest).toFixed(1)}x less`,
-      );
+      row(`${t}  load generator ceiling`, c, r.echo?.get(c));
+      row(`${t}  postgrey 1.37`, c, r.postgrey?.get(c));
+      row(`${t}  greyprint, log info to file`, c, r.info?.get(c));
+      row(`${t}  greyprint, log warn`, c, r.warn?.get(c));
     }
-    const p16 = postgrey.get(16);
-    const g16 = greyprint.get(16);
-    if (p16 !== undefined && g16 !== undefined) {
-      const met = g16.rps >= 10 * p16.rps && g16.p99ms < 2;
-      console.log(
-        `target (c16: >= 10x postgrey's req/s, p99 < 2 ms): ${met ? 'met' : 'missed'} (x${(g16.rps / p16.rps).toFixed(1)}, p99 ${g16.p99ms.toFixed(2)} ms)`,
-      );
-    }
-    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    console.log(`load average at the end: ${load} (other work on this machine skews every figure)`);
   }
+  console.log('');
+  for (const t of transports) {
+    const r = all.get(t) as TransportResults;
+    for (const [label, g] of [
+      ['info', r.info],
+      ['warn', r.warn],
+    ] as const) {
+      for (const { concurrency: c } of plan) {
+        const p = r.postgrey?.get(c);
+        const m = g?.get(c);
+        if (p === undefined || m === undefined) continue;
+        console.log(
+          `${t.padEnd(5)}c${String(c).padEnd(3)}greyprint (${label})/postgrey: throughput x${(m.rps / p.rps).toFixed(1)}, p50 ${(p.p50ms / m.p50ms).toFixed(1)}x lower, p99 ${(p.p99ms / m.p99ms).toFixed(1)}x lower, CPU per request ${(p.serverCpuUsPerRequest / m.serverCpuUsPerRequest).toFixed(1)}x less`,
+        );
+      }
+    }
+  }
+  console.log('');
+  for (const t of transports) {
+    const r = all.get(t) as TransportResults;
+    const p16 = r.postgrey?.get(16);
+    const e16 = r.echo?.get(16);
+    for (const [label, g] of [
+      ['log info (the default)', r.info],
+      ['log warn', r.warn],
+    ] as const) {
+      const g16 = g?.get(16);
+      if (p16 === undefined || g16 === undefined) continue;
+      const met = g16.rps >= 10 * p16.rps && g16.p99ms < 2;
+      const ceiling =
+        e16 === undefined
+          ? ''
+          : `; generator ceiling ${e16.rps.toFixed(0)} req/s = x${(e16.rps / p16.rps).toFixed(1)} postgrey`;
+      console.log(
+        `target ${t}, ${label} (c16: >= 10x postgrey's req/s, p99 < 2 ms): ${met ? 'MET' : 'MISSED'} (x${(g16.rps / p16.rps).toFixed(1)}, p99 ${g16.p99ms.toFixed(2)} ms${ceiling})`,
+      );
+    }
+  }
+  console.log(`load average at the end: ${loadavg()} (other work on this machine skews every figure)`);
 }
 
 await main();

@@ -1,7 +1,16 @@
 // Starting and stopping the daemons the benchmark compares. Each runs as a
 // child of this process, in the foreground, and is stopped by its PID.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,10 +20,13 @@ export const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface RunningServer {
   readonly name: string;
-  readonly port: number;
+  /** Where it listens, as the load generator takes it: `127.0.0.1:PORT` or `unix:/PATH`. */
+  readonly address: string;
   readonly pid: number;
   stop(): Promise<void>;
 }
+
+export type Transport = 'tcp' | 'unix';
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -29,11 +41,22 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A fresh listening address in `dir` for the transport: a free loopback port or a socket path. */
+async function addressIn(dir: string, transport: Transport): Promise<string> {
+  return transport === 'unix' ? `unix:${join(dir, 'policy.sock')}` : `127.0.0.1:${await freePort()}`;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls until something accepts connections on the port, or the child exits, or the deadline passes. */
-export async function waitForPort(
-  port: number,
+function connectTo(address: string) {
+  if (address.startsWith('unix:')) return connect(address.slice(5));
+  const colon = address.lastIndexOf(':');
+  return connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)) });
+}
+
+/** Polls until something accepts connections at the address, or the child exits, or the deadline passes. */
+export async function waitForListening(
+  address: string,
   child: ChildProcess,
   what: string,
   timeoutMs = 20_000,
@@ -42,11 +65,11 @@ export async function waitForPort(
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(
-        `${what} exited (${child.exitCode ?? child.signalCode}) before listening on port ${port}`,
+        `${what} exited (${child.exitCode ?? child.signalCode}) before listening on ${address}`,
       );
     }
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port });
+      const s = connectTo(address);
       s.once('connect', () => {
         s.destroy();
         resolve(true);
@@ -56,7 +79,7 @@ export async function waitForPort(
     if (ok) return;
     await sleep(50);
   }
-  throw new Error(`${what} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
+  throw new Error(`${what} did not listen on ${address} within ${timeoutMs} ms`);
 }
 
 /** SIGTERM, then SIGKILL after a grace period; resolves once the child is gone. */
@@ -86,13 +109,14 @@ async function startChild(
   name: string,
   command: string,
   args: string[],
-  port: number,
+  address: string,
   cleanup: () => void,
+  stdout: 'ignore' | number = 'ignore',
 ): Promise<RunningServer> {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command, args, { stdio: ['ignore', stdout, 'pipe'] });
   const stderr = captureStderr(child);
   try {
-    await waitForPort(port, child, name);
+    await waitForListening(address, child, name);
   } catch (err) {
     await stopChild(child);
     cleanup();
@@ -100,7 +124,7 @@ async function startChild(
   }
   return {
     name,
-    port,
+    address,
     pid: child.pid as number,
     stop: async () => {
       await stopChild(child);
@@ -112,28 +136,27 @@ async function startChild(
 /**
  * postgrey 1.37 (Debian) in the foreground: Net::Server::Multiplex, one
  * process, so the child's PID is the server's. It drops privileges to the
- * `postgrey` user, so its fresh --dbdir is handed to that user first. Without
- * --daemonize it writes no pid file and logs to stderr; --quiet keeps the
- * per-request log lines out of the measurement.
+ * `postgrey` user, so its fresh --dbdir is handed to that user first (a unix
+ * socket is bound before that, as root). Without --daemonize it writes no pid
+ * file and logs to stderr; --quiet keeps the per-request log lines out of the
+ * measurement.
  */
-export async function startPostgrey(delay = 300): Promise<RunningServer> {
-  const dbdir = mkdtempSync(join(tmpdir(), 'gps-postgrey-'));
+export async function startPostgrey(delay: number, transport: Transport): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'gps-postgrey-'));
+  // postgrey, once it runs as its own user, must reach its database through this directory
+  chmodSync(dir, 0o755);
+  const dbdir = join(dir, 'db');
+  mkdirSync(dbdir);
   const { uid, gid } = postgreyIds();
   chownSync(dbdir, uid, gid);
-  const port = await freePort();
+  const address = await addressIn(dir, transport);
+  const listen = address.startsWith('unix:') ? `--unix=${address.slice(5)}` : `--inet=${address}`;
   return startChild(
     'postgrey',
     '/usr/sbin/postgrey',
-    [
-      `--inet=127.0.0.1:${port}`,
-      `--dbdir=${dbdir}`,
-      `--delay=${delay}`,
-      '--user=postgrey',
-      '--group=postgrey',
-      '--quiet',
-    ],
-    port,
-    () => rmSync(dbdir, { recursive: true, force: true }),
+    [listen, `--dbdir=${dbdir}`, `--delay=${delay}`, '--user=postgrey', '--group=postgrey', '--quiet'],
+    address,
+    () => rmSync(dir, { recursive: true, force: true }),
   );
 }
 
@@ -150,45 +173,63 @@ function postgreyIds(): { uid: number; gid: number } {
 }
 
 /** The trivial DUNNO server, to measure the load generator's own ceiling. */
-export async function startEchoServer(): Promise<RunningServer> {
-  const port = await freePort();
+export async function startEchoServer(transport: Transport): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'gps-echo-'));
+  const address = await addressIn(dir, transport);
   return startChild(
     'echo',
-    process.execPath,
-    ['--import', 'tsx', join(packageDir, 'bench', 'echo-server.ts'), String(port)],
-    port,
-    () => {},
-  );
-}
-
-/**
- * greyprint `serve` with every client pinned as Windows XP, so every new
- * triplet is greylisted and written, as postgrey writes every new triplet.
- */
-export async function startGreyprint(delay = 300): Promise<RunningServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'gps-greyprint-'));
-  const port = await freePort();
-  const cli = join(packageDir, 'src', 'cli.ts');
-  return startChild(
-    'greyprint',
     process.execPath,
     [
       '--import',
       'tsx',
-      cli,
-      'serve',
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--db',
-      join(dir, 'greylist.sqlite'),
-      '--delay',
-      String(delay),
-      '--os-static',
-      '0.0.0.0/0=Windows XP',
-      '--log-level',
-      'warn',
+      join(packageDir, 'bench', 'echo-server.ts'),
+      address.startsWith('unix:') ? address : address.slice(address.lastIndexOf(':') + 1),
     ],
-    port,
+    address,
     () => rmSync(dir, { recursive: true, force: true }),
   );
+}
+
+export type BenchLogLevel = 'info' | 'warn';
+
+/**
+ * greyprint `serve` from the compiled CLI (dist/, as installed; build first), with every client
+ * pinned as Windows XP, so every new triplet is greylisted and written, as postgrey writes every
+ * new triplet. `info` is the documented default (one JSON line per decision), written to a file
+ * as a service manager would; `warn` logs faults only.
+ */
+export async function startGreyprint(
+  delay: number,
+  transport: Transport,
+  logLevel: BenchLogLevel,
+): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'gps-greyprint-'));
+  const address = await addressIn(dir, transport);
+  const log = openSync(join(dir, 'greyprint.log'), 'w');
+  try {
+    return await startChild(
+      'greyprint',
+      process.execPath,
+      [
+        join(packageDir, 'dist', 'cli.js'),
+        'serve',
+        '--listen',
+        address,
+        '--db',
+        join(dir, 'greylist.sqlite'),
+        '--delay',
+        String(delay),
+        '--os-static',
+        '0.0.0.0/0=Windows XP',
+        '--log-level',
+        logLevel,
+      ],
+      address,
+      () => rmSync(dir, { recursive: true, force: true }),
+      log,
+    );
+  } finally {
+    // the child holds its own copy of the descriptor
+    closeSync(log);
+  }
 }
