@@ -3,6 +3,7 @@
 // every line the parent reads is a confirmation the store gave. The parent
 // kills this process with SIGKILL at a random moment.
 import { writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SqliteStore } from '../../src/store/sqlite.js';
 
 const [path, round] = process.argv.slice(2);
@@ -10,8 +11,25 @@ if (path === undefined || round === undefined) {
   process.stderr.write('usage: store-crash-child.ts DB ROUND\n');
   process.exit(2);
 }
+/**
+ * stdout is a non-blocking pipe: when the parent is slow to read (CPU load), a
+ * write fails with EAGAIN and wrote nothing (a short write is all or nothing),
+ * so wait for the parent to drain and write the same line again.
+ */
+async function writeLine(line: string): Promise<void> {
+  for (;;) {
+    try {
+      writeSync(1, line);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      await sleep(1);
+    }
+  }
+}
+
 const store = new SqliteStore(path);
-writeSync(1, 'ready\n');
+await writeLine('ready\n');
 let i = 0;
 for (;;) {
   const n = i++;
@@ -26,6 +44,6 @@ for (;;) {
     await store.recordAttempt(key, n + 1);
     await store.recordPass(key, n + 2);
     // one short write(2) to a pipe is atomic (< PIPE_BUF): the parent never sees half a line
-    writeSync(1, `${key.client}\t${key.sender}\t${key.recipient}\n`);
+    await writeLine(`${key.client}\t${key.sender}\t${key.recipient}\n`);
   }
 }
