@@ -16,7 +16,7 @@ import type { GuestrouterConfig } from './config/schema.js';
 import { GuestrouterConfigError } from './errors.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
-import { renderPlan } from './plan/render.js';
+import { renderPlan, renderShellPlan } from './plan/render.js';
 import type { Plan } from './plan/types.js';
 import { Controller, type ControllerSettings } from './reconcile/controller.js';
 import { ControllerMetrics, startMetricsServer } from './reconcile/metrics.js';
@@ -96,9 +96,10 @@ function reportPlanNotes(plan: Plan): void {
   }
 }
 
-function planJson(plan: Plan): object {
+function planJson(plan: Plan, netns: string | undefined): object {
   return {
     commands: renderPlan(plan),
+    shell: renderShellPlan(plan, netns),
     ipBatch: plan.ipCommands,
     sysctls: [...plan.sysctlsBefore, ...plan.sysctls],
     changes: plan.changes,
@@ -114,11 +115,11 @@ async function planCommand(options: GlobalOptions): Promise<void> {
   const inventory = await s.fetch();
   const { plan } = await computePlan(inventory, s.kernel, s);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(planJson(plan), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(planJson(plan, s.config.netns), null, 2)}\n`);
     return;
   }
   reportPlanNotes(plan);
-  const lines = renderPlan(plan);
+  const lines = renderShellPlan(plan, s.config.netns);
   if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
   else process.stderr.write(`guestrouter: nothing to do (${plan.served} networks served, all up to date)\n`);
 }
@@ -130,10 +131,12 @@ async function applyCommand(options: GlobalOptions): Promise<void> {
   if (!options.json) reportPlanNotes(plan);
   await applyPlan(plan, s.kernel, s.config.netns);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ applied: true, ...planJson(plan) }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ applied: true, ...planJson(plan, s.config.netns) }, null, 2)}\n`,
+    );
     return;
   }
-  const lines = renderPlan(plan);
+  const lines = renderShellPlan(plan, s.config.netns);
   if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
   if (isEmptyPlan(plan)) {
     process.stderr.write(`guestrouter: nothing to do (${plan.served} networks served, all up to date)\n`);

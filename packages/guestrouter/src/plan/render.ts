@@ -26,3 +26,18 @@ export function sysctlCommand(setting: SysctlSetting): string {
 export function renderPlan(plan: Plan): string[] {
   return [...plan.sysctlsBefore.map(sysctlCommand), ...plan.ipCommands, ...plan.sysctls.map(sysctlCommand)];
 }
+
+/**
+ * The same plan as shell commands an operator can paste: each ip -batch line
+ * gets its `ip` (with `-n NS` when guestrouter works in a namespace), each
+ * sysctl write runs in that namespace too. `apply` runs the equivalent batch.
+ */
+export function renderShellPlan(plan: Plan, netns?: string): string[] {
+  const ip = netns ? `ip -n ${netns}` : 'ip';
+  const inNs = (command: string): string => (netns ? `ip netns exec ${netns} ${command}` : command);
+  return [
+    ...plan.sysctlsBefore.map((s) => inNs(sysctlCommand(s))),
+    ...plan.ipCommands.map((line) => `${ip} ${line}`),
+    ...plan.sysctls.map((s) => inNs(sysctlCommand(s))),
+  ];
+}

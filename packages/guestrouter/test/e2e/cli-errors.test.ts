@@ -33,8 +33,8 @@ describe('guestrouter CLI inputs and failures', () => {
     const result = await runCli(['plan', ...ifaces], env());
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
-    assert.ok(lines.includes('link add link grnotrunk0 name grnotrunk0.101 type vlan id 101'));
-    assert.ok(lines.includes('addr add 198.51.100.1/24 dev grnotrunk0.102'));
+    assert.ok(lines.includes('ip link add link grnotrunk0 name grnotrunk0.101 type vlan id 101'));
+    assert.ok(lines.includes('ip addr add 198.51.100.1/24 dev grnotrunk0.102'));
     assert.ok(lines.includes('sysctl -w net.ipv4.conf.grnotrunk0/101.proxy_arp=1'));
     assert.ok(!lines.some((l) => l.includes('.107')), 'the broken network is not planned');
     assert.match(result.stderr, /guest-7 .* refused: gateway 10\.99\.99\.1 is outside its cidr/);

@@ -78,10 +78,13 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
     assert.ok(
-      lines.includes('link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev trunk'),
+      lines.includes(
+        `ip -n ${router} link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev trunk`,
+      ),
+      result.stdout,
     );
-    assert.ok(lines.includes('addr add 198.51.100.1/24 dev vxlan5002'));
-    assert.ok(lines.includes('sysctl -w net.ipv4.conf.uplink.proxy_arp=1'));
+    assert.ok(lines.includes(`ip -n ${router} addr add 198.51.100.1/24 dev vxlan5002`));
+    assert.ok(lines.includes(`ip netns exec ${router} sysctl -w net.ipv4.conf.uplink.proxy_arp=1`));
     assert.equal(routerLinks().has('vxlan5001'), false);
   });
 
@@ -169,7 +172,7 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
     sim.state.virtualMachines = sim.state.virtualMachines.filter((vm) => vm.nic?.[0]?.networkid !== removed);
     const result = await runCli(['apply', ...common()], env());
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(result.stdout.trim().split('\n'), ['link del dev vxlan5001']);
+    assert.deepEqual(result.stdout.trim().split('\n'), [`ip -n ${router} link del dev vxlan5001`]);
     const links = routerLinks();
     assert.equal(links.has('vxlan5001'), false);
     assert.equal(links.has('vxlan5002'), true);

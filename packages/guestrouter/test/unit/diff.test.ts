@@ -4,7 +4,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { type DesiredOptions, desiredState } from '../../src/desired/desired.js';
 import type { CurrentLink, CurrentState } from '../../src/kernel/types.js';
 import { diff } from '../../src/plan/diff.js';
-import { renderPlan } from '../../src/plan/render.js';
+import { renderPlan, renderShellPlan } from '../../src/plan/render.js';
 import { guestNetwork, inventoryOf } from '../helpers/inventory.js';
 
 const base: DesiredOptions = {
@@ -54,6 +54,25 @@ const appliedSysctls = {
 };
 
 describe('diff and plan rendering', () => {
+  test('prints the plan as commands a shell can run, in the namespace when one is given', () => {
+    const plan = planFor();
+    const batch = renderPlan(plan);
+    const shell = renderShellPlan(plan);
+    assert.equal(shell.length, batch.length);
+    assert.ok(
+      shell.includes('ip link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1'),
+    );
+    assert.ok(shell.includes('sysctl -w net.ipv4.ip_forward=1'));
+    assert.ok(shell.every((line) => line.startsWith('ip ') || line.startsWith('sysctl -w ')));
+    const inNs = renderShellPlan(plan, 'r1');
+    assert.ok(
+      inNs.includes(
+        'ip -n r1 link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1',
+      ),
+    );
+    assert.ok(inNs.includes('ip netns exec r1 sysctl -w net.ipv4.ip_forward=1'));
+  });
+
   test('plans a new VXLAN network as global sysctls, ip -batch lines, then per-link sysctls', () => {
     assert.deepEqual(renderPlan(planFor()), [
       'sysctl -w net.ipv4.ip_forward=1',
