@@ -17,6 +17,7 @@ import { compileDynamicPatterns, compileRules } from './policy/rules.js';
 import { formatTriplet } from './policy/triplet.js';
 import type { PolicyRequest, PolicyRequestError } from './protocol/messages.js';
 import { type ConnectionContext, type ConnectionHandler, PolicyConnection } from './server/connection.js';
+import { DeadlineWatch, PendingAnswer } from './server/deadline.js';
 import { listenOn, parseListen } from './server/listen.js';
 import { openStore } from './store/factory.js';
 import type { GreylistStore } from './store/types.js';
@@ -136,6 +137,11 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
     return action;
   };
 
+  // One timer for the deadlines of every pending answer (see server/deadline.ts).
+  const deadlines = new DeadlineWatch();
+  const answerAtDeadline = (a: DecisionAnswer): string =>
+    failOpen('deadline', new Error(`no decision within ${a.deadlineMs} ms`), a.req, a.started);
+
   const handler: ConnectionHandler = {
     onRequest(req, ctx) {
       const started = performance.now();
@@ -146,26 +152,18 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
         return failOpen('exception', err, req, started);
       }
       if (!(result instanceof Promise)) return report(req, result, started, ctx);
-      const deadlineMs = state.config.deadlineMs;
-      return new Promise<string>((resolve) => {
-        let settled = false;
-        const timer = setTimeout(() => {
-          settled = true;
-          resolve(failOpen('deadline', new Error(`no decision within ${deadlineMs} ms`), req, started));
-        }, deadlineMs);
-        result.then(
-          (d) => {
-            if (settled) return;
-            clearTimeout(timer);
-            resolve(report(req, d, started, ctx));
-          },
-          (err) => {
-            if (settled) return;
-            clearTimeout(timer);
-            resolve(failOpen(classifyFault(err), err, req, started));
-          },
-        );
-      });
+      const answer = new DecisionAnswer(req, started, state.config.deadlineMs, answerAtDeadline);
+      deadlines.add(answer, answer.deadlineMs);
+      result.then(
+        (d) => {
+          // Past the deadline the request was already answered (and counted) as a fail open.
+          if (!answer.settled) answer.settle(report(req, d, started, ctx));
+        },
+        (err) => {
+          if (!answer.settled) answer.settle(failOpen(classifyFault(err), err, req, started));
+        },
+      );
+      return answer;
     },
     onBadRequest(err: PolicyRequestError, ctx) {
       metrics.badRequests.inc({ code: err.code });
@@ -313,6 +311,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       }, 5000);
       await ended;
       clearTimeout(timer);
+      deadlines.close();
       await Promise.all(serversClosed);
       for (const p of unixPaths) await unlink(p).catch(() => undefined);
       if (deps.store === undefined) await store.close();
@@ -324,6 +323,22 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
 }
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** The answer to one request whose decision waits for the store or an OS source. */
+class DecisionAnswer extends PendingAnswer {
+  constructor(
+    readonly req: PolicyRequest,
+    readonly started: number,
+    readonly deadlineMs: number,
+    private readonly atDeadline: (a: DecisionAnswer) => string,
+  ) {
+    super(DUNNO);
+  }
+
+  protected timedOut(): string {
+    return this.atDeadline(this);
+  }
+}
 
 function classifyFault(err: unknown): string {
   return err instanceof StoreFault ? 'store' : 'exception';

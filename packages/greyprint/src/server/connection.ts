@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { ParserLimits, PolicyRequest, PolicyRequestError } from '../protocol/messages.js';
 import { PolicyParser } from '../protocol/parser.js';
 import { serializeReply } from '../protocol/serializer.js';
+import type { PendingAnswer } from './deadline.js';
 
 /** Per-connection memory the handler may use (e.g. the message that already got its header). */
 export interface ConnectionContext {
@@ -11,8 +12,11 @@ export interface ConnectionContext {
 }
 
 export interface ConnectionHandler {
-  /** Returns the action text; must never reject (the handler owns fail-open). */
-  onRequest(req: PolicyRequest, ctx: ConnectionContext): string | Promise<string>;
+  /**
+   * Returns the action text, or an answer that settles later; the handler owns fail-open
+   * (a pending answer must settle within bounded time).
+   */
+  onRequest(req: PolicyRequest, ctx: ConnectionContext): string | PendingAnswer;
   /** A request the parser rejected: returns the action text sent once for it. */
   onBadRequest(err: PolicyRequestError, ctx: ConnectionContext): string;
   onTimeout(ctx: ConnectionContext, midRequest: boolean): void;
@@ -28,10 +32,6 @@ export interface ConnectionOptions {
 /** Unanswered requests one connection may have before we stop reading from it. */
 const MAX_IN_FLIGHT = 256;
 
-interface Slot {
-  action: string | undefined;
-}
-
 /**
  * Serves one policy connection: feeds the parser, answers in request order
  * (Postfix matches replies to requests by order), stops reading while the
@@ -39,7 +39,9 @@ interface Slot {
  */
 export class PolicyConnection {
   private readonly parser: PolicyParser;
-  private readonly queue: Slot[] = [];
+  /** Answers in request order; the first ones may still be pending. */
+  private readonly queue: (string | PendingAnswer)[] = [];
+  private readonly flushNow = () => this.flush();
   private timeoutMode: 'idle' | 'request' = 'idle';
   private paused = false;
   private closing = false;
@@ -91,19 +93,13 @@ export class PolicyConnection {
     }
   }
 
-  private enqueue(result: string | Promise<string>): void {
+  private enqueue(result: string | PendingAnswer): void {
     if (typeof result === 'string' && this.queue.length === 0) {
       this.write(serializeReply(result));
       return;
     }
-    const slot: Slot = { action: typeof result === 'string' ? result : undefined };
-    this.queue.push(slot);
-    if (typeof result !== 'string') {
-      result.then((action) => {
-        slot.action = action;
-        this.flush();
-      });
-    }
+    this.queue.push(result);
+    if (typeof result !== 'string') result.onSettled = this.flushNow;
     if (this.queue.length >= MAX_IN_FLIGHT && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -114,9 +110,10 @@ export class PolicyConnection {
   private flush(): void {
     let out = '';
     while (this.queue.length > 0) {
-      const head = this.queue[0];
-      if (head === undefined || head.action === undefined) break;
-      out += serializeReply(head.action);
+      const head = this.queue[0] as string | PendingAnswer;
+      const action = typeof head === 'string' ? head : head.action;
+      if (action === undefined) break;
+      out += serializeReply(action);
       this.queue.shift();
     }
     if (out !== '') this.write(out);
