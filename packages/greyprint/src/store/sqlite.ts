@@ -204,10 +204,19 @@ export class SqliteStore implements GreylistStore {
     windowNext: Database.Statement;
     deleteTriplet: Database.Statement;
     expireClients: Database.Statement;
+    beginRead: Database.Statement;
+    commitRead: Database.Statement;
   };
   private readonly commitBatch: (batch: readonly PendingWrite[]) => unknown[];
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
+  /** Reads so far in this event-loop turn, and whether they share an open read transaction. */
+  private readsThisTurn = 0;
+  private readTxnOpen = false;
+  private readonly endTurn = () => {
+    this.readsThisTurn = 0;
+    this.endRead();
+  };
   private checkpointer: Worker | undefined;
   private closed = false;
   private readonly readonly: boolean;
@@ -272,6 +281,8 @@ export class SqliteStore implements GreylistStore {
       expireClients: db.prepare(
         `DELETE FROM clients WHERE client IN (SELECT client FROM clients WHERE last_seen < ? LIMIT ?)`,
       ),
+      beginRead: db.prepare('BEGIN DEFERRED'),
+      commitRead: db.prepare('COMMIT'),
     };
     // Group commit: the writes of every request answered in one event-loop turn share one
     // IMMEDIATE transaction, so one WAL append (and, with FULL, one fsync) serves all of them.
@@ -380,6 +391,7 @@ export class SqliteStore implements GreylistStore {
    */
 
   async getClient(client: string): Promise<ClientRecord | undefined> {
+    this.beforeRead();
     const row = this.stmt.getClient.get(client) as ClientRecord | undefined;
     return row === undefined ? undefined : { ...row };
   }
@@ -440,7 +452,10 @@ export class SqliteStore implements GreylistStore {
           : windowNext.all(cursor.client, cursor.sender, cursor.recipient, this.batchSize)
       ) as TripletRow[];
       const victims = rows.filter(doomed);
-      if (victims.length > 0) total += deleteRows.immediate(victims);
+      if (victims.length > 0) {
+        this.endRead();
+        total += deleteRows.immediate(victims);
+      }
       if (rows.length < this.batchSize) return total;
       cursor = rows[rows.length - 1];
       await pauseBetweenBatches();
@@ -467,6 +482,7 @@ export class SqliteStore implements GreylistStore {
       await gone;
     }
     try {
+      this.endRead();
       // Fold the WAL back into the main file so a stopped daemon leaves one self-contained file.
       // Another process (the CLI) may hold a read snapshot; then this is partial, which is harmless.
       if (!this.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -492,6 +508,7 @@ export class SqliteStore implements GreylistStore {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
+    this.endRead();
     let results: unknown[];
     try {
       results = this.commitBatch(batch);
@@ -503,6 +520,30 @@ export class SqliteStore implements GreylistStore {
     batch.forEach((w, i) => {
       w.resolve(results[i]);
     });
+  }
+
+  /**
+   * An autocommit SELECT takes and drops a read snapshot of the WAL each time, which costs
+   * several times the lookup itself. The first read of an event-loop turn runs on its own;
+   * from the second on, the turn's reads share one read transaction, committed before the
+   * turn's writes (every write path calls endRead first) and at the end of the turn. Reads
+   * still see only committed state, as before.
+   */
+  private beforeRead(): void {
+    if (this.readTxnOpen) return;
+    if (this.readsThisTurn++ === 0) {
+      setImmediate(this.endTurn);
+      return;
+    }
+    if (this.db.inTransaction) return;
+    this.stmt.beginRead.run();
+    this.readTxnOpen = true;
+  }
+
+  private endRead(): void {
+    if (!this.readTxnOpen) return;
+    this.readTxnOpen = false;
+    this.stmt.commitRead.run();
   }
 
   private cached(sql: string): Database.Statement {
@@ -517,6 +558,7 @@ export class SqliteStore implements GreylistStore {
   private async inBatches(step: () => number): Promise<number> {
     let total = 0;
     for (;;) {
+      this.endRead();
       const n = step();
       total += n;
       if (n < this.batchSize) return total;

@@ -34,6 +34,53 @@ describe('SqliteStore file handling', () => {
     await s2.close();
   });
 
+  test('reads of one event-loop turn share a snapshot, and the next turn sees what another process wrote', async () => {
+    const path = tmp.file('turns.sqlite');
+    const daemon = new SqliteStore(path);
+    const cli = new SqliteStore(path);
+    try {
+      await cli.recordPass(key, 100);
+      // Several reads in one turn (the second one opens the shared read transaction) ...
+      const first = [daemon.getClient(key.client), daemon.getClient(key.client), daemon.getClient('x')];
+      // ... a write and an expiry queued in the same turn still commit: the read transaction
+      // ends before any write starts.
+      const attempt = daemon.recordAttempt({ ...key, recipient: 'c@example.net' }, 120);
+      const expired = daemon.expire(130, { unconfirmedTtl: 1000, confirmedTtl: 1000 });
+      const [a, b, x] = await Promise.all(first);
+      assert.equal(a?.passes, 1);
+      assert.equal(b?.passes, 1);
+      assert.equal(x, undefined);
+      assert.equal((await attempt).firstSeen, 120);
+      assert.deepEqual(await expired, { triplets: 0, clients: 0 });
+      // Another connection (the CLI, another daemon) writes; a later turn reads its commit.
+      await cli.recordPass(key, 200);
+      const [c, d] = await Promise.all([daemon.getClient(key.client), daemon.getClient(key.client)]);
+      assert.equal(c?.passes, 2);
+      assert.equal(d?.passes, 2);
+      // Reads that open the shared read transaction just before a write batch commits, in the
+      // same phase of the loop: the write's promise settles only once another connection can
+      // see the row, i.e. after a real COMMIT (not a savepoint inside the read transaction).
+      const late = { ...key, recipient: 'late@example.net' };
+      const lateWrite = new Promise((resolve, reject) => {
+        setImmediate(() => {
+          void daemon.getClient(key.client);
+          void daemon.getClient('y');
+        });
+        daemon.recordAttempt(late, 300).then(resolve, reject);
+      });
+      await lateWrite;
+      assert.deepEqual(
+        (await cli.list({ recipient: late.recipient })).map((r) => r.firstSeen),
+        [300],
+        'committed when its promise settled',
+      );
+      assert.equal(daemon.integrityCheck(), 'ok');
+    } finally {
+      await daemon.close();
+      await cli.close();
+    }
+  });
+
   test('writes WAL mode, the schema version and its application id into a new file', async () => {
     const path = tmp.file('fresh.sqlite');
     await new SqliteStore(path).close();
