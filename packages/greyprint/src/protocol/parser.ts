@@ -146,8 +146,8 @@ export class PolicyParser {
 
 /** Decodes one complete request block (its lines and the ending empty line). */
 function decodeRequest(block: Buffer): ParsedMessage {
-  if (block.indexOf(NUL) !== -1) {
-    const nulAt = block.indexOf(NUL);
+  const nulAt = block.indexOf(NUL);
+  if (nulAt !== -1) {
     const lineStart = block.lastIndexOf(LF, nulAt) + 1;
     const eq = block.indexOf(EQ, lineStart);
     const name = eq !== -1 && eq < nulAt ? block.toString('latin1', lineStart, eq) : undefined;
@@ -156,14 +156,14 @@ function decodeRequest(block: Buffer): ParsedMessage {
       error: new PolicyRequestError('nul_byte', `NUL byte in attribute ${name ?? '(name)'}`, name),
     };
   }
-  const attributes = new Map<string, string>();
+  const fields = new RequestFields();
+  let texts: string[];
   let latin1 = false;
   if (isUtf8(block)) {
-    const text = block.toString('utf8');
-    const err = addLines(text, attributes);
-    if (err !== undefined) return { kind: 'error', error: err };
+    texts = [block.toString('utf8')];
   } else {
     // Rare: decode line by line so that only the invalid lines fall back to latin1.
+    texts = [];
     let pos = 0;
     while (pos < block.length) {
       let nl = block.indexOf(LF, pos);
@@ -171,12 +171,15 @@ function decodeRequest(block: Buffer): ParsedMessage {
       const line = block.subarray(pos, nl);
       const utf8 = isUtf8(line);
       if (!utf8) latin1 = true;
-      const err = addLines(line.toString(utf8 ? 'utf8' : 'latin1'), attributes);
-      if (err !== undefined) return { kind: 'error', error: err };
+      texts.push(line.toString(utf8 ? 'utf8' : 'latin1'));
       pos = nl + 1;
     }
   }
-  const request = attributes.get('request');
+  for (const text of texts) {
+    const err = scanLines(text, fields);
+    if (err !== undefined) return { kind: 'error', error: err };
+  }
+  const request = fields.request;
   if (request === undefined) {
     return {
       kind: 'error',
@@ -193,11 +196,30 @@ function decodeRequest(block: Buffer): ParsedMessage {
       ),
     };
   }
-  return { kind: 'request', request: toRequest(request, attributes, latin1) };
+  return { kind: 'request', request: new DecodedRequest(request, fields, texts, latin1) };
 }
 
-/** Adds the `name=value` lines of `text` (empty lines skipped); returns an error for a malformed line. */
-function addLines(text: string, attributes: Map<string, string>): PolicyRequestError | undefined {
+/** The attributes greyprint reads, picked out while the lines are checked (last value wins). */
+class RequestFields {
+  request: string | undefined = undefined;
+  protocolState: string | undefined = undefined;
+  clientAddress: string | undefined = undefined;
+  clientName: string | undefined = undefined;
+  reverseClientName: string | undefined = undefined;
+  heloName: string | undefined = undefined;
+  sender: string | undefined = undefined;
+  recipient: string | undefined = undefined;
+  instance: string | undefined = undefined;
+  queueId: string | undefined = undefined;
+}
+
+/**
+ * Checks the `name=value` lines of `text` (empty lines skipped) and keeps the values of the
+ * attributes greyprint reads. Names are matched in place, by length and then by content, so
+ * that the thirty-odd attributes Postfix sends cost no string or map entry each: the full
+ * attribute map is only built if someone asks for it (DecodedRequest.attributes).
+ */
+function scanLines(text: string, f: RequestFields): PolicyRequestError | undefined {
   let pos = 0;
   const len = text.length;
   while (pos < len) {
@@ -211,28 +233,92 @@ function addLines(text: string, attributes: Map<string, string>): PolicyRequestE
       if (eq <= pos || eq >= lineEnd) {
         return new PolicyRequestError('malformed_line', 'attribute line without name=value');
       }
-      attributes.set(text.slice(pos, eq), text.slice(eq + 1, lineEnd));
+      switch (eq - pos) {
+        case 6:
+          if (text.startsWith('sender', pos)) f.sender = text.slice(eq + 1, lineEnd);
+          break;
+        case 7:
+          if (text.startsWith('request', pos)) f.request = text.slice(eq + 1, lineEnd);
+          break;
+        case 8:
+          if (text.startsWith('instance', pos)) f.instance = text.slice(eq + 1, lineEnd);
+          else if (text.startsWith('queue_id', pos)) f.queueId = text.slice(eq + 1, lineEnd);
+          break;
+        case 9:
+          if (text.startsWith('recipient', pos)) f.recipient = text.slice(eq + 1, lineEnd);
+          else if (text.startsWith('helo_name', pos)) f.heloName = text.slice(eq + 1, lineEnd);
+          break;
+        case 11:
+          if (text.startsWith('client_name', pos)) f.clientName = text.slice(eq + 1, lineEnd);
+          break;
+        case 14:
+          if (text.startsWith('client_address', pos)) f.clientAddress = text.slice(eq + 1, lineEnd);
+          else if (text.startsWith('protocol_state', pos)) f.protocolState = text.slice(eq + 1, lineEnd);
+          break;
+        case 19:
+          if (text.startsWith('reverse_client_name', pos)) f.reverseClientName = text.slice(eq + 1, lineEnd);
+          break;
+      }
     }
     pos = nl + 1;
   }
   return undefined;
 }
 
-function toRequest(request: string, a: Map<string, string>, latin1: boolean): PolicyRequest {
-  return {
-    request,
-    protocolState: (a.get('protocol_state') ?? '').toUpperCase(),
-    clientAddress: a.get('client_address') ?? '',
-    clientName: a.get('client_name') ?? 'unknown',
-    reverseClientName: a.get('reverse_client_name') ?? 'unknown',
-    heloName: a.get('helo_name') ?? '',
-    sender: a.get('sender') ?? '',
-    recipient: a.get('recipient') ?? '',
-    instance: a.get('instance') ?? '',
-    queueId: a.get('queue_id') ?? '',
-    attributes: a,
-    latin1,
-  };
+/** Adds the `name=value` lines of already checked text to the map (empty lines skipped). */
+function addLines(text: string, attributes: Map<string, string>): void {
+  let pos = 0;
+  const len = text.length;
+  while (pos < len) {
+    let nl = text.indexOf('\n', pos);
+    if (nl === -1) nl = len;
+    let lineEnd = nl;
+    if (lineEnd > pos && text.charCodeAt(lineEnd - 1) === CR) lineEnd--;
+    if (lineEnd > pos) {
+      const eq = text.indexOf('=', pos);
+      attributes.set(text.slice(pos, eq), text.slice(eq + 1, lineEnd));
+    }
+    pos = nl + 1;
+  }
+}
+
+/** A valid request; `attributes`, which few callers need, is built from the text on first use. */
+class DecodedRequest implements PolicyRequest {
+  readonly protocolState: string;
+  readonly clientAddress: string;
+  readonly clientName: string;
+  readonly reverseClientName: string;
+  readonly heloName: string;
+  readonly sender: string;
+  readonly recipient: string;
+  readonly instance: string;
+  readonly queueId: string;
+  private attributeMap: Map<string, string> | undefined;
+
+  constructor(
+    readonly request: string,
+    f: RequestFields,
+    private readonly texts: readonly string[],
+    readonly latin1: boolean,
+  ) {
+    this.protocolState = (f.protocolState ?? '').toUpperCase();
+    this.clientAddress = f.clientAddress ?? '';
+    this.clientName = f.clientName ?? 'unknown';
+    this.reverseClientName = f.reverseClientName ?? 'unknown';
+    this.heloName = f.heloName ?? '';
+    this.sender = f.sender ?? '';
+    this.recipient = f.recipient ?? '';
+    this.instance = f.instance ?? '';
+    this.queueId = f.queueId ?? '';
+  }
+
+  get attributes(): ReadonlyMap<string, string> {
+    if (this.attributeMap === undefined) {
+      this.attributeMap = new Map();
+      for (const text of this.texts) addLines(text, this.attributeMap);
+    }
+    return this.attributeMap;
+  }
 }
 
 /**

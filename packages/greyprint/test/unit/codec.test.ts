@@ -57,6 +57,36 @@ describe('policy request parser', () => {
     assert.equal(m.request.attributes.get('some_future_attribute'), 'ignored=but kept');
   });
 
+  test('a repeated attribute keeps its last value, in the typed fields and in the map alike', () => {
+    const text =
+      'request=smtpd_access_policy\r\nsender=first@example.org\nclient_address=192.0.2.1\n' +
+      'x_sender=not the sender\nsender=last@example.org\r\nrecipients=not the recipient\n' +
+      'recipient=\nhelo_name=a=b\nprotocol_state=rcpt\n\n';
+    const [m] = parseAll([Buffer.from(text)]);
+    assert.equal(m?.kind, 'request');
+    if (m?.kind !== 'request') return;
+    const r = m.request;
+    assert.equal(r.sender, 'last@example.org');
+    assert.equal(r.attributes.get('sender'), 'last@example.org');
+    assert.equal(r.recipient, '');
+    assert.equal(r.heloName, 'a=b', 'only the first = separates name and value');
+    assert.equal(r.protocolState, 'RCPT');
+    assert.equal(r.clientName, 'unknown', 'absent client_name reads as Postfix writes it');
+    assert.deepEqual(
+      [...r.attributes.keys()],
+      [
+        'request',
+        'sender',
+        'client_address',
+        'x_sender',
+        'recipients',
+        'recipient',
+        'helo_name',
+        'protocol_state',
+      ],
+    );
+  });
+
   test('gives the same result for every split of several requests, bad ones included', () => {
     const bad = 'request=smtpd_access_policy\nclient_address=1.2.3.4\nnot a pair\n\n';
     const nul = 'request=smtpd_access_policy\nsender=a\0b@example.com\n\n';
