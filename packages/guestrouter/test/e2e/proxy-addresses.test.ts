@@ -51,7 +51,10 @@ describe('per-address proxy ARP on the uplink, end to end', { timeout: 180_000 }
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
     assert.ok(!lines.some((l) => l.includes('uplink.proxy_arp=1')), 'no blanket proxy ARP on the uplink');
-    assert.ok(lines.includes('neigh add proxy 198.51.100.2 dev uplink protocol 147'));
+    assert.ok(
+      lines.includes(`ip -n ${lab.router} neigh add proxy 198.51.100.2 dev uplink protocol 147`),
+      result.stdout,
+    );
     assert.deepEqual(proxies().sort(), [
       '192.0.2.2 uplink 147',
       '198.51.100.2 uplink 147',
@@ -104,7 +107,9 @@ describe('per-address proxy ARP on the uplink, end to end', { timeout: 180_000 }
     sim.state.virtualMachines = sim.state.virtualMachines.filter((vm) => vm.name !== 'vm-added');
     const result = await cli('apply');
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(result.stdout.trim().split('\n'), ['neigh del proxy 198.51.100.3 dev uplink']);
+    assert.deepEqual(result.stdout.trim().split('\n'), [
+      `ip -n ${lab.router} neigh del proxy 198.51.100.3 dev uplink`,
+    ]);
     assert.ok(!proxies().includes('198.51.100.3 uplink 147'));
     assert.ok(proxies().includes('198.51.100.200 uplink -'));
   });
