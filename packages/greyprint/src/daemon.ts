@@ -19,6 +19,7 @@ import type { PolicyRequest, PolicyRequestError } from './protocol/messages.js';
 import { type ConnectionContext, type ConnectionHandler, PolicyConnection } from './server/connection.js';
 import { DeadlineWatch, PendingAnswer } from './server/deadline.js';
 import { listenOn, parseListen } from './server/listen.js';
+import { fastLineWriter } from './server/log-line.js';
 import { openStore } from './store/factory.js';
 import type { GreylistStore } from './store/types.js';
 
@@ -95,6 +96,10 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
     return DUNNO;
   };
 
+  // The decision line, one per request at the default level, written the cheap way when the
+  // logger allows it (see server/log-line.ts); the same line either way.
+  const decisionLine = fastLineWriter(logger, 'info', DECISION_FIELDS);
+
   const report = (req: PolicyRequest, d: Decision, started: number, ctx: ConnectionContext): string => {
     const ms = performance.now() - started;
     metrics.countRequest(d.verdict);
@@ -133,6 +138,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       ms: round(ms),
     };
     if (level === 'warn') logger.warn(line, 'client_address is not an IP address');
+    else if (decisionLine !== undefined) decisionLine(line, 'decision');
     else logger.info(line, 'decision');
     return action;
   };
@@ -323,6 +329,23 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
 }
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** The fields of the per-decision log line, in the order they are written. */
+const DECISION_FIELDS = [
+  'client',
+  'client_name',
+  'state',
+  'os',
+  'os_source',
+  'rule',
+  'verdict',
+  'action',
+  'triplet',
+  'reason',
+  'os_fault',
+  'queue_id',
+  'ms',
+] as const;
 
 /** The answer to one request whose decision waits for the store or an OS source. */
 class DecisionAnswer extends PendingAnswer {
