@@ -72,6 +72,10 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const store = deps.store ?? (await openStore({ path: config.db }));
   const ownOs = deps.os === undefined;
   let os = deps.os ?? createOsSource(config, logger);
+  // The p0f source's counters, read at scrape time from whichever chain is current (reload swaps it).
+  if (os instanceof OsChain && os.p0f !== undefined) {
+    metrics.watchP0f(() => (os instanceof OsChain ? os.p0f?.stats() : undefined));
+  }
   const policyDeps = {
     store,
     now,

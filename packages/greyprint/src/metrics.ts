@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { P0fSource } from './os/p0f/source.js';
 
 /** What a prom-client registry reads from a metric (Registry#getMetricsAsString, getMetricsAsJSON). */
 interface ExportedMetric {
@@ -129,6 +130,70 @@ export class Metrics {
       this.requestCounters.set(verdict, c);
     }
     c.inc();
+  }
+
+  private p0fStats: (() => ReturnType<P0fSource['stats']> | undefined) | undefined;
+
+  /**
+   * Exposes the p0f source's own counters as `greyprint_p0f_*`, read when the metrics are
+   * scraped (the source counts; nothing is added to its hot path). `read` returns the current
+   * source's stats, or undefined when p0f is not configured.
+   */
+  watchP0f(read: () => ReturnType<P0fSource['stats']> | undefined): void {
+    const first = this.p0fStats === undefined;
+    this.p0fStats = read;
+    if (!first) return;
+    const stats = () => this.p0fStats?.();
+    const counter = (name: string, help: string, pick: (s: ReturnType<P0fSource['stats']>) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const s = stats();
+          if (s === undefined) return;
+          this.reset();
+          this.inc(pick(s));
+        },
+      });
+    const gauge = (name: string, help: string, pick: (s: ReturnType<P0fSource['stats']>) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const s = stats();
+          if (s !== undefined) this.set(pick(s));
+        },
+      });
+    counter('greyprint_p0f_lookups_total', 'OS lookups asked of the p0f source', (s) => s.lookups);
+    counter('greyprint_p0f_cache_hits_total', 'p0f lookups answered from the cache', (s) => s.cacheHits);
+    counter('greyprint_p0f_answered_total', 'p0f answers with an OS match', (s) => s.answered);
+    counter('greyprint_p0f_no_match_total', 'p0f answers without a match for the address', (s) => s.noMatch);
+    counter(
+      'greyprint_p0f_no_match_retries_total',
+      'second questions to p0f after a first "no match"',
+      (s) => s.noMatchRetries,
+    );
+    new Counter({
+      name: 'greyprint_p0f_failures_total',
+      help: 'p0f lookups that ended without an answer (OS unknown), by reason',
+      labelNames: ['reason'] as const,
+      registers: [this.registry],
+      collect() {
+        const s = stats();
+        if (s === undefined) return;
+        this.reset();
+        for (const [reason, n] of Object.entries(s.failures)) this.inc({ reason }, n);
+      },
+    });
+    gauge('greyprint_p0f_open_connections', 'API connections to p0f open now', (s) => s.openConnections);
+    gauge(
+      'greyprint_p0f_max_open_connections',
+      'The most API connections to p0f open at once so far',
+      (s) => s.maxOpenConnections,
+    );
+    gauge('greyprint_p0f_cache_entries', 'Addresses in the p0f answer cache', (s) => s.cacheSize);
   }
 
   constructor(withDefaults = false) {

@@ -59,6 +59,12 @@ export class OsChain implements OsSource {
   async close(): Promise<void> {
     await Promise.allSettled([this.pins.close(), ...this.live.map((l) => l.source.close())]);
   }
+
+  /** The p0f source of the chain, if one is configured (its stats feed the metrics). */
+  get p0f(): P0fSource | undefined {
+    for (const { source } of this.live) if (source instanceof P0fSource) return source;
+    return undefined;
+  }
 }
 
 /** One lookup bounded by a timer; the source is told to give up through the AbortSignal. */
@@ -93,6 +99,8 @@ export function createOsSource(config: Config, logger?: Logger): OsChain {
         timeoutMs: config.p0f.timeoutMs,
         poolSize: config.p0f.poolSize,
         cacheTtlSec: config.p0f.cacheTtlSec,
+        // p0f going away and coming back is logged (once per change of state).
+        ...(logger === undefined ? {} : { logger: logger.child({ component: 'p0f' }) }),
       }),
       // The p0f source bounds its own wait at timeoutMs and then answers unknown;
       // this backstop only catches a source that breaks that promise.
