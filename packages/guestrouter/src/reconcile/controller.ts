@@ -143,8 +143,9 @@ export class Controller {
         served: plan.served,
         refused: plan.refused.length,
       };
-      this.logger.info({ action: 'cycle', ...outcome, ms: Date.now() - started }, 'reconcile done');
+      // The state file is written before the cycle is reported done, so whoever reads the log line finds it.
       await this.writeState(outcome, inventory.fetchedAt);
+      this.logger.info({ action: 'cycle', ...outcome, ms: Date.now() - started }, 'reconcile done');
       return outcome;
     } catch (error) {
       const message = (error as Error).message;
