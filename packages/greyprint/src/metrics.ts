@@ -67,7 +67,7 @@ export class FastHistogram {
     return {
       name: this.name,
       help: this.help,
-      type: 'histogram' as never,
+      type: this.type,
       values,
       aggregator: this.aggregator,
     };
@@ -85,12 +85,21 @@ export const DECISION_BUCKETS = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05
 /** The daemon's metrics on their own registry (several daemons may share a process in tests). */
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
-    name: 'greyprint_requests_total',
-    help: 'Policy requests answered, by verdict',
-    labelNames: ['verdict'] as const,
-    registers: [this.registry],
-  });
+  /** Requests answered per verdict, counted in a plain map and handed to prom-client at scrape time. */
+  private readonly requestCounts = new Map<string, number>();
+  readonly requests = (() => {
+    const counts = this.requestCounts;
+    return new Counter({
+      name: 'greyprint_requests_total',
+      help: 'Policy requests answered, by verdict',
+      labelNames: ['verdict'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [verdict, n] of counts) this.inc({ verdict }, n);
+      },
+    });
+  })();
   readonly failOpen = new Counter({
     name: 'greyprint_failopen_total',
     help: 'Requests answered DUNNO because of an internal fault, by reason',
@@ -120,16 +129,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  private readonly requestCounters = new Map<string, { inc(n?: number): void }>();
-
-  /** Counts one answered request; the labelled child is looked up once per verdict, not per request. */
+  /**
+   * Counts one answered request. prom-client's Counter#inc hashes and validates the label set
+   * on every call; this is one map update per request.
+   */
   countRequest(verdict: string): void {
-    let c = this.requestCounters.get(verdict);
-    if (c === undefined) {
-      c = this.requests.labels(verdict);
-      this.requestCounters.set(verdict, c);
-    }
-    c.inc();
+    this.requestCounts.set(verdict, (this.requestCounts.get(verdict) ?? 0) + 1);
   }
 
   private p0fStats: (() => ReturnType<P0fSource['stats']> | undefined) | undefined;
