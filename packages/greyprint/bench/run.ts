@@ -3,7 +3,7 @@
 // loopback and over a unix socket (Postfix takes both: `check_policy_service
 // inet:...` or `unix:...`). Each daemon runs alone with a fresh database while
 // its turn lasts; the load generator runs in its own process.
-// `node --import tsx bench/run.ts [--quick] [--tcp-only]`
+// `node --import tsx bench/run.ts [--quick] [--tcp-only] [--repeat N]`
 //
 // greyprint runs from the compiled CLI (dist/, built first), as installed, at
 // two log levels: `info`, the documented default (one JSON line per decision,
@@ -40,6 +40,13 @@ const plan = [
   { concurrency: 16, requests: quick ? 4000 : 20000 },
 ];
 const warmup = { c1: 500, c16: quick ? 2000 : 5000 };
+/**
+ * `--repeat N`: every step N times in a row (the stream goes on, so every triplet stays new);
+ * the row shows the median run by req/s and the range. On a machine others use, one run
+ * can land in someone else's build or test run.
+ */
+const repeatArg = process.argv.indexOf('--repeat');
+const repeat = repeatArg === -1 ? 1 : Math.max(1, Number(process.argv[repeatArg + 1]) || 1);
 
 /** Compiles the package (tsc -b), so that the daemon measured is the one `npx greyprint` runs. */
 function build(): void {
@@ -80,6 +87,8 @@ function loadgen(address: string, concurrency: number, first: number, count: num
 interface Measured extends LoadResult {
   serverCpuUsPerRequest: number;
   serverPeakRssMb: number;
+  /** Lowest and highest req/s over the repeats. */
+  rpsRange: [number, number];
 }
 
 /** Peak resident set size of a process so far (VmHWM), in MiB. */
@@ -110,15 +119,24 @@ async function measure(start: () => Promise<RunningServer>): Promise<Results> {
     await loadgen(server.address, 16, 10_000_000 + warmup.c1, warmup.c16);
     let first = 0;
     for (const step of plan) {
-      const cpuBefore = cpuSeconds(server.pid);
-      const r = await loadgen(server.address, step.concurrency, first, step.requests);
-      const cpu = cpuSeconds(server.pid) - cpuBefore;
+      const runs: Omit<Measured, 'rpsRange'>[] = [];
+      for (let k = 0; k < repeat; k++) {
+        const cpuBefore = cpuSeconds(server.pid);
+        const r = await loadgen(server.address, step.concurrency, first, step.requests);
+        const cpu = cpuSeconds(server.pid) - cpuBefore;
+        runs.push({
+          ...r,
+          serverCpuUsPerRequest: (cpu * 1e6) / r.requests,
+          serverPeakRssMb: peakRssMb(server.pid),
+        });
+        first += step.requests;
+      }
+      runs.sort((a, b) => a.rps - b.rps);
+      const median = runs[Math.floor((runs.length - 1) / 2)] as Omit<Measured, 'rpsRange'>;
       results.set(step.concurrency, {
-        ...r,
-        serverCpuUsPerRequest: (cpu * 1e6) / r.requests,
-        serverPeakRssMb: peakRssMb(server.pid),
+        ...median,
+        rpsRange: [(runs[0] as Measured).rps, (runs[runs.length - 1] as Measured).rps],
       });
-      first += step.requests;
     }
   } finally {
     await server.stop();
@@ -153,7 +171,7 @@ const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 
 
 async function main(): Promise<void> {
   console.log(
-    `greyprint benchmark: new triplets, every client greylisted${quick ? ' (quick)' : ''}; load average at the start: ${loadavg()}`,
+    `greyprint benchmark: new triplets, every client greylisted${quick ? ' (quick)' : ''}${repeat > 1 ? `, median of ${repeat} runs per row` : ''}; load average at the start: ${loadavg()}`,
   );
   build();
   const all = new Map<Transport, TransportResults>();
@@ -170,12 +188,12 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(
-    `${'daemon'.padEnd(34)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}${'cpu us/req'.padStart(11)}${'gen us/req'.padStart(11)}${'rss MiB'.padStart(8)}  actions`,
+    `${'daemon'.padEnd(34)}${'conc'.padStart(5)}${'requests'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'max ms'.padStart(9)}${'cpu us/req'.padStart(11)}${'gen us/req'.padStart(11)}${'rss MiB'.padStart(8)}${repeat > 1 ? '  req/s range'.padEnd(16) : ''}  actions`,
   );
   const row = (name: string, c: number, r: Measured | undefined) => {
     if (r === undefined) return;
     console.log(
-      `${name.padEnd(34)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}${fmt(r.serverCpuUsPerRequest).padStart(11)}${fmt(r.generatorCpuUsPerRequest).padStart(11)}${fmt(r.serverPeakRssMb).padStart(8)}  ${actionsOf(r)}`,
+      `${name.padEnd(34)}${String(c).padStart(5)}${String(r.requests).padStart(9)}${fmt(r.rps)}${fmt(r.p50ms, 3)}${fmt(r.p99ms, 3)}${fmt(r.maxms, 3)}${fmt(r.serverCpuUsPerRequest).padStart(11)}${fmt(r.generatorCpuUsPerRequest).padStart(11)}${fmt(r.serverPeakRssMb).padStart(8)}${repeat > 1 ? `  ${r.rpsRange.map((x) => x.toFixed(0)).join('-')}`.padEnd(16) : ''}  ${actionsOf(r)}`,
     );
   };
   for (const t of transports) {
