@@ -63,3 +63,4 @@ export { serializeReply, serializeRequest } from './protocol/serializer.js';
 export { openStore, type StoreOptions } from './store/factory.js';
 export { MemoryStore } from './store/memory.js';
 export type * from './store/types.js';
+export { AUTO_ALLOWED } from './store/types.js';

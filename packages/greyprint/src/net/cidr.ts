@@ -1,4 +1,3 @@
-import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 export type ParsedAddress = ipaddr.IPv4 | ipaddr.IPv6;
@@ -19,12 +18,9 @@ export class CidrError extends Error {
  * that is not an IP address.
  */
 export function parseAddress(text: string): ParsedAddress | undefined {
-  // The hot path: Postfix sends dotted-quad IPv4; node's native check is far
-  // cheaper than ipaddr's grammar, which also accepts octal and short forms.
-  if (isIPv4(text)) {
-    const p = text.split('.');
-    return new ipaddr.IPv4([Number(p[0]), Number(p[1]), Number(p[2]), Number(p[3])]);
-  }
+  // The hot path: Postfix sends dotted-quad IPv4.
+  const v4 = parseDottedQuad(text);
+  if (v4 !== undefined) return v4;
   if (!ipaddr.IPv6.isValid(text)) return undefined;
   try {
     const addr = ipaddr.parse(text);
@@ -35,6 +31,43 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   } catch {
     return undefined;
   }
+}
+
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const DOT = 0x2e;
+
+/**
+ * Strict dotted-quad IPv4 (four decimal octets 0-255, no leading zeros: what
+ * node's isIPv4 accepts, and the only form Postfix writes), in one pass over
+ * the characters: a regular expression, a split and four Number() calls cost
+ * several times as much, and this runs once per request. Anything else is
+ * undefined (ipaddr's own grammar would also take octal and short forms).
+ */
+function parseDottedQuad(text: string): ipaddr.IPv4 | undefined {
+  if (text.length < 7 || text.length > 15) return undefined;
+  const octets = [0, 0, 0, 0];
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= DIGIT_0 && c <= DIGIT_9) {
+      if (digits > 0 && value === 0) return undefined; // a leading zero
+      value = value * 10 + (c - DIGIT_0);
+      digits++;
+      if (value > 255) return undefined;
+    } else if (c === DOT && digits > 0 && part < 3) {
+      octets[part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      return undefined;
+    }
+  }
+  if (part !== 3 || digits === 0) return undefined;
+  octets[3] = value;
+  return new ipaddr.IPv4(octets);
 }
 
 /** A CIDR block, or a bare address meaning the single host. */

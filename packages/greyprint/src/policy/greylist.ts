@@ -1,4 +1,4 @@
-import type { GreylistStore, TripletKey } from '../store/types.js';
+import { AUTO_ALLOWED, type GreylistStore, type TripletKey, type TripletRecord } from '../store/types.js';
 
 export interface GreylistOptions {
   readonly delaySec: number;
@@ -18,34 +18,46 @@ export type GreylistOutcome =
  * is deferred again with the remaining time, the first retry after it confirms
  * the triplet (and counts toward the client's auto-allow), later mail of a
  * confirmed triplet passes at once.
+ *
+ * Not an async function: the common answers (new, early retry, confirmed,
+ * auto-allowed) settle with the store's one operation, without further hops
+ * through the microtask queue.
  */
-export async function greylist(
+export function greylist(
   store: GreylistStore,
   key: TripletKey,
   now: number,
   options: GreylistOptions,
 ): Promise<GreylistOutcome> {
-  if (options.autoAllowClients > 0) {
-    const client = await store.getClient(key.client);
-    if (client !== undefined && client.passes >= options.autoAllowClients) {
-      return { pass: true, reason: 'auto-allowed' };
-    }
-  }
-  const rec = await store.recordAttempt(key, now);
-  if (rec.passes > 0) return { pass: true, reason: 'confirmed' };
+  return store
+    .recordAttemptUnlessAllowed(key, now, options.autoAllowClients)
+    .then((rec) => afterAttempt(store, key, now, options, rec));
+}
+
+const AUTO_ALLOWED_OUTCOME: GreylistOutcome = { pass: true, reason: 'auto-allowed' };
+const CONFIRMED_OUTCOME: GreylistOutcome = { pass: true, reason: 'confirmed' };
+const PASSED_OUTCOME: GreylistOutcome = { pass: true, reason: 'passed' };
+
+function afterAttempt(
+  store: GreylistStore,
+  key: TripletKey,
+  now: number,
+  options: GreylistOptions,
+  rec: TripletRecord | typeof AUTO_ALLOWED,
+): GreylistOutcome | Promise<GreylistOutcome> {
+  if (rec === AUTO_ALLOWED) return AUTO_ALLOWED_OUTCOME;
+  if (rec.passes > 0) return CONFIRMED_OUTCOME;
   if (options.unconfirmedTtlSec !== undefined && now - rec.firstSeen > options.unconfirmedTtlSec) {
     // A "retry" after the retry window is a new first attempt, as in postgrey;
     // the background expiry may simply not have run yet.
-    await store.remove({ client: key.client, sender: key.sender, recipient: key.recipient });
-    await store.recordAttempt(key, now);
-    return { pass: false, reason: 'new', retryIn: options.delaySec };
+    return store
+      .remove({ client: key.client, sender: key.sender, recipient: key.recipient })
+      .then(() => store.recordAttempt(key, now))
+      .then(() => ({ pass: false, reason: 'new', retryIn: options.delaySec }));
   }
   // A first-seen time in the future (clock stepped back) counts as now.
   const waited = Math.max(0, now - rec.firstSeen);
-  if (waited >= options.delaySec) {
-    await store.recordPass(key, now);
-    return { pass: true, reason: 'passed' };
-  }
+  if (waited >= options.delaySec) return store.recordPass(key, now).then(() => PASSED_OUTCOME);
   return {
     pass: false,
     reason: rec.firstSeen === now && rec.lastSeen === now && waited === 0 ? 'new' : 'early-retry',

@@ -1,10 +1,11 @@
-import type {
-  ClientRecord,
-  ExpiryPolicy,
-  GreylistStore,
-  ListFilter,
-  TripletKey,
-  TripletRecord,
+import {
+  AUTO_ALLOWED,
+  type ClientRecord,
+  type ExpiryPolicy,
+  type GreylistStore,
+  type ListFilter,
+  type TripletKey,
+  type TripletRecord,
 } from './types.js';
 
 const keyOf = (k: TripletKey): string => `${k.client}\0${k.sender}\0${k.recipient}`;
@@ -36,6 +37,16 @@ export class MemoryStore implements GreylistStore {
         };
     this.triplets.set(id, rec);
     return rec;
+  }
+
+  async recordAttemptUnlessAllowed(
+    key: TripletKey,
+    now: number,
+    autoAllowAt: number,
+  ): Promise<TripletRecord | typeof AUTO_ALLOWED> {
+    if (autoAllowAt > 0 && (this.clients.get(key.client)?.passes ?? 0) >= autoAllowAt) return AUTO_ALLOWED;
+    // through recordAttempt, so a test double that overrides it sees every attempt
+    return this.recordAttempt(key, now);
   }
 
   async recordPass(key: TripletKey, now: number): Promise<{ passes: number; clientPasses: number }> {

@@ -1,11 +1,12 @@
 import { Redis } from 'ioredis';
-import type {
-  ClientRecord,
-  ExpiryPolicy,
-  GreylistStore,
-  ListFilter,
-  TripletKey,
-  TripletRecord,
+import {
+  AUTO_ALLOWED,
+  type ClientRecord,
+  type ExpiryPolicy,
+  type GreylistStore,
+  type ListFilter,
+  type TripletKey,
+  type TripletRecord,
 } from './types.js';
 
 /**
@@ -48,7 +49,7 @@ export class RedisStoreError extends Error {
 }
 
 // KEYS[1] triplet; ARGV now, ttl. Returns firstSeen, lastSeen, passes.
-const ATTEMPT_LUA = `
+const ATTEMPT_BODY = `
 local first = redis.call('HGET', KEYS[1], 'f')
 if not first then
   redis.call('HSET', KEYS[1], 'f', ARGV[1], 'l', ARGV[1], 'p', 0)
@@ -60,6 +61,17 @@ if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 local p = redis.call('HGET', KEYS[1], 'p')
 return {first, ARGV[1], p}
 `;
+const ATTEMPT_LUA = ATTEMPT_BODY;
+
+// KEYS[1] triplet, KEYS[2] client; ARGV now, ttl, autoAllowAt. Returns an empty list when the
+// client has autoAllowAt confirmed deliveries or more (nothing recorded), else what ATTEMPT returns.
+const ATTEMPT_UNLESS_ALLOWED_LUA = `
+local at = tonumber(ARGV[3])
+if at > 0 then
+  local c = tonumber(redis.call('HGET', KEYS[2], 'p') or '0')
+  if c >= at then return {} end
+end
+${ATTEMPT_BODY}`;
 
 // KEYS[1] triplet, KEYS[2] client; ARGV now, ttl. Returns triplet passes, client passes.
 const PASS_LUA = `
@@ -90,6 +102,13 @@ return 0
 
 interface ScriptedRedis extends Redis {
   gpAttempt(key: string, now: number, ttl: number): Promise<[string, string, string]>;
+  gpAttemptUnlessAllowed(
+    triplet: string,
+    client: string,
+    now: number,
+    ttl: number,
+    autoAllowAt: number,
+  ): Promise<[string, string, string] | []>;
   gpPass(triplet: string, client: string, now: number, ttl: number): Promise<[number, number]>;
   gpExpireOne(
     key: string,
@@ -118,6 +137,7 @@ export class RedisStore implements GreylistStore {
     this.ttl = options.safetyTtlSec ?? 40 * 86400;
     this.scanCount = options.scanCount ?? 1000;
     redis.defineCommand('gpAttempt', { numberOfKeys: 1, lua: ATTEMPT_LUA });
+    redis.defineCommand('gpAttemptUnlessAllowed', { numberOfKeys: 2, lua: ATTEMPT_UNLESS_ALLOWED_LUA });
     redis.defineCommand('gpPass', { numberOfKeys: 2, lua: PASS_LUA });
     redis.defineCommand('gpExpireOne', { numberOfKeys: 1, lua: EXPIRE_ONE_LUA });
     this.redis = redis as ScriptedRedis;
@@ -159,6 +179,24 @@ export class RedisStore implements GreylistStore {
 
   async recordAttempt(key: TripletKey, now: number): Promise<TripletRecord> {
     const [first, last, passes] = await this.redis.gpAttempt(this.tripletKey(key), now, this.ttl);
+    return { ...key, firstSeen: Number(first), lastSeen: Number(last), passes: Number(passes) };
+  }
+
+  /** One round trip: the client check and the attempt run in one script. */
+  async recordAttemptUnlessAllowed(
+    key: TripletKey,
+    now: number,
+    autoAllowAt: number,
+  ): Promise<TripletRecord | typeof AUTO_ALLOWED> {
+    const reply = await this.redis.gpAttemptUnlessAllowed(
+      this.tripletKey(key),
+      this.clientKey(key.client),
+      now,
+      this.ttl,
+      autoAllowAt,
+    );
+    if (reply.length === 0) return AUTO_ALLOWED;
+    const [first, last, passes] = reply;
     return { ...key, firstSeen: Number(first), lastSeen: Number(last), passes: Number(passes) };
   }
 

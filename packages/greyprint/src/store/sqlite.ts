@@ -3,13 +3,14 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type {
-  ClientRecord,
-  ExpiryPolicy,
-  GreylistStore,
-  ListFilter,
-  TripletKey,
-  TripletRecord,
+import {
+  AUTO_ALLOWED,
+  type ClientRecord,
+  type ExpiryPolicy,
+  type GreylistStore,
+  type ListFilter,
+  type TripletKey,
+  type TripletRecord,
 } from './types.js';
 
 /**
@@ -200,6 +201,7 @@ export class SqliteStore implements GreylistStore {
     passTriplet: Database.Statement;
     passClient: Database.Statement;
     getClient: Database.Statement;
+    clientPasses: Database.Statement;
     windowFirst: Database.Statement;
     windowNext: Database.Statement;
     deleteTriplet: Database.Statement;
@@ -273,6 +275,7 @@ export class SqliteStore implements GreylistStore {
          RETURNING passes`,
       ),
       getClient: db.prepare('SELECT client, passes, last_seen AS lastSeen FROM clients WHERE client = ?'),
+      clientPasses: db.prepare('SELECT passes FROM clients WHERE client = ?').pluck(true),
       windowFirst: db.prepare(
         `SELECT ${TRIPLET_COLUMNS} FROM triplets ORDER BY client, sender, recipient LIMIT ?`,
       ),
@@ -381,6 +384,38 @@ export class SqliteStore implements GreylistStore {
         number,
       ];
       // The stored key is byte for byte the one given (BINARY collation, no conversion).
+      return {
+        client: key.client,
+        sender: key.sender,
+        recipient: key.recipient,
+        firstSeen,
+        lastSeen,
+        passes,
+      };
+    });
+  }
+
+  /**
+   * The client lookup runs inside the batch's write transaction, which already holds the
+   * lock: no read snapshot of its own (the lock calls of an autocommit read cost more than
+   * the lookup), and no second trip through the event loop.
+   */
+  recordAttemptUnlessAllowed(
+    key: TripletKey,
+    now: number,
+    autoAllowAt: number,
+  ): Promise<TripletRecord | typeof AUTO_ALLOWED> {
+    const { attempt, clientPasses } = this.stmt;
+    return this.enqueue(() => {
+      if (autoAllowAt > 0) {
+        const passes = clientPasses.get(key.client) as number | undefined;
+        if (passes !== undefined && passes >= autoAllowAt) return AUTO_ALLOWED;
+      }
+      const [firstSeen, lastSeen, passes] = attempt.get(key.client, key.sender, key.recipient, now, now) as [
+        number,
+        number,
+        number,
+      ];
       return {
         client: key.client,
         sender: key.sender,

@@ -6,6 +6,9 @@
  *
  * All times are unix seconds. Keys are already normalised by the caller.
  */
+/** What recordAttemptUnlessAllowed answers for a client that is auto-allowed. */
+export const AUTO_ALLOWED = 'auto-allowed';
+
 export interface TripletKey {
   /** Client network or forward-confirmed domain, e.g. `192.0.2.0/24` or `outlook.com`. */
   readonly client: string;
@@ -51,6 +54,18 @@ export interface GreylistStore {
    * it is absent, otherwise only moves lastSeen. Returns the record as stored.
    */
   recordAttempt(key: TripletKey, now: number): Promise<TripletRecord>;
+  /**
+   * The first step of every greylist check as one store operation: when the
+   * client has at least `autoAllowAt` confirmed deliveries (0: auto-allow is
+   * off), answers AUTO_ALLOWED and records nothing; otherwise does what
+   * recordAttempt does. One operation, not getClient then recordAttempt: one
+   * transaction (SQLite) or one round trip (Redis) per request instead of two.
+   */
+  recordAttemptUnlessAllowed(
+    key: TripletKey,
+    now: number,
+    autoAllowAt: number,
+  ): Promise<TripletRecord | typeof AUTO_ALLOWED>;
   /**
    * Records a delivery after the delay: bumps the triplet's and the client's
    * pass counters in one durable step. Returns both counters after the update.

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { GreylistStore, TripletKey } from '../../src/store/types.js';
+import { AUTO_ALLOWED, type GreylistStore, type TripletKey } from '../../src/store/types.js';
 import { type RedisServer, startRedis } from '../helpers/store-redis.js';
 import { storeTempDir } from '../helpers/store-tmp.js';
 
@@ -91,6 +91,35 @@ for (const { name, open } of stores) {
       withStore(async (s) => {
         assert.deepEqual(await s.recordPass(c, 77), { passes: 1, clientPasses: 1 });
         assert.deepEqual(await s.list(), [{ ...c, firstSeen: 77, lastSeen: 77, passes: 1 }]);
+      }),
+    );
+
+    test(
+      'recordAttemptUnlessAllowed records like recordAttempt until the client reaches the threshold',
+      withStore(async (s) => {
+        assert.deepEqual(await s.recordAttemptUnlessAllowed(a, 1000, 2), {
+          ...a,
+          firstSeen: 1000,
+          lastSeen: 1000,
+          passes: 0,
+        });
+        await s.recordPass(a, 1400);
+        // one confirmed delivery: below 2, so the attempt is recorded
+        assert.deepEqual(await s.recordAttemptUnlessAllowed(a, 1450, 2), {
+          ...a,
+          firstSeen: 1000,
+          lastSeen: 1450,
+          passes: 1,
+        });
+        await s.recordPass(b, 1500);
+        // two: auto-allowed, and nothing is recorded, not even a new triplet of that client
+        const d: TripletKey = { ...a, sender: 'dan@example.org' };
+        assert.equal(await s.recordAttemptUnlessAllowed(d, 1600, 2), AUTO_ALLOWED);
+        assert.deepEqual(await s.list({ sender: d.sender }), []);
+        assert.equal((await s.list({ sender: a.sender }))[0]?.lastSeen, 1450);
+        // threshold 0 turns auto-allow off; another client is not affected
+        assert.equal((await s.recordAttemptUnlessAllowed(d, 1700, 0)) === AUTO_ALLOWED, false);
+        assert.notEqual(await s.recordAttemptUnlessAllowed(c, 1700, 1), AUTO_ALLOWED);
       }),
     );
 

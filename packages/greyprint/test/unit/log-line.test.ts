@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { createLogger } from '../../src/log.js';
+import { createLogger, isoTimeCached } from '../../src/log.js';
 import { fastLineWriter } from '../../src/server/log-line.js';
 
 const FIELDS = ['client', 'client_name', 'os', 'action', 'triplet', 'reason', 'ms'] as const;
@@ -93,5 +93,18 @@ describe('the fast decision log line', () => {
     const multi = pino({ level: 'info' }, pino.multistream([{ stream: { write: () => undefined } }]));
     assert.equal(fastLineWriter(multi, 'info', FIELDS), undefined, 'a multistream destination');
     assert.ok(fastLineWriter(capture({ serializers: { other: (v: unknown) => v } }).logger, 'info', FIELDS));
+  });
+});
+
+describe('isoTimeCached', () => {
+  test("writes pino's isoTime field, and moves on with the clock", async () => {
+    const first = isoTimeCached();
+    assert.match(first, /^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
+    const stamp = Date.parse(JSON.parse(`{${first.slice(1)}}`).time);
+    assert.ok(Math.abs(stamp - Date.now()) < 1000);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const later = isoTimeCached();
+    assert.notEqual(later, first);
+    assert.equal(pino.stdTimeFunctions.isoTime().length, later.length);
   });
 });
