@@ -16,6 +16,8 @@
 // which other load on the machine disturbs far less than req/s or p99; `gen
 // us/req` is the load generator's. The `load generator ceiling` rows drive a
 // trivial DUNNO server: what the generator itself can drive on this machine.
+// postgrey runs with --quiet (no log line per request), so greyprint at `warn`
+// is the like-for-like setting; `info` adds greyprint's JSON line per decision.
 // Both daemons keep their durability: postgrey syncs its BerkeleyDB log per
 // request; greyprint commits every answer to its SQLite WAL before replying
 // (synchronous=NORMAL, see src/store/sqlite.ts).
@@ -228,8 +230,8 @@ async function main(): Promise<void> {
     const p16 = r.postgrey?.get(16);
     const e16 = r.echo?.get(16);
     for (const [label, g] of [
-      ['log info (the default)', r.info],
-      ['log warn', r.warn],
+      ['log info (the default, a line per decision)', r.info],
+      ['log warn (no line per decision, as postgrey --quiet)', r.warn],
     ] as const) {
       const g16 = g?.get(16);
       if (p16 === undefined || g16 === undefined) continue;

@@ -117,7 +117,7 @@ const sqliteCode = (err: unknown): string =>
   typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
 
 /** Turns what SQLite or the file system said at open time into an error an operator can act on. */
-function openError(path: string, err: unknown): StoreOpenError {
+function openError(path: string, err: unknown, readonly: boolean): StoreOpenError {
   const code = sqliteCode(err);
   const reason = err instanceof Error ? err.message : String(err);
   if (code === 'SQLITE_NOTADB') {
@@ -140,7 +140,9 @@ function openError(path: string, err: unknown): StoreOpenError {
     return new StoreOpenError(
       'NOT_WRITABLE',
       path,
-      `cannot open greylist store ${path} for writing (${reason}); check that the file and its directory exist and are writable by this user`,
+      readonly
+        ? `cannot open greylist store ${path} for reading (${reason}); check that the file exists (the daemon creates it) and that this user may read it and its directory`
+        : `cannot open greylist store ${path} for writing (${reason}); check that the file and its directory exist and are writable by this user`,
       { cause: err },
     );
   }
@@ -249,7 +251,7 @@ export class SqliteStore implements GreylistStore {
     } catch (err) {
       db?.close();
       if (err instanceof StoreOpenError) throw err;
-      throw openError(path, err);
+      throw openError(path, err, options.readonly ?? false);
     }
     this.db = db;
     this.stmt = {

@@ -283,6 +283,12 @@ describe('openStore', () => {
 
   test('does not create a file for a read-only open of a missing store', async () => {
     mkdirSync(tmp.file('ro'), { recursive: true });
-    await assert.rejects(openStore({ path: tmp.file('ro/missing.sqlite'), readonly: true }), StoreOpenError);
+    await assert.rejects(openStore({ path: tmp.file('ro/missing.sqlite'), readonly: true }), (err) => {
+      assert.ok(err instanceof StoreOpenError);
+      // `list` only reads: the message must not send the operator after write permissions
+      assert.match(err.message, /for reading/);
+      assert.doesNotMatch(err.message, /writ/);
+      return true;
+    });
   });
 });
