@@ -119,6 +119,15 @@ export function cidrContains(cidr: Cidr, addr: ParsedAddress): boolean {
 
 /** The network of an address at a prefix length, in CIDR text: `192.0.2.0/24`, `2001:db8::/64`. */
 export function networkOf(addr: ParsedAddress, bits: number): string {
+  if (addr.kind() === 'ipv4') {
+    // Once per request: the octets are masked in place of copying and mapping arrays.
+    const o = (addr as ipaddr.IPv4).octets;
+    const mask = (i: number) => {
+      const keep = Math.max(0, Math.min(8, bits - i * 8));
+      return keep === 0 ? 0 : (o[i] as number) & (0xff << (8 - keep)) & 0xff;
+    };
+    return `${mask(0)}.${mask(1)}.${mask(2)}.${mask(3)}/${bits}`;
+  }
   const bytes = maskBytes(addr.toByteArray(), bits);
   if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}/${bits}`;
   const net = ipaddr.fromByteArray(bytes);

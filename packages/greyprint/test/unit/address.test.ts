@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { isIPv4 } from 'node:net';
 import { describe, test } from 'node:test';
+import ipaddr from 'ipaddr.js';
 import { parseAddress } from '../../src/index.js';
+import { networkOf } from '../../src/net/cidr.js';
 
 describe('parseAddress', () => {
   test('takes dotted-quad IPv4 as Postfix writes it', () => {
@@ -50,5 +52,25 @@ describe('parseAddress', () => {
     assert.equal(parseAddress('2001:db8::1')?.kind(), 'ipv6');
     assert.equal(parseAddress('::ffff:192.0.2.1')?.toString(), '192.0.2.1');
     assert.equal(parseAddress('2001:db8::g'), undefined);
+  });
+});
+
+describe('networkOf', () => {
+  test('masks IPv4 at every prefix length as ipaddr.js does', () => {
+    for (const text of ['192.0.2.77', '255.255.255.255', '10.1.2.3', '0.0.0.0']) {
+      const a = parseAddress(text);
+      assert.ok(a);
+      for (let bits = 0; bits <= 32; bits++) {
+        const expected = ipaddr.IPv4.networkAddressFromCIDR(`${text}/${bits}`).toString();
+        assert.equal(networkOf(a, bits), `${expected}/${bits}`, `${text}/${bits}`);
+      }
+    }
+  });
+
+  test('masks IPv6 at /64 and /48', () => {
+    const a = parseAddress('2001:db8:1:2:3:4:5:6');
+    assert.ok(a);
+    assert.equal(networkOf(a, 64), '2001:db8:1:2::/64');
+    assert.equal(networkOf(a, 48), '2001:db8:1::/48');
   });
 });
