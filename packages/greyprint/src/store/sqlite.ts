@@ -199,7 +199,8 @@ export class SqliteStore implements GreylistStore {
   private readonly batchSize: number;
   private readonly listCache = new Map<string, Database.Statement>();
   private readonly stmt: {
-    attempt: Database.Statement;
+    insertTriplet: Database.Statement;
+    touchTriplet: Database.Statement;
     passTriplet: Database.Statement;
     passClient: Database.Statement;
     getClient: Database.Statement;
@@ -255,12 +256,19 @@ export class SqliteStore implements GreylistStore {
     }
     this.db = db;
     this.stmt = {
-      attempt: db
+      // An attempt is an INSERT that does nothing when the triplet exists, and then an
+      // UPDATE ... RETURNING; not one upsert with RETURNING, whose result buffering costs
+      // about 2 us per call: a first attempt (most of a greylisting server's traffic: a
+      // spam run never comes back) takes the INSERT alone, about 30% cheaper, and a retry
+      // takes both statements, about 30% dearer.
+      insertTriplet: db.prepare(
+        `INSERT OR IGNORE INTO triplets (client, sender, recipient, first_seen, last_seen, passes)
+         VALUES (?, ?, ?, ?, ?, 0)`,
+      ),
+      touchTriplet: db
         .prepare(
-          `INSERT INTO triplets (client, sender, recipient, first_seen, last_seen, passes)
-         VALUES (?, ?, ?, ?, ?, 0)
-         ON CONFLICT (client, sender, recipient) DO UPDATE SET last_seen = excluded.last_seen
-         RETURNING first_seen, last_seen, passes`,
+          `UPDATE triplets SET last_seen = ? WHERE client = ? AND sender = ? AND recipient = ?
+           RETURNING first_seen, last_seen, passes`,
         )
         // Rows as arrays and without the key columns the caller already has: no object and
         // no three strings decoded from UTF-8 per request.
@@ -378,23 +386,26 @@ export class SqliteStore implements GreylistStore {
   }
 
   recordAttempt(key: TripletKey, now: number): Promise<TripletRecord> {
-    const { attempt } = this.stmt;
-    return this.enqueue(() => {
-      const [firstSeen, lastSeen, passes] = attempt.get(key.client, key.sender, key.recipient, now, now) as [
-        number,
-        number,
-        number,
-      ];
-      // The stored key is byte for byte the one given (BINARY collation, no conversion).
-      return {
-        client: key.client,
-        sender: key.sender,
-        recipient: key.recipient,
-        firstSeen,
-        lastSeen,
-        passes,
-      };
-    });
+    return this.enqueue(() => this.attempt(key, now));
+  }
+
+  /** Inside a batch transaction: creates the triplet, or moves its last_seen. */
+  private attempt(key: TripletKey, now: number): TripletRecord {
+    const { insertTriplet, touchTriplet } = this.stmt;
+    let firstSeen = now;
+    let lastSeen = now;
+    let passes = 0;
+    if (insertTriplet.run(key.client, key.sender, key.recipient, now, now).changes === 0) {
+      const row = touchTriplet.get(now, key.client, key.sender, key.recipient) as
+        | [number, number, number]
+        | undefined;
+      // INSERT OR IGNORE also ignores a NOT NULL violation; the caller's strings rule it out.
+      if (row === undefined)
+        throw new Error(`triplet ${key.client}/${key.sender}/${key.recipient} neither inserted nor found`);
+      [firstSeen, lastSeen, passes] = row;
+    }
+    // The stored key is byte for byte the one given (BINARY collation, no conversion).
+    return { client: key.client, sender: key.sender, recipient: key.recipient, firstSeen, lastSeen, passes };
   }
 
   /**
@@ -407,25 +418,13 @@ export class SqliteStore implements GreylistStore {
     now: number,
     autoAllowAt: number,
   ): Promise<TripletRecord | typeof AUTO_ALLOWED> {
-    const { attempt, clientPasses } = this.stmt;
+    const { clientPasses } = this.stmt;
     return this.enqueue(() => {
       if (autoAllowAt > 0) {
         const passes = clientPasses.get(key.client) as number | undefined;
         if (passes !== undefined && passes >= autoAllowAt) return AUTO_ALLOWED;
       }
-      const [firstSeen, lastSeen, passes] = attempt.get(key.client, key.sender, key.recipient, now, now) as [
-        number,
-        number,
-        number,
-      ];
-      return {
-        client: key.client,
-        sender: key.sender,
-        recipient: key.recipient,
-        firstSeen,
-        lastSeen,
-        passes,
-      };
+      return this.attempt(key, now);
     });
   }
 
