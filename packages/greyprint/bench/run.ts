@@ -1,8 +1,10 @@
 // Benchmark: postgrey (the anchor) against greyprint, the same stream of new
 // triplets, every client greylisted, at concurrency 1 and 16, over TCP on
 // loopback and over a unix socket (Postfix takes both: `check_policy_service
-// inet:...` or `unix:...`). Each daemon runs alone with a fresh database while
-// its turn lasts; the load generator runs in its own process.
+// inet:...` or `unix:...`). Each daemon starts with a fresh database and only
+// one is under load at a time; the load generator runs in its own process. The
+// daemons take turns run by run (see measureAll), so that every daemon meets
+// the same conditions on a machine whose speed drifts.
 // `node --import tsx bench/run.ts [--quick] [--tcp-only] [--repeat N]`
 //
 // greyprint runs from the compiled CLI (dist/, built first), as installed, at
@@ -110,38 +112,66 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
-/** Drives one daemon through the plan; request numbers keep every triplet new, and equal across daemons. */
-async function measure(start: () => Promise<RunningServer>): Promise<Results> {
-  const server = await start();
-  const results: Results = new Map();
+type Daemon = 'echo' | 'postgrey' | 'info' | 'warn';
+
+/**
+ * Drives every daemon through the plan, taking turns: for each concurrency and each repeat,
+ * one run against each daemon in a row, so that the anchor and greyprint are measured under
+ * the same conditions (on a shared machine, a minute can be much slower than the next).
+ * Request numbers keep every triplet new, and equal across daemons.
+ */
+async function measureAll(
+  starters: ReadonlyMap<Daemon, { what: string; start: () => Promise<RunningServer> }>,
+): Promise<Map<Daemon, Results>> {
+  const running = new Map<Daemon, RunningServer>();
+  const results = new Map<Daemon, Results>();
   try {
-    // Warm-up on triplets outside the measured stream (JIT, page cache, first B-tree pages),
-    // at both concurrencies: V8 needs a few thousand requests before the hot path is optimised.
-    await loadgen(server.address, 1, 10_000_000, warmup.c1);
-    await loadgen(server.address, 16, 10_000_000 + warmup.c1, warmup.c16);
+    for (const [name, { what, start }] of starters) {
+      try {
+        const server = await start();
+        running.set(name, server);
+        // Warm-up on triplets outside the measured stream (JIT, page cache, first B-tree pages),
+        // at both concurrencies: V8 needs a few thousand requests before the hot path is optimised.
+        await loadgen(server.address, 1, 10_000_000, warmup.c1);
+        await loadgen(server.address, 16, 10_000_000 + warmup.c1, warmup.c16);
+      } catch (err) {
+        // a daemon that cannot start is reported; the others are still measured
+        console.log(`${what} could not be measured: ${(err as Error).message}`);
+        await running.get(name)?.stop();
+        running.delete(name);
+      }
+    }
     let first = 0;
     for (const step of plan) {
-      const runs: Omit<Measured, 'rpsRange'>[] = [];
+      const runs = new Map<Daemon, Omit<Measured, 'rpsRange'>[]>();
       for (let k = 0; k < repeat; k++) {
-        const cpuBefore = cpuSeconds(server.pid);
-        const r = await loadgen(server.address, step.concurrency, first, step.requests);
-        const cpu = cpuSeconds(server.pid) - cpuBefore;
-        runs.push({
-          ...r,
-          serverCpuUsPerRequest: (cpu * 1e6) / r.requests,
-          serverPeakRssMb: peakRssMb(server.pid),
-        });
+        for (const [name, server] of running) {
+          const cpuBefore = cpuSeconds(server.pid);
+          const r = await loadgen(server.address, step.concurrency, first, step.requests);
+          const cpu = cpuSeconds(server.pid) - cpuBefore;
+          const list = runs.get(name) ?? [];
+          list.push({
+            ...r,
+            serverCpuUsPerRequest: (cpu * 1e6) / r.requests,
+            serverPeakRssMb: peakRssMb(server.pid),
+          });
+          runs.set(name, list);
+        }
         first += step.requests;
       }
-      runs.sort((a, b) => a.rps - b.rps);
-      const median = runs[Math.floor((runs.length - 1) / 2)] as Omit<Measured, 'rpsRange'>;
-      results.set(step.concurrency, {
-        ...median,
-        rpsRange: [(runs[0] as Measured).rps, (runs[runs.length - 1] as Measured).rps],
-      });
+      for (const [name, list] of runs) {
+        list.sort((a, b) => a.rps - b.rps);
+        const median = list[Math.floor((list.length - 1) / 2)] as Omit<Measured, 'rpsRange'>;
+        const byConcurrency = results.get(name) ?? new Map();
+        byConcurrency.set(step.concurrency, {
+          ...median,
+          rpsRange: [(list[0] as Measured).rps, (list[list.length - 1] as Measured).rps],
+        });
+        results.set(name, byConcurrency);
+      }
     }
   } finally {
-    await server.stop();
+    for (const server of running.values()) await server.stop();
   }
   return results;
 }
@@ -151,16 +181,6 @@ const actionsOf = (r: LoadResult) =>
   Object.entries(r.actions)
     .map(([a, n]) => `${a}:${n}`)
     .join(' ');
-
-/** Measures a daemon; a daemon that cannot start is reported and the others are still measured. */
-async function tryMeasure(what: string, start: () => Promise<RunningServer>): Promise<Results | undefined> {
-  try {
-    return await measure(start);
-  } catch (err) {
-    console.log(`${what} could not be measured: ${(err as Error).message}`);
-    return undefined;
-  }
-}
 
 interface TransportResults {
   echo: Results | undefined;
@@ -178,13 +198,22 @@ async function main(): Promise<void> {
   build();
   const all = new Map<Transport, TransportResults>();
   for (const t of transports) {
+    const r = await measureAll(
+      new Map([
+        ['echo', { what: 'the echo server', start: () => startEchoServer(t) }],
+        [
+          'postgrey',
+          { what: 'postgrey (Debian package postgrey installed?)', start: () => startPostgrey(300, t) },
+        ],
+        ['info', { what: 'greyprint', start: () => startGreyprint(300, t, 'info') }],
+        ['warn', { what: 'greyprint', start: () => startGreyprint(300, t, 'warn') }],
+      ]),
+    );
     all.set(t, {
-      echo: await tryMeasure('the echo server', () => startEchoServer(t)),
-      postgrey: await tryMeasure('postgrey (Debian package postgrey installed?)', () =>
-        startPostgrey(300, t),
-      ),
-      info: await tryMeasure('greyprint', () => startGreyprint(300, t, 'info')),
-      warn: await tryMeasure('greyprint', () => startGreyprint(300, t, 'warn')),
+      echo: r.get('echo'),
+      postgrey: r.get('postgrey'),
+      info: r.get('info'),
+      warn: r.get('warn'),
     });
   }
 
