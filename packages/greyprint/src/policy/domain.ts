@@ -1,36 +1,17 @@
-/**
- * Registered domain of a host name, by a small heuristic instead of the Public
- * Suffix List (not shipped here): the last two labels, or three when the
- * second-level label is a generic registry label under a country code
- * (`co.uk`, `com.au`, `ne.jp` ...). Used only to key greylisting of mail
- * servers with forward-confirmed names, where a wrong guess merely widens or
- * narrows the key to the same operator's hosts.
- */
-const GENERIC_SECOND_LEVEL = new Set([
-  'ac',
-  'co',
-  'com',
-  'edu',
-  'gov',
-  'gob',
-  'govt',
-  'ltd',
-  'me',
-  'mil',
-  'ne',
-  'net',
-  'nic',
-  'or',
-  'org',
-  'plc',
-  'sch',
-]);
+import { getDomain } from 'tldts';
 
-export function registeredDomain(hostname: string): string {
-  const labels = hostname.toLowerCase().replace(/\.$/, '').split('.').filter(Boolean);
-  if (labels.length <= 2) return labels.join('.');
-  const tld = labels[labels.length - 1] ?? '';
-  const second = labels[labels.length - 2] ?? '';
-  const take = tld.length === 2 && GENERIC_SECOND_LEVEL.has(second) ? 3 : 2;
-  return labels.slice(-take).join('.');
+/**
+ * The registered domain of a host name by the Public Suffix List (ICANN
+ * section, through tldts, which ships the list): `mx1.mail.example.co.uk` ->
+ * `example.co.uk`, `mail-db8eur05on2105.outbound.protection.outlook.com` ->
+ * `outlook.com`. The list's private section (hosting platforms that hand out
+ * subdomains) is left out on purpose: greylisting keys a verified mail server
+ * by the operator that runs its pool, not by a customer's subdomain. Used only
+ * for clients with forward-confirmed reverse DNS, when `keyByDomain` is on.
+ * Undefined for a name the list cannot split (a single label, a public suffix
+ * itself, an IP address): the caller then keys by network.
+ */
+export function registeredDomain(hostname: string): string | undefined {
+  const name = hostname.toLowerCase().replace(/\.$/, '');
+  return getDomain(name, { allowPrivateDomains: false, extractHostname: false }) ?? undefined;
 }

@@ -22,7 +22,7 @@ export function clientKey(
 ): string {
   if (options.keyByDomain && verifiedName !== undefined) {
     const domain = registeredDomain(verifiedName);
-    if (domain.includes('.')) return domain;
+    if (domain !== undefined) return domain;
   }
   return networkOf(address, address.kind() === 'ipv4' ? options.ipv4Prefix : options.ipv6Prefix);
 }

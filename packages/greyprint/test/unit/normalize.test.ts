@@ -60,10 +60,23 @@ describe('client keys', () => {
     );
     assert.equal(clientKey(addr('192.0.2.7'), undefined, o), '192.0.2.0/24');
   });
-  test('registered domain heuristic handles generic second levels', () => {
+  test('the registered domain follows the Public Suffix List', () => {
     assert.equal(registeredDomain('mx1.mail.example.co.uk'), 'example.co.uk');
     assert.equal(registeredDomain('smtp.example.com.au.'), 'example.com.au');
     assert.equal(registeredDomain('a.b.example.de'), 'example.de');
-    assert.equal(registeredDomain('example.com'), 'example.com');
+    assert.equal(registeredDomain('Example.COM'), 'example.com');
+    // suffixes no short list of generic labels knows
+    assert.equal(registeredDomain('mail.example.gv.at'), 'example.gv.at');
+    assert.equal(registeredDomain('mx.school.k12.ca.us'), 'school.k12.ca.us');
+    // a wildcard rule (*.kawasaki.jp) and its exception (!city.kawasaki.jp)
+    assert.equal(registeredDomain('smtp.example.kawasaki.jp'), 'smtp.example.kawasaki.jp');
+    assert.equal(registeredDomain('smtp.city.kawasaki.jp'), 'city.kawasaki.jp');
+    // the private section (platforms handing out subdomains) is not used: the operator's domain
+    assert.equal(registeredDomain('mx.customer.github.io'), 'github.io');
+  });
+  test('a name the list cannot split has no registered domain, and the key falls back to the network', () => {
+    for (const name of ['localhost', 'co.uk', '192.0.2.1', ''])
+      assert.equal(registeredDomain(name), undefined, name);
+    assert.equal(clientKey(addr('192.0.2.7'), 'co.uk', { ...opts, keyByDomain: true }), '192.0.2.0/24');
   });
 });
