@@ -54,6 +54,8 @@ export interface RunOptions {
   cwd?: string;
   uid?: number;
   gid?: number;
+  /** Environment of the child (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs `command args` and collects everything; never throws on a non-zero exit. */
@@ -69,6 +71,7 @@ export function runCommand(
       stdio: [stdinFd ?? 'pipe', 'pipe', 'pipe'],
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid }),
+      ...(options.env === undefined ? {} : { env: options.env }),
     });
     if (stdinFd !== null) fs.closeSync(stdinFd);
     const out: Buffer[] = [];

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import {
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+  execFileSync,
+  spawn,
+} from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -89,6 +94,57 @@ describe('denul -i replaces the file by its cleaned copy', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(fs.readFileSync(file), Buffer.from('a\0b\n'));
     assert.equal(fs.statSync(file).ino, inode);
+  });
+});
+
+describe('denul -i keeps extended attributes and ACLs', () => {
+  const xattrs = (file: string) =>
+    execFileSync('/usr/bin/python3', [
+      '-c',
+      'import os, sys; print(sorted((n, os.getxattr(sys.argv[1], n).hex()) for n in os.listxattr(sys.argv[1])))',
+      file,
+    ]).toString();
+  const acl = (file: string) =>
+    execFileSync('getfacl', ['--omit-header', '--absolute-names', file]).toString();
+
+  test('rename mode gives the cleaned copy the original extended attributes and POSIX ACL', async () => {
+    const file = writeFile('attrs.log', Buffer.from('one\0\ntwo\0\n'), 0o640);
+    execFileSync('/usr/bin/python3', [
+      '-c',
+      'import os, sys; os.setxattr(sys.argv[1], "user.origin", b"syslog\\x00bin")',
+      file,
+    ]);
+    execFileSync('setfacl', ['-m', 'u:nobody:r,g:nogroup:rw', file]);
+    const beforeXattrs = xattrs(file);
+    const beforeAcl = acl(file);
+    assert.match(beforeXattrs, /user\.origin/);
+    assert.match(beforeAcl, /user:nobody:r--/);
+    const before = fs.statSync(file);
+    const result = await runDenul(['-i', file]);
+    assert.equal(result.code, 0, result.stderr);
+    const after = fs.statSync(file);
+    assert.notEqual(after.ino, before.ino, 'a new inode (rename)');
+    assert.equal(fs.readFileSync(file, 'latin1'), 'one\ntwo\n');
+    assert.equal(xattrs(file), beforeXattrs);
+    assert.equal(acl(file), beforeAcl);
+    assert.equal(after.mode & 0o7777, before.mode & 0o7777);
+    assert.deepEqual(leftoverTempFiles(), []);
+  });
+
+  test('when the attributes cannot be copied (no cp on PATH) the file is refused and left as it was', async () => {
+    const content = Buffer.from('keep\0me\n');
+    const file = writeFile('noattrs.log', content);
+    const before = fs.statSync(file);
+    const result = await runDenul(['-i', file], { env: { ...process.env, PATH: '/nonexistent' } });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /cannot give the cleaned copy the extended attributes and ACLs of the original/,
+    );
+    assert.match(result.stderr, /--same-inode/);
+    assert.deepEqual(fs.readFileSync(file), content);
+    assert.equal(fs.statSync(file).ino, before.ino);
+    assert.deepEqual(leftoverTempFiles(), []);
   });
 });
 

@@ -10,6 +10,7 @@ export type DenulErrorCode =
   | 'refused-other-filesystem'
   | 'refused-directory-not-writable'
   | 'refused-owner'
+  | 'refused-attributes'
   | 'refused-no-space'
   | 'truncated-while-cleaning'
   | 'replaced-while-cleaning'

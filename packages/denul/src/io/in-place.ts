@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createNulState, type NulMode, type NulState } from '../core/state.js';
 import { nothingMoreToRemove } from '../core/strip.js';
+import { copyExtendedAttributes } from './attributes.js';
 import { DenulFileError, errnoCode, fileErrorFrom, InterruptedError } from './errors.js';
 import { readChunk, writeAll } from './fd-io.js';
 import { isMountPoint } from './mounts.js';
@@ -267,6 +268,15 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
       }
       // After chown: chown clears set-id bits, chmod puts them back.
       fs.fchmodSync(outFd, final.mode & 0o7777);
+      // ACLs, extended attributes and the SELinux label; a copy that would lose them is refused.
+      const lost = copyExtendedAttributes(file, tempPath);
+      if (lost !== undefined) {
+        refuse(
+          'refused-attributes',
+          file,
+          `cannot give the cleaned copy the extended attributes and ACLs of the original (${lost}). Use --same-inode (keeps them)`,
+        );
+      }
       // Keep the writer's last modification time: cleaning is maintenance, not new log content,
       // and age-based rotation or cleanup (find -mtime, logrotate maxage) must see the real age.
       // The access time is the one from before our own reading touched it.
