@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { PinoPretty } from 'pino-pretty';
@@ -21,6 +22,7 @@ import type { Plan } from './plan/types.js';
 import { Controller, type ControllerSettings } from './reconcile/controller.js';
 import { ControllerMetrics, startMetricsServer } from './reconcile/metrics.js';
 import { applyPlan, computePlan, isEmptyPlan } from './reconcile/reconcile.js';
+import { DnsmasqService } from './services/dnsmasq.js';
 import { systemPinger } from './status/ping.js';
 import { formatStatus, networkStatus } from './status/status.js';
 
@@ -161,8 +163,9 @@ async function statusCommand(options: GlobalOptions): Promise<void> {
   else process.stdout.write(`${formatStatus(rows)}\n`);
 }
 
-function controllerSettings(s: Session): ControllerSettings {
+function controllerSettings(s: Session, dhcp?: DnsmasqService): ControllerSettings {
   return {
+    ...(dhcp ? { dhcp } : {}),
     config: s.config,
     trunk: s.trunk,
     uplink: s.uplink,
@@ -179,8 +182,24 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   const first = loadConfig(options.config, overridesFrom(options));
   const logger = makeLogger(first);
   const metrics = new ControllerMetrics();
+  // dnsmasq runs as the controller's child, so only a long-running `run` serves DHCP. One
+  // instance for the whole run: a reload keeps it (its options are read at start).
+  const dhcp =
+    first.dhcp.enabled && !options.once
+      ? new DnsmasqService({
+          dir: join(first.stateDir, 'dhcp'),
+          binary: first.dhcp.dnsmasq,
+          leaseTime: first.dhcp.leaseTime,
+          ...(first.dhcp.domain ? { domain: first.dhcp.domain } : {}),
+          ...(first.netns ? { netns: first.netns } : {}),
+          logger,
+        })
+      : undefined;
+  if (first.dhcp.enabled && options.once) {
+    logger.warn({ action: 'dhcp' }, 'dhcp.enabled is ignored with --once: DHCP is served by a running `run`');
+  }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry)),
+    controllerSettings(session(options, logger, metrics.registry), dhcp),
     logger,
     Math.random,
     metrics,
@@ -215,7 +234,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        controller.reload(controllerSettings(session(options, logger, metrics.registry)));
+        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp));
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },

@@ -86,6 +86,28 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * DHCP for the served networks, as the Virtual Router gave it: one dnsmasq run by `run`,
+     * static leases only (each VM NIC's MAC gets the address CloudStack assigned), the
+     * network's gateway as router. Files in STATEDIR/dhcp.
+     */
+    dhcp: z
+      .object({
+        enabled: z.boolean().default(false),
+        leaseTime: z
+          .string()
+          .regex(/^(\d+[smhdw]?|infinite)$/, 'must be seconds, a number with s, m, h, d or w, or "infinite"')
+          .default('12h'),
+        /** DNS domain handed to the VMs (DHCP option 15). */
+        domain: z
+          .string()
+          .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'must be a DNS domain')
+          .optional(),
+        /** The dnsmasq program (Debian package dnsmasq-base). */
+        dnsmasq: z.string().min(1).default('dnsmasq'),
+      })
+      .strict()
+      .default({}),
     stateDir: z.string().min(1).default('/var/lib/guestrouter'),
     /** Prometheus endpoint of `run` (GET /metrics); off unless a port is given. */
     metrics: z

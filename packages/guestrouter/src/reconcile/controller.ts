@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ApplyIncompleteError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
+import type { DnsmasqService } from '../services/dnsmasq.js';
 import type { ControllerMetrics } from './metrics.js';
 import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
 
@@ -20,6 +21,8 @@ export interface ControllerSettings extends PlanSettings {
   readonly jitterMs: number;
   readonly stateDir?: string;
   readonly netns?: string;
+  /** DHCP for the served networks (config dhcp.enabled); synced after every successful plan. */
+  readonly dhcp?: DnsmasqService;
 }
 
 export interface CycleOutcome {
@@ -56,7 +59,15 @@ export class Controller {
 
   /** Replaces the settings; the next cycle uses them. */
   reload(settings: ControllerSettings): void {
+    const old = this.settings.dhcp;
     this.settings = settings;
+    if (old !== undefined && old !== settings.dhcp) {
+      old
+        .stop()
+        .catch((error: Error) =>
+          this.logger.error({ action: 'dhcp', err: error.message }, 'stopping dnsmasq failed'),
+        );
+    }
     this.logger.info({ action: 'reload' }, 'configuration reloaded');
   }
 
@@ -65,6 +76,7 @@ export class Controller {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.running) await this.running;
+    await this.settings.dhcp?.stop();
   }
 
   private schedule(delayMs: number): void {
@@ -109,7 +121,7 @@ export class Controller {
       return { ok: false, changes: 0, served: 0, refused: 0, error: message };
     }
     try {
-      const { plan } = await computePlan(inventory, s.kernel, s);
+      const { plan, desired } = await computePlan(inventory, s.kernel, s);
       const refusals = plan.refused.map((r) => r.message).join('\n');
       if (refusals !== this.lastRefusals) {
         for (const r of plan.refused) {
@@ -137,8 +149,23 @@ export class Controller {
           this.metrics?.changes.inc({ action: change.action });
         }
       }
+      let dhcpOk = true;
+      if (s.dhcp !== undefined) {
+        try {
+          const r = await s.dhcp.sync(desired, inventory);
+          if (r.action !== 'unchanged' && r.action !== 'idle') {
+            this.logger.info(
+              { action: 'dhcp', dnsmasq: r.action, networks: r.networks, leases: r.leases, pid: s.dhcp.pid },
+              `dhcp ${r.action}`,
+            );
+          }
+        } catch (error) {
+          dhcpOk = false;
+          this.logger.error({ action: 'dhcp', err: (error as Error).message }, 'dhcp not served');
+        }
+      }
       const outcome: CycleOutcome = {
-        ok: failedLinks.size === 0,
+        ok: failedLinks.size === 0 && dhcpOk,
         changes: plan.changes.length,
         served: plan.served,
         refused: plan.refused.length,

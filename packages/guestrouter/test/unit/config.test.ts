@@ -23,6 +23,17 @@ describe('config', () => {
     assert.equal(vxlanPort(parseConfig({ vxlan: { mode: 'evpn' } }).vxlan), 4789);
     assert.equal(vxlanPort(parseConfig({ vxlan: { port: 4790 } }).vxlan), 4790);
   });
+  test('DHCP is off by default; its lease time and domain are checked', () => {
+    const config = parseConfig({});
+    assert.deepEqual(config.dhcp, { enabled: false, leaseTime: '12h', dnsmasq: 'dnsmasq' });
+    assert.equal(parseConfig({ dhcp: { enabled: true, leaseTime: 'infinite' } }).dhcp.leaseTime, 'infinite');
+    assert.equal(parseConfig({ dhcp: { leaseTime: '3600' } }).dhcp.leaseTime, '3600');
+    assert.throws(() => parseConfig({ dhcp: { leaseTime: 'soon' } }), /dhcp\.leaseTime: must be seconds/);
+    assert.throws(
+      () => parseConfig({ dhcp: { domain: 'bad domain' } }),
+      /dhcp\.domain: must be a DNS domain/,
+    );
+  });
   test('names the file and the key of a bad value', () => {
     const file = join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ trunk: 'eth1', vxlan: { mode: 'gre' } }));

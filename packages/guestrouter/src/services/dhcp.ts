@@ -1,0 +1,110 @@
+import type { DesiredState } from '../desired/types.js';
+import type { Inventory } from '../inventory/types.js';
+import { formatIpv4, maskOf, parseCidr, parseIpv4 } from '../net/ipv4.js';
+
+export interface DhcpOptions {
+  /** dnsmasq lease time, e.g. `12h`, `3600` (seconds) or `infinite`. */
+  readonly leaseTime: string;
+  /** Where the hosts file lives (dnsmasq re-reads it on SIGHUP). */
+  readonly hostsFile: string;
+  readonly pidFile: string;
+  /** DNS domain given to the VMs (option 15); none when undefined. */
+  readonly domain?: string;
+}
+
+export interface RenderedDhcp {
+  /** The dnsmasq configuration: interfaces, one static range and router option per network. */
+  readonly conf: string;
+  /** One `MAC,IP,hostname` line per VM NIC of a served network, sorted. */
+  readonly hosts: string;
+  readonly networks: number;
+  readonly leases: number;
+  /** NICs left out, with why (not in a served network, bad MAC or address, duplicate). */
+  readonly skipped: readonly string[];
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** What dnsmasq and DHCP clients take as a host name: one DNS label. */
+const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+/** A dnsmasq tag per link: letters, digits and `_` only, so it never needs quoting. */
+const tagOf = (link: string): string => `gr_${link.replace(/[^A-Za-z0-9]/g, '_')}`;
+
+/**
+ * The DHCP service the Virtual Router gave, for the networks guestrouter
+ * serves: static leases only (`dhcp-range=...,static`), so a VM gets exactly the
+ * address CloudStack assigned to its NIC's MAC, with the network's gateway as
+ * its router, and an unknown MAC gets nothing. One dnsmasq serves every guest
+ * link; DNS is off (`port=0`). Pure: the inventory and desired state in, text out.
+ */
+export function renderDhcp(desired: DesiredState, inventory: Inventory, options: DhcpOptions): RenderedDhcp {
+  const networks = new Map(inventory.networks.map((n) => [n.id, n]));
+  const links = [...desired.links].sort((a, b) => a.name.localeCompare(b.name));
+  const conf: string[] = [
+    '# Written by guestrouter: DHCP for the guest networks it serves. Changes are overwritten.',
+    'port=0',
+    'bind-dynamic',
+    'except-interface=lo',
+    'dhcp-authoritative',
+    'leasefile-ro',
+    'no-resolv',
+    'no-hosts',
+    `pid-file=${options.pidFile}`,
+    `dhcp-hostsfile=${options.hostsFile}`,
+  ];
+  const served = new Map<string, { tag: string; cidr: ReturnType<typeof parseCidr> }>();
+  for (const link of links) {
+    const network = networks.get(link.networkId);
+    const cidr = network ? parseCidr(network.cidr) : undefined;
+    if (!network || !cidr) continue;
+    const tag = tagOf(link.name);
+    served.set(link.networkId, { tag, cidr });
+    const mask = formatIpv4(maskOf(cidr.prefix));
+    conf.push(
+      `# ${network.name} (${network.id})`,
+      `interface=${link.name}`,
+      `dhcp-range=set:${tag},${formatIpv4(cidr.network)},static,${mask},${options.leaseTime}`,
+      `dhcp-option=tag:${tag},option:router,${network.gateway}`,
+    );
+    if (options.domain !== undefined)
+      conf.push(`dhcp-option=tag:${tag},option:domain-name,${options.domain}`);
+  }
+  const hosts: string[] = [];
+  const skipped: string[] = [];
+  const seenMacs = new Set<string>();
+  const nics = [...inventory.nics].sort(
+    (a, b) => a.networkId.localeCompare(b.networkId) || a.ipAddress.localeCompare(b.ipAddress),
+  );
+  for (const nic of nics) {
+    const net = served.get(nic.networkId);
+    if (!net) continue;
+    const mac = nic.macAddress.toLowerCase();
+    const ip = parseIpv4(nic.ipAddress);
+    const what = `VM ${nic.vmName} (${nic.vmId}) NIC ${nic.macAddress} ${nic.ipAddress}`;
+    if (!MAC.test(mac)) {
+      skipped.push(`${what}: not a MAC address`);
+      continue;
+    }
+    if (ip === undefined || !net.cidr || ip < net.cidr.first || ip > net.cidr.last) {
+      skipped.push(`${what}: address outside its network`);
+      continue;
+    }
+    // A MAC may sit in several networks (dnsmasq picks the line that fits the receiving
+    // interface's subnet), but within one network it can have one address only.
+    const seenKey = `${nic.networkId} ${mac}`;
+    if (seenMacs.has(seenKey)) {
+      skipped.push(`${what}: MAC already given another address in this network`);
+      continue;
+    }
+    seenMacs.add(seenKey);
+    const name = HOSTNAME.test(nic.hostname) ? nic.hostname : HOSTNAME.test(nic.vmName) ? nic.vmName : '';
+    hosts.push(`${mac},${nic.ipAddress}${name ? `,${name}` : ''}`);
+  }
+  return {
+    conf: `${conf.join('\n')}\n`,
+    hosts: hosts.length > 0 ? `${hosts.join('\n')}\n` : '',
+    networks: served.size,
+    leases: hosts.length,
+    skipped,
+  };
+}

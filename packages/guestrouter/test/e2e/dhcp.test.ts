@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { routerArgs, simulatorEnv, TempConfig } from '../helpers/cli.js';
+import { LogWatcher } from '../helpers/log-watcher.js';
+import { ip } from '../helpers/netns.js';
+import { RouterLab } from '../helpers/topology.js';
+import { generateSimState } from '../simulator/fixtures.js';
+import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
+
+const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+
+/*
+ * guestrouter run with dhcp.enabled in the namespace lab (see namespaces.test.ts): a real
+ * dnsmasq in the router namespace, real DHCP clients (busybox udhcpc) in the VM namespaces,
+ * over the VXLAN segment CloudStack's hypervisor script would build.
+ */
+describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { timeout: 120_000 }, () => {
+  const topo = new RouterLab('d');
+  let sim: SimulatorHandle;
+  let config: TempConfig;
+  let child: ChildProcess | undefined;
+  let log: LogWatcher;
+  let started: Promise<void>;
+
+  /** A VM namespace that forgets its static address and takes `mac`, as a freshly booted VM. */
+  function bareVm(ns: string, mac: string): void {
+    ip('-n', ns, 'addr', 'flush', 'dev', 'eth0');
+    ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'down');
+    ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'address', mac);
+    ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'up');
+  }
+
+  /** udhcpc in the namespace; returns its exit code and what the lease said (the script records it). */
+  function dhcpClient(
+    ns: string,
+    tries: number,
+  ): { code: number | null; lease: Record<string, string>; output: string } {
+    const out = join(config.dir, `${ns}.lease`);
+    const script = join(config.dir, 'udhcpc.sh');
+    writeFileSync(
+      script,
+      `#!/bin/sh\n[ "$1" = bound ] && echo "ip=$ip router=$router subnet=$subnet domain=$domain" > "${out}"\nexit 0\n`,
+    );
+    chmodSync(script, 0o755);
+    const r = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        'udhcpc',
+        '-i',
+        'eth0',
+        '-f',
+        '-q',
+        '-n',
+        '-t',
+        String(tries),
+        '-T',
+        '1',
+        '-s',
+        script,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    const lease: Record<string, string> = {};
+    if (existsSync(out)) {
+      for (const pair of readFileSync(out, 'utf8').trim().split(' ')) {
+        const [k, v] = pair.split('=');
+        if (k) lease[k] = v ?? '';
+      }
+    }
+    return { code: r.status, lease, output: `${r.stdout}${r.stderr}` };
+  }
+
+  before(async () => {
+    config = new TempConfig('gr-dhcp-');
+    // dnsmasq re-reads its hosts file as its own unprivileged user: the state dir must be traversable.
+    chmodSync(config.dir, 0o755);
+    config.write({
+      cloudstack: { retries: 0, timeoutMs: 3000 },
+      stateDir: join(config.dir, 'state'),
+      run: { intervalSeconds: 0.5, jitterSeconds: 0.1 },
+      dhcp: { enabled: true, leaseTime: '1h', domain: 'cloud.test' },
+    });
+    topo.build([]);
+    // Network 1: 192.0.2.0/24 VNI 5001, VMs .2 and .3.
+    const state = generateSimState({ networks: 1, vmsPerNetwork: 2, isolation: 'vxlan' });
+    sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
+    topo.hostAll(state);
+    child = spawn(
+      process.execPath,
+      ['--import', 'tsx', cliPath, 'run', ...routerArgs(topo.router, config.file)],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...simulatorEnv(sim) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    log = new LogWatcher(child);
+    started = log.next((l) => l.action === 'dhcp' && l.dnsmasq === 'started', 'dnsmasq started');
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child?.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    topo.cleanup();
+    await sim.stop();
+    config.remove();
+  });
+
+  test('a VM gets the address CloudStack gave its MAC, the gateway as router and the domain', async () => {
+    await started;
+    const nic = sim.state.virtualMachines[0]?.nic?.[0];
+    assert.ok(nic?.ipaddress && nic.macaddress);
+    const ns = topo.vm(nic.ipaddress);
+    bareVm(ns, nic.macaddress);
+    const { code, lease, output } = dhcpClient(ns, 5);
+    assert.equal(
+      code,
+      0,
+      `udhcpc got a lease:\n${output}\n${readFileSync(join(config.dir, 'state', 'dhcp', 'dnsmasq.conf'), 'utf8')}\n${JSON.stringify(log.lines.filter((l) => l.action === 'dhcp' || l.level === 50))}`,
+    );
+    assert.equal(lease.ip, nic.ipaddress);
+    assert.equal(lease.router, sim.state.networks[0]?.gateway);
+    assert.equal(lease.subnet, '255.255.255.0');
+    assert.equal(lease.domain, 'cloud.test');
+  });
+
+  test('a MAC CloudStack does not know gets no address (static leases only)', async () => {
+    await started;
+    const nic = sim.state.virtualMachines[1]?.nic?.[0];
+    assert.ok(nic?.ipaddress);
+    const ns = topo.vm(nic.ipaddress);
+    bareVm(ns, '02:de:ad:be:ef:01');
+    const { code, lease } = dhcpClient(ns, 2);
+    assert.notEqual(code, 0, 'udhcpc gave up');
+    assert.deepEqual(lease, {});
+  });
+
+  test('a VM added in CloudStack gets its lease after the next reconcile, without a dnsmasq restart', async () => {
+    await started;
+    const pid = log.lines.find((l) => l.action === 'dhcp' && l.dnsmasq === 'started')?.pid;
+    const template = sim.state.virtualMachines[0];
+    assert.ok(template?.nic?.[0]);
+    const added = {
+      ...template,
+      id: 'a0000000-0000-4000-8000-00000000d0c1',
+      name: 'added-vm',
+      nic: [
+        {
+          ...template.nic[0],
+          id: 'a0000000-0000-4000-8000-00000000d0c2',
+          ipaddress: '192.0.2.50',
+          macaddress: '02:00:0d:0c:00:50',
+        },
+      ],
+    };
+    const reloaded = log.next((l) => l.action === 'dhcp' && l.dnsmasq === 'reloaded', 'dnsmasq reloaded');
+    sim.state.virtualMachines.push(added);
+    await reloaded;
+    topo.hostAll(sim.state);
+    const ns = topo.vm('192.0.2.50');
+    bareVm(ns, '02:00:0d:0c:00:50');
+    const { code, lease } = dhcpClient(ns, 5);
+    assert.equal(code, 0);
+    assert.equal(lease.ip, '192.0.2.50');
+    assert.ok(
+      !log.lines.some((l) => l.action === 'dhcp' && l.dnsmasq === 'restarted'),
+      'dnsmasq re-read its hosts file (SIGHUP) instead of restarting',
+    );
+    assert.ok(log.lines.some((l) => l.action === 'dhcp' && l.pid === pid && l.dnsmasq === 'reloaded'));
+  });
+
+  test('SIGTERM stops dnsmasq with the controller', async () => {
+    const pid = log.lines.find((l) => l.action === 'dhcp' && l.dnsmasq === 'started')?.pid as number;
+    assert.ok(pid > 0);
+    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+    child?.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, 'dnsmasq is gone');
+  });
+});

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseConfig } from '../../src/config/load.js';
+import { desiredState } from '../../src/desired/desired.js';
+import type { Inventory } from '../../src/inventory/types.js';
+import { renderDhcp } from '../../src/services/dhcp.js';
+import { guestNetwork, inventoryOf, vmNic } from '../helpers/inventory.js';
+
+const files = { hostsFile: '/run/gr/dhcp-hosts', pidFile: '/run/gr/dnsmasq.pid', leaseTime: '12h' };
+
+function render(inventory: Inventory, extra: Partial<typeof files & { domain: string }> = {}) {
+  const config = parseConfig({});
+  const desired = desiredState(inventory, {
+    trunk: 'eth1',
+    uplink: 'eth0',
+    vxlan: config.vxlan,
+    selection: config.networks,
+    publicRouting: true,
+  });
+  return renderDhcp(desired, inventory, { ...files, ...extra });
+}
+
+describe('renderDhcp', () => {
+  test('one static range and router per served network, one host line per VM NIC', () => {
+    const r = render(inventoryOf([guestNetwork(1), guestNetwork(2)], 2), { domain: 'cloud.example' });
+    assert.equal(r.networks, 2);
+    assert.equal(r.leases, 4);
+    assert.deepEqual(r.skipped, []);
+    const conf = r.conf.split('\n');
+    for (const line of [
+      'port=0',
+      'leasefile-ro',
+      'dhcp-authoritative',
+      'dhcp-hostsfile=/run/gr/dhcp-hosts',
+      'pid-file=/run/gr/dnsmasq.pid',
+      'interface=vxlan5001',
+      'dhcp-range=set:gr_vxlan5001,10.0.1.0,static,255.255.255.0,12h',
+      'dhcp-option=tag:gr_vxlan5001,option:router,10.0.1.1',
+      'dhcp-option=tag:gr_vxlan5001,option:domain-name,cloud.example',
+      'interface=vxlan5002',
+      'dhcp-range=set:gr_vxlan5002,10.0.2.0,static,255.255.255.0,12h',
+      'dhcp-option=tag:gr_vxlan5002,option:router,10.0.2.1',
+    ]) {
+      assert.ok(conf.includes(line), `missing: ${line}\n${r.conf}`);
+    }
+    assert.equal(
+      r.hosts,
+      [
+        '02:00:00:00:00:0a,10.0.1.10,vm-10',
+        '02:00:00:00:00:0b,10.0.1.11,vm-11',
+        '02:00:00:00:00:0a,10.0.2.10,vm-10',
+        '02:00:00:00:00:0b,10.0.2.11,vm-11',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('refused networks get no DHCP, and NICs that cannot be served are skipped with why', () => {
+    const ok = guestNetwork(1);
+    const vr = guestNetwork(2, { services: [{ name: 'Dhcp', provider: 'VirtualRouter' }] });
+    const base = inventoryOf([ok, vr], 1);
+    const inventory: Inventory = {
+      ...base,
+      nics: [
+        ...base.nics,
+        { ...vmNic(ok, 20), macAddress: 'not-a-mac' },
+        { ...vmNic(ok, 21), ipAddress: '172.16.0.5' },
+        { ...vmNic(ok, 22), macAddress: '02:00:00:00:00:0A' },
+        { ...vmNic(ok, 23), hostname: 'bad name!', vmName: 'also bad' },
+      ],
+    };
+    const r = render(inventory);
+    assert.equal(r.networks, 1);
+    assert.doesNotMatch(r.conf, /vxlan5002/);
+    assert.equal(
+      r.hosts,
+      ['02:00:00:00:00:0a,10.0.1.10,vm-10', '02:00:00:00:00:17,10.0.1.23', ''].join('\n'),
+    );
+    assert.equal(r.skipped.length, 3);
+    assert.match(r.skipped[0] as string, /NIC not-a-mac 10\.0\.1\.20: not a MAC address/);
+    assert.match(r.skipped[1] as string, /10\.0\.1\.22: MAC already given another address in this network/);
+    assert.match(r.skipped[2] as string, /172\.16\.0\.5: address outside its network/);
+  });
+
+  test('nothing served: no network in the configuration and no host lines', () => {
+    const r = render(inventoryOf([], 0));
+    assert.equal(r.networks, 0);
+    assert.equal(r.hosts, '');
+    assert.doesNotMatch(r.conf, /^interface=/m);
+  });
+});
