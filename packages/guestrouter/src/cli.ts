@@ -191,6 +191,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           binary: first.dhcp.dnsmasq,
           leaseTime: first.dhcp.leaseTime,
           ...(first.dhcp.domain ? { domain: first.dhcp.domain } : {}),
+          ...(first.dhcp.dns ? { dns: { upstream: first.dhcp.upstream } } : {}),
           ...(first.netns ? { netns: first.netns } : {}),
           logger,
         })

@@ -98,7 +98,14 @@ export const configSchema = z
           .string()
           .regex(/^(\d+[smhdw]?|infinite)$/, 'must be seconds, a number with s, m, h, d or w, or "infinite"')
           .default('12h'),
-        /** DNS domain handed to the VMs (DHCP option 15). */
+        /**
+         * Also answer DNS on the gateway addresses: the VMs' names (NAME and NAME.DOMAIN) from
+         * the inventory; other names are forwarded to `upstream`. The gateway becomes the VMs' DNS server.
+         */
+        dns: z.boolean().default(false),
+        /** DNS servers dnsmasq forwards other names to (with `dns`); none: only the VMs' names are answered. */
+        upstream: z.array(z.string().ip({ version: 'v4', message: 'must be an IPv4 address' })).default([]),
+        /** DNS domain handed to the VMs (DHCP option 15), and with `dns` the zone of their names. */
         domain: z
           .string()
           .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i, 'must be a DNS domain')

@@ -8,8 +8,13 @@ export interface DhcpOptions {
   /** Where the hosts file lives (dnsmasq re-reads it on SIGHUP). */
   readonly hostsFile: string;
   readonly pidFile: string;
-  /** DNS domain given to the VMs (option 15); none when undefined. */
+  /** DNS domain given to the VMs (option 15), and with `dns` the zone their names live in. */
   readonly domain?: string;
+  /**
+   * Also answer DNS on the served links: the VMs' names (and NAME.DOMAIN) from the
+   * inventory, everything else forwarded to `upstream`; the gateway is handed out as DNS server.
+   */
+  readonly dns?: { readonly hostsFile: string; readonly upstream: readonly string[] };
 }
 
 export interface RenderedDhcp {
@@ -17,6 +22,8 @@ export interface RenderedDhcp {
   readonly conf: string;
   /** One `MAC,IP,hostname` line per VM NIC of a served network, sorted. */
   readonly hosts: string;
+  /** With DNS: one `IP NAME [NAME.DOMAIN]` line per named VM NIC (dnsmasq addn-hosts). */
+  readonly dnsHosts: string;
   readonly networks: number;
   readonly leases: number;
   /** NICs left out, with why (not in a served network, bad MAC or address, duplicate). */
@@ -35,14 +42,17 @@ const tagOf = (link: string): string => `gr_${link.replace(/[^A-Za-z0-9]/g, '_')
  * serves: static leases only (`dhcp-range=...,static`), so a VM gets exactly the
  * address CloudStack assigned to its NIC's MAC, with the network's gateway as
  * its router, and an unknown MAC gets nothing. One dnsmasq serves every guest
- * link; DNS is off (`port=0`). Pure: the inventory and desired state in, text out.
+ * link; DNS is off (`port=0`) unless `dns` is given. Pure: the inventory and
+ * desired state in, text out.
  */
 export function renderDhcp(desired: DesiredState, inventory: Inventory, options: DhcpOptions): RenderedDhcp {
   const networks = new Map(inventory.networks.map((n) => [n.id, n]));
   const links = [...desired.links].sort((a, b) => a.name.localeCompare(b.name));
+  const dns = options.dns;
   const conf: string[] = [
-    '# Written by guestrouter: DHCP for the guest networks it serves. Changes are overwritten.',
-    'port=0',
+    `# Written by guestrouter: DHCP${dns ? ' and DNS' : ''} for the guest networks it serves. Changes are overwritten.`,
+    // DNS off unless asked for; on, it answers only on the served links (interface= below).
+    dns ? 'port=53' : 'port=0',
     'bind-dynamic',
     'except-interface=lo',
     'dhcp-authoritative',
@@ -52,6 +62,12 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
     `pid-file=${options.pidFile}`,
     `dhcp-hostsfile=${options.hostsFile}`,
   ];
+  if (dns) {
+    conf.push(`addn-hosts=${dns.hostsFile}`, 'domain-needed', 'bogus-priv');
+    // The VMs' own domain is answered here only: an unknown name in it is NXDOMAIN, never forwarded.
+    if (options.domain !== undefined) conf.push(`domain=${options.domain}`, `local=/${options.domain}/`);
+    for (const server of dns.upstream) conf.push(`server=${server}`);
+  }
   const served = new Map<string, { tag: string; cidr: ReturnType<typeof parseCidr> }>();
   for (const link of links) {
     const network = networks.get(link.networkId);
@@ -68,8 +84,10 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
     );
     if (options.domain !== undefined)
       conf.push(`dhcp-option=tag:${tag},option:domain-name,${options.domain}`);
+    if (dns) conf.push(`dhcp-option=tag:${tag},option:dns-server,${network.gateway}`);
   }
   const hosts: string[] = [];
+  const dnsHosts: string[] = [];
   const skipped: string[] = [];
   const seenMacs = new Set<string>();
   const nics = [...inventory.nics].sort(
@@ -99,10 +117,12 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
     seenMacs.add(seenKey);
     const name = HOSTNAME.test(nic.hostname) ? nic.hostname : HOSTNAME.test(nic.vmName) ? nic.vmName : '';
     hosts.push(`${mac},${nic.ipAddress}${name ? `,${name}` : ''}`);
+    if (name) dnsHosts.push(`${nic.ipAddress} ${name}${options.domain ? ` ${name}.${options.domain}` : ''}`);
   }
   return {
     conf: `${conf.join('\n')}\n`,
     hosts: hosts.length > 0 ? `${hosts.join('\n')}\n` : '',
+    dnsHosts: dnsHosts.length > 0 ? `${dnsHosts.join('\n')}\n` : '',
     networks: served.size,
     leases: hosts.length,
     skipped,

@@ -18,6 +18,8 @@ export interface DnsmasqOptions {
   readonly binary: string;
   readonly leaseTime: string;
   readonly domain?: string;
+  /** Also serve DNS (the VMs' names, the rest forwarded to these servers). */
+  readonly dns?: { readonly upstream: readonly string[] };
   readonly netns?: string;
   readonly logger: DnsmasqLogger;
 }
@@ -45,11 +47,13 @@ export class DnsmasqService {
   private readonly confFile: string;
   private readonly hostsFile: string;
   private readonly pidFile: string;
+  private readonly dnsHostsFile: string;
 
   constructor(private readonly options: DnsmasqOptions) {
     this.confFile = join(options.dir, 'dnsmasq.conf');
     this.hostsFile = join(options.dir, 'dhcp-hosts');
     this.pidFile = join(options.dir, 'dnsmasq.pid');
+    this.dnsHostsFile = join(options.dir, 'dns-hosts');
   }
 
   get pid(): number | undefined {
@@ -62,6 +66,9 @@ export class DnsmasqService {
       hostsFile: this.hostsFile,
       pidFile: this.pidFile,
       ...(this.options.domain === undefined ? {} : { domain: this.options.domain }),
+      ...(this.options.dns === undefined
+        ? {}
+        : { dns: { hostsFile: this.dnsHostsFile, upstream: this.options.dns.upstream } }),
     });
   }
 
@@ -78,7 +85,10 @@ export class DnsmasqService {
     await mkdir(this.options.dir, { recursive: true, mode: 0o755 });
     await chmod(this.options.dir, 0o755);
     const confChanged = await writeIfChanged(this.confFile, r.conf);
-    const hostsChanged = await writeIfChanged(this.hostsFile, r.hosts);
+    // Both hosts files are re-read on SIGHUP.
+    const dhcpHostsChanged = await writeIfChanged(this.hostsFile, r.hosts);
+    const dnsHostsChanged = this.options.dns ? await writeIfChanged(this.dnsHostsFile, r.dnsHosts) : false;
+    const hostsChanged = dhcpHostsChanged || dnsHostsChanged;
     let action: DhcpSyncResult['action'] = 'unchanged';
     if (!this.running) {
       await this.start();

@@ -43,7 +43,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     const script = join(config.dir, 'udhcpc.sh');
     writeFileSync(
       script,
-      `#!/bin/sh\n[ "$1" = bound ] && echo "ip=$ip router=$router subnet=$subnet domain=$domain" > "${out}"\nexit 0\n`,
+      `#!/bin/sh\n[ "$1" = bound ] && echo "ip=$ip router=$router subnet=$subnet domain=$domain dns=$dns" > "${out}"\nexit 0\n`,
     );
     chmodSync(script, 0o755);
     const r = spawnSync(
@@ -77,6 +77,31 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     return { code: r.status, lease, output: `${r.stdout}${r.stderr}` };
   }
 
+  /** One DNS question for an A record, asked from `ns` (stdlib Python: no resolver tools here). */
+  function dnsQuery(ns: string, server: string, name: string): string {
+    const py = [
+      'import socket, struct, sys',
+      'name, server = sys.argv[1], sys.argv[2]',
+      "q = struct.pack('>HHHHHH', 0x4752, 0x0100, 1, 0, 0, 0)",
+      "q += b''.join(bytes([len(p)]) + p.encode() for p in name.split('.')) + b'\\0' + struct.pack('>HH', 1, 1)",
+      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)',
+      's.sendto(q, (server, 53))',
+      'try:',
+      '    r, _ = s.recvfrom(512)',
+      'except socket.timeout:',
+      "    print('TIMEOUT'); sys.exit(0)",
+      "rcode = r[3] & 15; an = struct.unpack('>H', r[6:8])[0]",
+      "if rcode == 3: print('NXDOMAIN'); sys.exit(0)",
+      "if rcode != 0 or an == 0: print('RCODE%d/%d' % (rcode, an)); sys.exit(0)",
+      "print('.'.join(str(b) for b in r[-4:]))",
+    ].join('\n');
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'python3', '-c', py, name, server], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    return `${r.stdout}${r.stderr}`.trim();
+  }
+
   before(async () => {
     config = new TempConfig('gr-dhcp-');
     // dnsmasq re-reads its hosts file as its own unprivileged user: the state dir must be traversable.
@@ -85,7 +110,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
       cloudstack: { retries: 0, timeoutMs: 3000 },
       stateDir: join(config.dir, 'state'),
       run: { intervalSeconds: 0.5, jitterSeconds: 0.1 },
-      dhcp: { enabled: true, leaseTime: '1h', domain: 'cloud.test' },
+      dhcp: { enabled: true, leaseTime: '1h', domain: 'cloud.test', dns: true },
     });
     topo.build([]);
     // Network 1: 192.0.2.0/24 VNI 5001, VMs .2 and .3.
@@ -131,6 +156,20 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.equal(lease.router, sim.state.networks[0]?.gateway);
     assert.equal(lease.subnet, '255.255.255.0');
     assert.equal(lease.domain, 'cloud.test');
+    assert.equal(lease.dns, sim.state.networks[0]?.gateway, 'the gateway is the DNS server');
+  });
+
+  test("with dhcp.dns the gateway answers the VMs' names, and NXDOMAIN for unknown names in the domain", async () => {
+    await started;
+    const [first, second] = sim.state.virtualMachines;
+    const nic = first?.nic?.[0];
+    assert.ok(nic?.ipaddress && first?.name && second?.nic?.[0]?.ipaddress);
+    // a VM namespace that still has its address (the lease test above took it off the first one)
+    const ns = topo.vm(second.nic[0].ipaddress);
+    const gateway = sim.state.networks[0]?.gateway as string;
+    assert.equal(dnsQuery(ns, gateway, `${first.name}.cloud.test`), nic.ipaddress);
+    assert.equal(dnsQuery(ns, gateway, first.name), nic.ipaddress);
+    assert.equal(dnsQuery(ns, gateway, 'no-such-vm.cloud.test'), 'NXDOMAIN');
   });
 
   test('a MAC CloudStack does not know gets no address (static leases only)', async () => {

@@ -25,7 +25,17 @@ describe('config', () => {
   });
   test('DHCP is off by default; its lease time and domain are checked', () => {
     const config = parseConfig({});
-    assert.deepEqual(config.dhcp, { enabled: false, leaseTime: '12h', dnsmasq: 'dnsmasq' });
+    assert.deepEqual(config.dhcp, {
+      enabled: false,
+      leaseTime: '12h',
+      dns: false,
+      upstream: [],
+      dnsmasq: 'dnsmasq',
+    });
+    assert.throws(
+      () => parseConfig({ dhcp: { upstream: ['dns.example'] } }),
+      /dhcp\.upstream\.0: must be an IPv4 address/,
+    );
     assert.equal(parseConfig({ dhcp: { enabled: true, leaseTime: 'infinite' } }).dhcp.leaseTime, 'infinite');
     assert.equal(parseConfig({ dhcp: { leaseTime: '3600' } }).dhcp.leaseTime, '3600');
     assert.throws(() => parseConfig({ dhcp: { leaseTime: 'soon' } }), /dhcp\.leaseTime: must be seconds/);

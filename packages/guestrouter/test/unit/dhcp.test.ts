@@ -8,7 +8,10 @@ import { guestNetwork, inventoryOf, vmNic } from '../helpers/inventory.js';
 
 const files = { hostsFile: '/run/gr/dhcp-hosts', pidFile: '/run/gr/dnsmasq.pid', leaseTime: '12h' };
 
-function render(inventory: Inventory, extra: Partial<typeof files & { domain: string }> = {}) {
+function render(
+  inventory: Inventory,
+  extra: Partial<typeof files & { domain: string; dns: { hostsFile: string; upstream: string[] } }> = {},
+) {
   const config = parseConfig({});
   const desired = desiredState(inventory, {
     trunk: 'eth1',
@@ -80,6 +83,28 @@ describe('renderDhcp', () => {
     assert.match(r.skipped[0] as string, /NIC not-a-mac 10\.0\.1\.20: not a MAC address/);
     assert.match(r.skipped[1] as string, /10\.0\.1\.22: MAC already given another address in this network/);
     assert.match(r.skipped[2] as string, /172\.16\.0\.5: address outside its network/);
+  });
+
+  test('with DNS: port 53, the VM names (and NAME.DOMAIN), the gateway as DNS server, the rest forwarded', () => {
+    const dns = { hostsFile: '/run/gr/dns-hosts', upstream: ['192.0.2.53', '198.51.100.53'] };
+    const r = render(inventoryOf([guestNetwork(1)], 2), { domain: 'cloud.example', dns });
+    const conf = r.conf.split('\n');
+    for (const line of [
+      'port=53',
+      'addn-hosts=/run/gr/dns-hosts',
+      'domain=cloud.example',
+      'local=/cloud.example/',
+      'server=192.0.2.53',
+      'server=198.51.100.53',
+      'dhcp-option=tag:gr_vxlan5001,option:dns-server,10.0.1.1',
+    ]) {
+      assert.ok(conf.includes(line), `missing: ${line}\n${r.conf}`);
+    }
+    assert.ok(!conf.includes('port=0'));
+    assert.equal(r.dnsHosts, '10.0.1.10 vm-10 vm-10.cloud.example\n10.0.1.11 vm-11 vm-11.cloud.example\n');
+    const plain = render(inventoryOf([guestNetwork(1)], 1));
+    assert.ok(plain.conf.split('\n').includes('port=0'), 'DNS stays off unless asked for');
+    assert.doesNotMatch(plain.conf, /addn-hosts|dns-server/);
   });
 
   test('nothing served: no network in the configuration and no host lines', () => {
