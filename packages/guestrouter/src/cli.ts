@@ -318,7 +318,12 @@ export function buildProgram(): Command {
         return port;
       }),
     )
-    .addHelpText('after', '\nExample:\n  guestrouter run --config /etc/guestrouter.json')
+    .addHelpText(
+      'after',
+      '\nWith "dhcp": {"enabled": true} in the config, run also serves DHCP (static leases from\n' +
+        'CloudStack) to the served networks through one dnsmasq, and with "dns": true their names.\n' +
+        '\nExample:\n  guestrouter run --config /etc/guestrouter.json',
+    )
     .action(action(runCommand));
   return program;
 }
