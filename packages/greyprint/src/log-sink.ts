@@ -20,13 +20,15 @@ export interface LogSinkOptions {
  *
  * (pino's own asynchronous destination appends each line to one growing
  * string and measures that string's byte length on every write, which copies
- * the whole batch per line: most of a request's garbage, and the collector
- * pauses that come with it.)
+ * the whole batch per line: about a third of a request's garbage, and the
+ * collector pauses that come with it.)
  *
- * A reader that stops reading (a full non-blocking pipe: EAGAIN) never blocks
- * the daemon: lines wait and the write is tried again a little later; past
- * maxPendingChars they are dropped and counted. Any other write error drops
- * the batch. Either loss is reported once on stderr with the count.
+ * On a non-blocking descriptor, a reader that stops reading (a full pipe:
+ * EAGAIN) never blocks the daemon: lines wait and the write is tried again a
+ * little later; past maxPendingChars they are dropped and counted. On a
+ * blocking descriptor a write waits for the reader, as with any synchronous
+ * logger. Any other write error drops the batch. A loss is reported on stderr
+ * once per cause; droppedLines has the count.
  */
 export class LogSink {
   private lines: string[] = [];
