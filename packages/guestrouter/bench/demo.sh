@@ -2,7 +2,8 @@
 # guestrouter demo (under a minute): a router namespace with a trunk and an
 # uplink, a hypervisor namespace with CloudStack-style VXLAN bridges and one VM
 # namespace per network, the API simulator with 3 networks / 3 VMs; then
-# plan, apply, a second apply (no-op) and status. Cleans up on exit.
+# plan, apply, a second apply (no-op), status, and `run` with DHCP: a VM that
+# boots without an address gets CloudStack's from dnsmasq. Cleans up on exit.
 # Run from the repository root: make -C packages/guestrouter demo
 set -euo pipefail
 
@@ -10,9 +11,14 @@ P="gr$$d"
 R="$P-rtr"; H="$P-hv"
 NAMESPACES=()
 SIM_PID=""
+RUN_PID=""
 WORK="$(mktemp -d)"
+# dnsmasq reads its hosts file as its own unprivileged user: the state dir must be traversable.
+chmod 755 "$WORK"
 
 cleanup() {
+  # SIGTERM to run stops its dnsmasq too
+  if [ -n "$RUN_PID" ]; then kill "$RUN_PID" 2>/dev/null || true; wait "$RUN_PID" 2>/dev/null || true; fi
   [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -61,3 +67,19 @@ say guestrouter apply '# again: nothing to do'; gr apply
 say guestrouter status; gr status
 say "ip netns exec $P-vm1 ping -c1 203.0.113.2   # VM on network 1 -> VM on network 3, routed"
 ip netns exec "$P-vm1" ping -c1 -W2 -n 203.0.113.2 | sed -n 2p
+
+echo '{ "stateDir": "'"$WORK"'/state", "cloudstack": { "retries": 1 }, "run": { "intervalSeconds": 2 },
+  "dhcp": { "enabled": true, "domain": "cloud.test" } }' > "$WORK/config-dhcp.json"
+say 'guestrouter run   # config: "dhcp": { "enabled": true, "domain": "cloud.test" }'
+node --import tsx packages/guestrouter/src/cli.ts run --netns "$R" --trunk trunk --uplink uplink \
+  --config "$WORK/config-dhcp.json" 2>"$WORK/run.log" &
+RUN_PID=$!
+for _ in $(seq 100); do grep -q '"dnsmasq":"started"' "$WORK/run.log" && break; sleep 0.2; done
+grep -o '"msg":"dhcp started"' "$WORK/run.log" >/dev/null || { echo "dnsmasq did not start:"; cat "$WORK/run.log"; exit 1; }
+echo "dnsmasq started for $(grep -o '"networks":[0-9]*' "$WORK/run.log" | head -1 | cut -d: -f2) networks:"
+sed 's/^/  /' "$WORK/state/dhcp/dhcp-hosts"
+mac=$(grep ',192.0.2.2,' "$WORK/state/dhcp/dhcp-hosts" | cut -d, -f1)
+ip -n "$P-vm1" addr flush dev eth0
+ip -n "$P-vm1" link set eth0 down; ip -n "$P-vm1" link set eth0 address "$mac"; ip -n "$P-vm1" link set eth0 up
+say "ip netns exec $P-vm1 udhcpc -i eth0   # VM 1 booted without an address, MAC $mac"
+ip netns exec "$P-vm1" udhcpc -i eth0 -f -q -n -t 5 -T 1 -s /bin/true 2>&1 | grep -E 'lease|fail'
