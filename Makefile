@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PACKAGES := greyprint guestrouter denul
 
-.PHONY: all install deps node_modules build typecheck lint unit test bench demo clean
+.PHONY: all install deps build typecheck lint unit test bench demo clean
 
 all: build
 
