@@ -99,11 +99,14 @@ export function parseCidr(text: string): Cidr {
   return { text: trimmed, kind: addr.kind(), bits, bytes: maskBytes(addr.toByteArray(), bits) };
 }
 
+/** Byte `index` of an address masked to a `bits`-long prefix. */
+function maskOctet(byte: number, index: number, bits: number): number {
+  const keep = Math.max(0, Math.min(8, bits - index * 8));
+  return keep === 0 ? 0 : byte & (0xff << (8 - keep)) & 0xff;
+}
+
 function maskBytes(bytes: number[], bits: number): number[] {
-  return bytes.map((b, i) => {
-    const keep = Math.max(0, Math.min(8, bits - i * 8));
-    return keep === 0 ? 0 : b & (0xff << (8 - keep)) & 0xff;
-  });
+  return bytes.map((b, i) => maskOctet(b, i, bits));
 }
 
 export function cidrContains(cidr: Cidr, addr: ParsedAddress): boolean {
@@ -121,16 +124,10 @@ export function cidrContains(cidr: Cidr, addr: ParsedAddress): boolean {
 export function networkOf(addr: ParsedAddress, bits: number): string {
   if (addr.kind() === 'ipv4') {
     // Once per request: the octets are masked in place of copying and mapping arrays.
-    const o = (addr as ipaddr.IPv4).octets;
-    const mask = (i: number) => {
-      const keep = Math.max(0, Math.min(8, bits - i * 8));
-      return keep === 0 ? 0 : (o[i] as number) & (0xff << (8 - keep)) & 0xff;
-    };
-    return `${mask(0)}.${mask(1)}.${mask(2)}.${mask(3)}/${bits}`;
+    const [a = 0, b = 0, c = 0, d = 0] = (addr as ipaddr.IPv4).octets;
+    return `${maskOctet(a, 0, bits)}.${maskOctet(b, 1, bits)}.${maskOctet(c, 2, bits)}.${maskOctet(d, 3, bits)}/${bits}`;
   }
-  const bytes = maskBytes(addr.toByteArray(), bits);
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}/${bits}`;
-  const net = ipaddr.fromByteArray(bytes);
+  const net = ipaddr.fromByteArray(maskBytes(addr.toByteArray(), bits));
   return `${net.toString()}/${bits}`;
 }
 

@@ -49,7 +49,7 @@ export class RedisStoreError extends Error {
 }
 
 // KEYS[1] triplet; ARGV now, ttl. Returns firstSeen, lastSeen, passes.
-const ATTEMPT_BODY = `
+const ATTEMPT_LUA = `
 local first = redis.call('HGET', KEYS[1], 'f')
 if not first then
   redis.call('HSET', KEYS[1], 'f', ARGV[1], 'l', ARGV[1], 'p', 0)
@@ -61,7 +61,6 @@ if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 local p = redis.call('HGET', KEYS[1], 'p')
 return {first, ARGV[1], p}
 `;
-const ATTEMPT_LUA = ATTEMPT_BODY;
 
 // KEYS[1] triplet, KEYS[2] client; ARGV now, ttl, autoAllowAt. Returns an empty list when the
 // client has autoAllowAt confirmed deliveries or more (nothing recorded), else what ATTEMPT returns.
@@ -71,7 +70,7 @@ if at > 0 then
   local c = tonumber(redis.call('HGET', KEYS[2], 'p') or '0')
   if c >= at then return {} end
 end
-${ATTEMPT_BODY}`;
+${ATTEMPT_LUA}`;
 
 // KEYS[1] triplet, KEYS[2] client; ARGV now, ttl. Returns triplet passes, client passes.
 const PASS_LUA = `

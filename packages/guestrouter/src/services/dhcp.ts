@@ -1,6 +1,6 @@
 import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
-import { formatIpv4, maskOf, parseCidr, parseIpv4 } from '../net/ipv4.js';
+import { formatIpv4, type Ipv4Cidr, maskOf, parseCidr, parseIpv4 } from '../net/ipv4.js';
 
 export interface DhcpOptions {
   /** dnsmasq lease time, e.g. `12h`, `3600` (seconds) or `infinite`. */
@@ -68,7 +68,7 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
     if (options.domain !== undefined) conf.push(`domain=${options.domain}`, `local=/${options.domain}/`);
     for (const server of dns.upstream) conf.push(`server=${server}`);
   }
-  const served = new Map<string, { tag: string; cidr: ReturnType<typeof parseCidr> }>();
+  const served = new Map<string, { tag: string; cidr: Ipv4Cidr }>();
   for (const link of links) {
     const network = networks.get(link.networkId);
     const cidr = network ? parseCidr(network.cidr) : undefined;
@@ -89,7 +89,7 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
   const hosts: string[] = [];
   const dnsHosts: string[] = [];
   const skipped: string[] = [];
-  const seenMacs = new Set<string>();
+  const seen = new Set<string>();
   const nics = [...inventory.nics].sort(
     (a, b) => a.networkId.localeCompare(b.networkId) || a.ipAddress.localeCompare(b.ipAddress),
   );
@@ -103,18 +103,18 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
       skipped.push(`${what}: not a MAC address`);
       continue;
     }
-    if (ip === undefined || !net.cidr || ip < net.cidr.first || ip > net.cidr.last) {
+    if (ip === undefined || ip < net.cidr.first || ip > net.cidr.last) {
       skipped.push(`${what}: address outside its network`);
       continue;
     }
     // A MAC may sit in several networks (dnsmasq picks the line that fits the receiving
     // interface's subnet), but within one network it can have one address only.
     const seenKey = `${nic.networkId} ${mac}`;
-    if (seenMacs.has(seenKey)) {
+    if (seen.has(seenKey)) {
       skipped.push(`${what}: MAC already given another address in this network`);
       continue;
     }
-    seenMacs.add(seenKey);
+    seen.add(seenKey);
     const name = HOSTNAME.test(nic.hostname) ? nic.hostname : HOSTNAME.test(nic.vmName) ? nic.vmName : '';
     hosts.push(`${mac},${nic.ipAddress}${name ? `,${name}` : ''}`);
     if (name) dnsHosts.push(`${nic.ipAddress} ${name}${options.domain ? ` ${name}.${options.domain}` : ''}`);

@@ -60,7 +60,7 @@ export class DnsmasqService {
     return this.child?.pid;
   }
 
-  render(desired: DesiredState, inventory: Inventory): RenderedDhcp {
+  private render(desired: DesiredState, inventory: Inventory): RenderedDhcp {
     return renderDhcp(desired, inventory, {
       leaseTime: this.options.leaseTime,
       hostsFile: this.hostsFile,
