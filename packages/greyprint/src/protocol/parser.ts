@@ -326,7 +326,9 @@ class DecodedRequest implements PolicyRequest {
  * client and tests. Bounded like the request parser.
  */
 export class PolicyReplyParser {
-  private buffered = '';
+  // Bytes, not text: a multibyte character split across two chunks must be
+  // decoded only once its line is complete.
+  private buffered: Buffer = Buffer.alloc(0);
   private action: string | undefined;
 
   constructor(
@@ -335,19 +337,25 @@ export class PolicyReplyParser {
   ) {}
 
   feed(chunk: Buffer): void {
-    this.buffered += chunk.toString('utf8');
-    if (this.buffered.length > this.maxBytes) throw new Error(`reply longer than ${this.maxBytes} bytes`);
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    let start = 0;
     for (;;) {
-      const nl = this.buffered.indexOf('\n');
-      if (nl === -1) return;
-      const line = this.buffered.slice(0, nl).replace(/\r$/, '');
-      this.buffered = this.buffered.slice(nl + 1);
-      if (line === '') {
-        if (this.action !== undefined) this.onReply(this.action);
-        this.action = undefined;
-      } else if (line.startsWith('action=')) {
-        this.action = line.slice('action='.length);
-      }
+      const nl = this.buffered.indexOf(0x0a, start);
+      if (nl === -1) break;
+      const end = nl > start && this.buffered[nl - 1] === 0x0d ? nl - 1 : nl;
+      this.handleLine(this.buffered.toString('utf8', start, end));
+      start = nl + 1;
+    }
+    this.buffered = this.buffered.subarray(start);
+    if (this.buffered.length > this.maxBytes) throw new Error(`reply longer than ${this.maxBytes} bytes`);
+  }
+
+  private handleLine(line: string): void {
+    if (line === '') {
+      if (this.action !== undefined) this.onReply(this.action);
+      this.action = undefined;
+    } else if (line.startsWith('action=')) {
+      this.action = line.slice('action='.length);
     }
   }
 }

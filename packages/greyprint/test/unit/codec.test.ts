@@ -182,4 +182,20 @@ describe('policy reply serializer', () => {
       assert.deepEqual(got, ['DUNNO', 'PREPEND X-P0f-OS: Windows XP']);
     }
   });
+
+  test('decodes a multibyte character split across chunks at every byte', () => {
+    const text = 'DEFER_IF_PERMIT Grüße, 灰色リスト 🙂 retry later';
+    const input = Buffer.from(serializeReply(text));
+    for (const chunks of splits(input)) {
+      const got: string[] = [];
+      const p = new PolicyReplyParser((a) => got.push(a));
+      for (const c of chunks) p.feed(c);
+      assert.deepEqual(got, [text]);
+    }
+  });
+
+  test('refuses a reply line longer than its limit', () => {
+    const p = new PolicyReplyParser(() => undefined, 64);
+    assert.throws(() => p.feed(Buffer.from(`action=${'x'.repeat(100)}`)), /longer than 64 bytes/);
+  });
 });
