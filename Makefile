@@ -1,7 +1,7 @@
 # One entry point for every package: install, build, test, bench, demo.
 # `make test` is what CI runs (.ci/run): it installs what it needs itself.
 SHELL := /bin/bash
-PACKAGES := greyprint guestrouter denul
+PACKAGES := opskit greyprint guestrouter denul
 
 .PHONY: all install deps build typecheck lint unit test bench demo clean
 
@@ -31,7 +31,7 @@ test: install typecheck lint
 	node scripts/run-tests.mjs
 
 bench: install
-	@for p in $(PACKAGES); do $(MAKE) --no-print-directory -C packages/$$p bench || true; done
+	@for p in $(PACKAGES); do [ -f packages/$$p/Makefile ] || continue; $(MAKE) --no-print-directory -C packages/$$p bench || true; done
 
 # The greyprint pipeline is the main job; guestrouter and denul follow with short demos of their own.
 demo: install
