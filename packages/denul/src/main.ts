@@ -1,17 +1,18 @@
 import fs from 'node:fs';
 import tty from 'node:tty';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { type Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createProgram, packageVersion } from 'opskit/cli';
 import { DEFAULT_OPTIONS, type DenulOptions, parseByteSize, validateOptions } from './core/options.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runDenul } from './io/run.js';
 
 const EXAMPLES = `
 Examples:
-  denul < app.log > app.clean.log      like: tr -d '\\000' < app.log > app.clean.log
-  denul -c /var/log/app/*.log          how many NUL bytes, in how many runs, per file (writes nothing)
-  denul --check /var/log/app.log       exit 1 if the file holds NUL bytes (for monitoring)
-  denul -i -c /var/log/app.log         clean in place (temp file + rename) and report what was removed
-  denul -i --leading-only app.log      remove only the NUL block copytruncate rotation left at the start
-  denul -i --same-inode app.log        rewrite inside the same inode (writers that keep it open, hard links)
+  denul < app.log > app.clean.log        like: tr -d '\\000' < app.log > app.clean.log
+  denul --count /var/log/app/*.log       how many NUL bytes, in how many runs, per file (writes nothing)
+  denul --check /var/log/app.log         exit 1 if the file holds NUL bytes (for monitoring)
+  denul -i --count /var/log/app.log      clean in place (temp file + rename) and report what was removed
+  denul -i --leading-only app.log        remove only the NUL block copytruncate rotation left at the start
+  denul -i --same-inode app.log          rewrite inside the same inode (writers that keep it open, hard links)
 
 Exit status: 0 success (--check: no NUL bytes), 1 failure (--check: NUL bytes found),
 2 usage error (--check: a file could not be read).
@@ -27,46 +28,51 @@ function sizeOption(value: string): number {
 }
 
 function buildProgram(): Command {
-  return new Command()
-    .name('denul')
-    .description(
-      'Remove NUL bytes (^@) from files or standard input, streaming (any file size), or safely in place.',
-    )
-    .argument('[file...]', 'files to read; none or "-" reads standard input', [])
-    .option('-i, --in-place', 'replace each file by its cleaned copy (temp file, fsync, rename)', false)
-    .option(
-      '--same-inode',
-      'with -i: rewrite the file inside its own inode instead of renaming (keeps open writers and hard links)',
-      false,
-    )
-    .option('-c, --count', 'report NUL bytes and runs per file; without -i nothing is written', false)
-    .option('--check', 'write nothing; exit 1 when any file holds NUL bytes, 0 otherwise', false)
-    .option(
-      '--leading-only',
-      'remove only the NUL block at the start of each file (copytruncate leftovers)',
-      false,
-    )
-    .option('--json', 'with --count or --check: one JSON object per file', false)
-    .option('-q, --quiet', 'with --count or --check: print no report, only the exit status', false)
-    .option('--no-progress', 'never show the progress line (shown on a terminal for files >= 64 MiB)')
-    .addOption(
-      new Option('--chunk-size <bytes>', 'bytes per read (testing and tuning)')
-        .argParser(sizeOption)
-        .default(DEFAULT_OPTIONS.chunkSize)
-        .hideHelp(),
-    )
-    .addOption(
-      new Option('--progress-min <bytes>', 'smallest file that gets a progress line')
-        .argParser(sizeOption)
-        .default(DEFAULT_OPTIONS.progressMinBytes)
-        .hideHelp(),
-    )
-    .addHelpText('after', EXAMPLES)
-    .showHelpAfterError(USAGE_HINT)
-    .exitOverride();
+  return (
+    createProgram({
+      name: 'denul',
+      version: packageVersion(import.meta.url),
+      description:
+        'Remove NUL bytes (^@) from files or standard input, streaming (any file size), or safely in place.',
+    })
+      .argument('[file...]', 'files to read; none or "-" reads standard input', [])
+      .option('-i, --in-place', 'replace each file by its cleaned copy (temp file, fsync, rename)', false)
+      .option(
+        '--same-inode',
+        'with -i: rewrite the file inside its own inode instead of renaming (keeps open writers and hard links)',
+        false,
+      )
+      .option('--count', 'report NUL bytes and runs per file; without -i nothing is written', false)
+      // -c means --config in the other tools of this repository; kept as a warned alias for scripts.
+      .addOption(new Option('-c', 'deprecated spelling of --count').hideHelp())
+      .option('--check', 'write nothing; exit 1 when any file holds NUL bytes, 0 otherwise', false)
+      .option(
+        '--leading-only',
+        'remove only the NUL block at the start of each file (copytruncate leftovers)',
+        false,
+      )
+      .option('--json', 'with --count or --check: one JSON object per file', false)
+      .option('-q, --quiet', 'with --count or --check: print no report, only the exit status', false)
+      .option('--no-progress', 'never show the progress line (shown on a terminal for files >= 64 MiB)')
+      .addOption(
+        new Option('--chunk-size <bytes>', 'bytes per read (testing and tuning)')
+          .argParser(sizeOption)
+          .default(DEFAULT_OPTIONS.chunkSize)
+          .hideHelp(),
+      )
+      .addOption(
+        new Option('--progress-min <bytes>', 'smallest file that gets a progress line')
+          .argParser(sizeOption)
+          .default(DEFAULT_OPTIONS.progressMinBytes)
+          .hideHelp(),
+      )
+      .addHelpText('after', EXAMPLES)
+      .showHelpAfterError(USAGE_HINT)
+  );
 }
 
 interface ParsedFlags {
+  c?: boolean;
   inPlace: boolean;
   sameInode: boolean;
   count: boolean;
@@ -104,12 +110,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw error;
   }
   const flags = program.opts<ParsedFlags>();
+  if (flags.c === true) writeStderr('denul: -c is deprecated and will go; use --count\n');
   const options: DenulOptions = {
     files: program.args,
     mode: flags.leadingOnly ? 'leading' : 'all',
     inPlace: flags.inPlace,
     sameInode: flags.sameInode,
-    count: flags.count,
+    count: flags.count || flags.c === true,
     check: flags.check,
     json: flags.json,
     quiet: flags.quiet,

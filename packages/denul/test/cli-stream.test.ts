@@ -71,7 +71,7 @@ describe('--count and --check report without writing data', () => {
   test('--count prints NUL bytes and runs per file and a total, exit 0, and writes no data', async () => {
     const a = writeFile('count-a.log', Buffer.from('x\0\0y\0z'));
     const b = writeFile('count-b.log', 'clean\n');
-    const result = await runDenul(['-c', a, b]);
+    const result = await runDenul(['--count', a, b]);
     assert.equal(result.code, 0);
     assert.equal(
       result.stdout.toString(),
@@ -80,9 +80,23 @@ describe('--count and --check report without writing data', () => {
     );
   });
 
+  test('-c still counts, with a warning that it is deprecated (-c is --config elsewhere)', async () => {
+    const a = writeFile('count-c.log', Buffer.from('x\0y'));
+    const result = await runDenul(['-c', a]);
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.toString(), `${a}: 1 NUL byte in 1 run (3 bytes read)\n`);
+    assert.match(result.stderr.toString(), /-c is deprecated and will go; use --count/);
+  });
+
+  test('--version prints the package version', async () => {
+    const result = await runDenul(['--version']);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout.toString(), /^\d+\.\d+\.\d+\n$/);
+  });
+
   test('--count --json prints one JSON object per file with stable fields', async () => {
     const a = writeFile('json.log', Buffer.from('\0\0ab\0'));
-    const result = await runDenul(['-c', '--json', a]);
+    const result = await runDenul(['--count', '--json', a]);
     const parsed = JSON.parse(result.stdout.toString());
     assert.deepEqual(parsed, {
       file: a,
@@ -157,7 +171,15 @@ describe('exit codes and errors', () => {
     const result = await runDenul(['--help']);
     assert.equal(result.code, 0);
     const help = result.stdout.toString();
-    for (const text of ['Examples:', 'denul -c', '--check', '--in-place', '--leading-only', 'Exit status']) {
+    for (const text of [
+      'Examples:',
+      'denul --count',
+      '--version',
+      '--check',
+      '--in-place',
+      '--leading-only',
+      'Exit status',
+    ]) {
       assert.ok(help.includes(text), `help mentions ${text}`);
     }
   });

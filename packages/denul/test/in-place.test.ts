@@ -32,7 +32,7 @@ describe('denul -i replaces the file by its cleaned copy', () => {
     const mtime = new Date('2021-03-04T05:06:07Z');
     fs.utimesSync(file, atime, mtime);
     const before = fs.statSync(file);
-    const result = await runDenul(['-i', '-c', file]);
+    const result = await runDenul(['-i', '--count', file]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.toString(), `${file}: removed 4 NUL bytes in 3 runs, 17 -> 13 bytes\n`);
     // Stat before reading: reading updates the access time.
@@ -50,7 +50,7 @@ describe('denul -i replaces the file by its cleaned copy', () => {
   test('leaves a file without NULs untouched: same inode, same mtime', async () => {
     const file = writeFile('clean.log', 'nothing to do\n');
     const before = fs.statSync(file);
-    const result = await runDenul(['-i', '-c', file]);
+    const result = await runDenul(['-i', '--count', file]);
     assert.equal(result.code, 0);
     assert.match(result.stdout.toString(), /no NUL bytes to remove, left untouched/);
     const after = fs.statSync(file);
@@ -305,7 +305,7 @@ interface AppendRun {
 
 /** Runs denul -i on `file`; mid-run another process appends 150 lines through a descriptor it keeps open. */
 async function cleanWhileAppending(file: string, extra: string[]): Promise<AppendRun> {
-  const denul = spawn(process.execPath, [CLI, '-i', '-c', '--chunk-size', '16k', ...extra, file]);
+  const denul = spawn(process.execPath, [CLI, '-i', '--count', '--chunk-size', '16k', ...extra, file]);
   let denulStdout = '';
   let denulStderr = '';
   denul.stdout.on('data', (d: Buffer) => {

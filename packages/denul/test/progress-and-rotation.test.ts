@@ -21,7 +21,7 @@ describe('progress on a terminal', () => {
   test('shows a progress line on stderr when it is a terminal', async () => {
     const file = logWithNuls('progress.log', 8);
     // script(1) gives the child a pseudo-terminal, as an operator's shell would.
-    const command = `node ${CLI} -c --progress-min 1 --chunk-size 64k ${file}`;
+    const command = `node ${CLI} --count --progress-min 1 --chunk-size 64k ${file}`;
     const result = await runCommand('script', ['-qec', command, '/dev/null']);
     const output = result.stdout.toString();
     assert.match(output, /denul: .*progress\.log {2}\d+% {2}[\d.]+ [KMG]i?B of 8\.0 MiB/);
@@ -30,7 +30,7 @@ describe('progress on a terminal', () => {
 
   test('writes nothing to stderr when it is not a terminal', async () => {
     const file = logWithNuls('quiet.log', 8);
-    const result = await runDenul(['-c', '--progress-min', '1', file]);
+    const result = await runDenul(['--count', '--progress-min', '1', file]);
     assert.equal(result.code, 0);
     assert.equal(result.stderr, '');
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT, type ExitCode, exitCodeOf } from './exit.js';
 
@@ -56,4 +57,15 @@ export async function runProgram(
     report(`${program.name()}: ${(error as Error).message}`);
     return exitCodeOf(error);
   }
+}
+
+/**
+ * The `version` field of the package.json at `relativePath` from the calling
+ * module (`import.meta.url`); the same path works from src/ (tsx) and dist/.
+ */
+export function packageVersion(moduleUrl: string, relativePath = '../package.json'): string {
+  const text = readFileSync(new URL(relativePath, moduleUrl), 'utf8');
+  const version = (JSON.parse(text) as { version?: unknown }).version;
+  if (typeof version !== 'string') throw new Error(`no version in ${relativePath}`);
+  return version;
 }

@@ -1,5 +1,5 @@
 export { type AtomicWriteOptions, writeFileAtomic } from './atomic-write.js';
-export { createProgram, type ProgramInfo, runProgram, withExamples } from './cli.js';
+export { createProgram, type ProgramInfo, packageVersion, runProgram, withExamples } from './cli.js';
 export {
   changedRestartOnlyKeys,
   configErrorFromZod,

@@ -5,6 +5,7 @@ import {
   ConfigError,
   createLogger,
   createProgram,
+  packageVersion,
   resolveLogFormat,
   runProgram,
   withExamples,
@@ -115,4 +116,8 @@ describe('test helpers', () => {
     const port = await freePort();
     assert.ok(port > 0 && port < 65536);
   });
+});
+
+test('packageVersion reads the version of the package a module belongs to', () => {
+  assert.equal(packageVersion(import.meta.url), '0.1.0');
 });
