@@ -1,15 +1,11 @@
 /** Typed errors: each carries what the operator needs to act (file, key, interface, command). */
 
-export class GuestrouterConfigError extends Error {
+import { ConfigError } from 'opskit/exit';
+
+/** A configuration problem, said as every tool says it: `FILE: KEY: MESSAGE` (exit 2). */
+export class GuestrouterConfigError extends ConfigError {
   readonly code = 'CONFIG_INVALID';
-  constructor(
-    message: string,
-    readonly file?: string,
-    readonly key?: string,
-  ) {
-    super(message);
-    this.name = 'GuestrouterConfigError';
-  }
+  override readonly name = 'GuestrouterConfigError';
 }
 
 /** A trunk or uplink interface named in the config does not exist on the router. */

@@ -34,7 +34,7 @@ describe('config', () => {
     });
     assert.throws(
       () => parseConfig({ dhcp: { upstream: ['dns.example'] } }),
-      /dhcp\.upstream\.0: must be an IPv4 address/,
+      /dhcp\.upstream\[0\]: must be an IPv4 address/,
     );
     assert.equal(parseConfig({ dhcp: { enabled: true, leaseTime: 'infinite' } }).dhcp.leaseTime, 'infinite');
     assert.equal(parseConfig({ dhcp: { leaseTime: '3600' } }).dhcp.leaseTime, '3600');
@@ -60,17 +60,17 @@ describe('config', () => {
   test('rejects unknown keys, over-long interface names and malformed JSON', () => {
     assert.throws(
       () => parseConfig({ trunkk: 'eth1' }),
-      /\(top level\): unknown key "trunkk" \(a typo\? allowed here: trunk, uplink, /,
+      /\(top level\): unknown key "trunkk" \(allowed here: trunk, uplink, /,
     );
     assert.throws(
       () => parseConfig({ run: { interval: 5 } }),
-      /run: unknown key "interval" \(a typo\? allowed here: intervalSeconds, jitterSeconds\)/,
+      /run: unknown key "interval" \(allowed here: intervalSeconds, jitterSeconds\)/,
     );
     assert.throws(() => parseConfig({ trunk: 'a-very-long-ifname0' }), /at most 15 characters/);
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{ "trunk": ');
     assert.throws(() => loadConfig(file), /not valid JSON/);
-    assert.throws(() => loadConfig(join(dir, 'missing.json')), /cannot read config file/);
+    assert.throws(() => loadConfig(join(dir, 'missing.json')), /missing\.json: cannot read: ENOENT/);
   });
   test('command-line interfaces override the file, and a missing one is a clear error', () => {
     const file = join(dir, 'ok.json');
