@@ -115,7 +115,7 @@ async function effectiveConfig(flags: ServeFlags): Promise<Config> {
 
 function fail(err: unknown): never {
   if (err instanceof ConfigError) {
-    process.stderr.write(`greyprint: config error: ${err.message}\n`);
+    process.stderr.write(`greyprint: ${err.message}\n`);
     process.exit(EXIT_USAGE);
   }
   process.stderr.write(`greyprint: ${(err as Error).message ?? String(err)}\n`);

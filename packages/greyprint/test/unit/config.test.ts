@@ -37,7 +37,10 @@ describe('config schema', () => {
       () => parseConfig({ listen: ['127.0.0.1:99999'] }),
       (e: unknown) => e instanceof ConfigError && e.key === 'listen[0]' && /0-65535/.test(e.message),
     );
-    assert.throws(() => parseConfig({ bogus: 1 } as never), /Unrecognized key/);
+    assert.throws(
+      () => parseConfig({ bogus: 1 } as never),
+      /config: \(top level\): unknown key "bogus" \(allowed here: listen, /,
+    );
     assert.throws(() => parseConfig({ greylist: { text: 'two\nlines' } }), /single line/);
   });
   test('the file and then the command line override defaults, and errors name the file', async () => {
