@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import tty from 'node:tty';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_OPTIONS, type DenulOptions, parseByteSize, validateOptions } from './core/options.js';
+import type { StripStrategy } from './core/strip.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runDenul } from './io/run.js';
 
 const EXAMPLES = `
@@ -56,6 +57,12 @@ function buildProgram(): Command {
         .hideHelp(),
     )
     .addOption(
+      new Option('--strategy <name>', 'how chunks are searched (measuring and testing)')
+        .choices(['auto', 'js', 'wasm'])
+        .default(DEFAULT_OPTIONS.strategy)
+        .hideHelp(),
+    )
+    .addOption(
       new Option('--progress-min <bytes>', 'smallest file that gets a progress line')
         .argParser(sizeOption)
         .default(DEFAULT_OPTIONS.progressMinBytes)
@@ -76,6 +83,7 @@ interface ParsedFlags {
   quiet: boolean;
   progress: boolean;
   chunkSize: number;
+  strategy: StripStrategy;
   progressMin: number;
 }
 
@@ -115,6 +123,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     quiet: flags.quiet,
     progress: flags.progress,
     chunkSize: flags.chunkSize,
+    strategy: flags.strategy,
     progressMinBytes: flags.progressMin,
   };
   const problems = validateOptions(options);
