@@ -6,12 +6,18 @@ import { createNulState, type NulState } from '../core/state.js';
 import { nothingMoreToRemove, type StripEngine } from '../core/strip.js';
 import { BrokenPipeError, DenulFileError, fileErrorFrom, InterruptedError } from './errors.js';
 import { writeAll } from './fd-io.js';
-import { cleanInPlace } from './in-place.js';
 import { Interrupts } from './interrupts.js';
 import { type Progress, startProgress } from './progress.js';
 import { pump } from './pump.js';
 
 const STDIN = '-';
+
+/**
+ * In-place cleaning pulls in crypto, child_process and the mount table reader; loading them only
+ * for -i keeps them out of the start-up of plain streaming, where start-up is a fair part of the
+ * run time on a few hundred MiB.
+ */
+const inPlaceModule = () => import('./in-place.js');
 
 /** The process surroundings, passed in so the runner does not reach for globals. */
 export interface RunEnvironment {
@@ -85,6 +91,7 @@ export async function runDenul(options: DenulOptions, env: RunEnvironment): Prom
       try {
         let outcome: FileOutcome;
         if (options.inPlace) {
+          const { cleanInPlace } = await inPlaceModule();
           const result = await cleanInPlace(file, {
             mode: options.mode,
             buffer,
