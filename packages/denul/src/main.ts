@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import tty from 'node:tty';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
 import { DEFAULT_OPTIONS, type DenulOptions, parseByteSize, validateOptions } from './core/options.js';
 import type { StripStrategy } from './core/strip.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runDenul } from './io/run.js';
@@ -21,13 +21,14 @@ its log (SIGHUP, logrotate postrotate) or use --same-inode. See the README.`;
 
 const USAGE_HINT = '(run denul --help for usage)';
 
-function sizeOption(value: string): number {
-  const parsed = parseByteSize(value);
-  if (typeof parsed === 'string') throw new InvalidArgumentError(parsed);
-  return parsed;
-}
+type Commander = typeof import('commander');
 
-function buildProgram(): Command {
+function buildProgram({ Command, InvalidArgumentError, Option }: Commander): Command {
+  const sizeOption = (value: string): number => {
+    const parsed = parseByteSize(value);
+    if (typeof parsed === 'string') throw new InvalidArgumentError(parsed);
+    return parsed;
+  };
   return new Command()
     .name('denul')
     .description(
@@ -99,12 +100,25 @@ function printError(message: string): void {
   writeStderr(`denul: ${message}\n`);
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+/**
+ * Without any option (`denul < in > out`, `denul FILE...`: the tr replacement) every option has
+ * its default, and commander is not loaded: importing it is a fair part of the start-up, which
+ * counts on inputs of a few hundred MiB. Anything that starts with `-` goes through commander.
+ */
+function withoutOptions(argv: readonly string[]): DenulOptions | null {
+  if (argv.some((arg) => arg.startsWith('-'))) return null;
+  return { ...DEFAULT_OPTIONS, files: [...argv] };
+}
+
+async function parseOptions(argv: readonly string[]): Promise<DenulOptions | number> {
+  const plain = withoutOptions(argv);
+  if (plain !== null) return plain;
+  const commander = await import('commander');
+  const program = buildProgram(commander);
   try {
     program.parse(argv as string[], { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError) {
+    if (error instanceof commander.CommanderError) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version'
         ? EXIT_OK
         : EXIT_USAGE;
@@ -112,7 +126,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     throw error;
   }
   const flags = program.opts<ParsedFlags>();
-  const options: DenulOptions = {
+  return {
     files: program.args,
     mode: flags.leadingOnly ? 'leading' : 'all',
     inPlace: flags.inPlace,
@@ -126,6 +140,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     strategy: flags.strategy,
     progressMinBytes: flags.progressMin,
   };
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const options = await parseOptions(argv);
+  if (typeof options === 'number') return options;
   const problems = validateOptions(options);
   if (problems.length > 0) {
     for (const problem of problems) printError(problem);
