@@ -39,6 +39,15 @@ describe('a 2 GiB sparse file is streamed, never loaded: peak memory stays under
     assert.ok(result.peakRssBytes < MEMORY_BOUND, `peak RSS ${result.peakRssBytes} bytes`);
   });
 
+  test('the SIMD kernel path (--strategy wasm) writes the same, peak RSS < 64 MiB', async (t) => {
+    const file = sparseFile('sparse-wasm.log', 'the only line\n');
+    const result = await runWithPeakRss(['--strategy', 'wasm', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.toString(), 'the only line\n');
+    t.diagnostic(`peak RSS ${(result.peakRssBytes / 1024 / 1024).toFixed(1)} MiB`);
+    assert.ok(result.peakRssBytes < MEMORY_BOUND, `peak RSS ${result.peakRssBytes} bytes`);
+  });
+
   test('--in-place shrinks it to its text, peak RSS < 64 MiB', async (t) => {
     const file = sparseFile('sparse-inplace.log', 'kept line\n');
     const result = await runWithPeakRss(['-i', file]);

@@ -13,9 +13,10 @@ import { zeroRunEnd } from './zero-run.js';
 export type StripStrategy = 'auto' | 'js' | 'wasm';
 
 /**
- * Runs per chunk after which `auto` hands the rest of the chunk to the kernel. Measured with the
- * bench: logs with NUL runs after 0.2 % of their lines show 2-3 runs per 128 KiB chunk and stay
- * on `indexOf`; a NUL every other byte switches after a few dozen bytes.
+ * Runs per chunk after which `auto` hands the rest of the chunk to the kernel. Not finely tuned:
+ * logs with NUL runs after 0.2 % of their lines show 2-3 runs per 128 KiB chunk and stay on
+ * `indexOf` (which the bench measured faster than the kernel there), while a NUL every other
+ * byte switches after a few dozen bytes.
  */
 export const DENSE_AFTER_RUNS = 8;
 
