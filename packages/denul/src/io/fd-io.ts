@@ -3,9 +3,9 @@ import { BrokenPipeError, errnoCode } from './errors.js';
 
 /**
  * Reads and writes are plain synchronous system calls on file descriptors: no object-mode
- * streams, one reused buffer. The thread pool they used before cost a hand-over per call (about
- * 35 us here, as much as reading 128 KiB from the page cache), and a buffer small enough to stay
- * in the CPU cache needs many calls. A blocking read on a quiet pipe now blocks the main thread,
+ * streams, one reused buffer. The thread pool they used before cost a hand-over per call (tens of
+ * microseconds here, more than reading 128 KiB from the page cache takes), and a buffer small
+ * enough to stay in the CPU cache needs many calls. A blocking read on a quiet pipe now blocks the main thread,
  * as it does in tr; where signals must be handled (in-place cleaning) the input is a regular
  * file, and the pump gives the event loop a turn every few MiB. A descriptor we inherited may be
  * non-blocking (the parent set O_NONBLOCK on a shared pipe); EAGAIN then means "wait until
