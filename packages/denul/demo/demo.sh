@@ -19,10 +19,10 @@ run() { echo "\$ denul $*"; set +e; denul "$@"; echo "(exit $?)"; set -e; echo; 
 echo "== a log with NUL holes: $(stat -c '%s bytes, mode %a, mtime %y' "$log")"
 echo "\$ grep disconnect app.log | head -n 1"; (cd "$dir" && grep disconnect app.log | head -n 1); echo
 cd "$dir"
-run -c app.log
+run --count app.log
 run --check app.log
-run -c --leading-only app.log
-run -i -c app.log
+run --count --leading-only app.log
+run -i --count app.log
 run --check app.log
 echo "== after: $(stat -c '%s bytes, mode %a, mtime %y' "$log")"
 echo "\$ grep disconnect app.log | head -n 1"; grep disconnect app.log | head -n 1

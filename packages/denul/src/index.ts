@@ -1,7 +1,17 @@
+export { createNulKernel, type NulKernel } from './core/nul-kernel.js';
 export { DEFAULT_OPTIONS, type DenulOptions, parseByteSize, validateOptions } from './core/options.js';
 export { type FileOutcome, formatOutcome, formatTotal, outcomeJson } from './core/report.js';
 export { createNulState, type NulMode, type NulState } from './core/state.js';
-export { countChunk, hasRemovals, nothingMoreToRemove, stripChunk } from './core/strip.js';
+export {
+  countChunk,
+  DENSE_AFTER_RUNS,
+  hasRemovals,
+  JS_ONLY,
+  nothingMoreToRemove,
+  type StripEngine,
+  type StripStrategy,
+  stripChunk,
+} from './core/strip.js';
 export { zeroRunEnd } from './core/zero-run.js';
 export { BrokenPipeError, type DenulErrorCode, DenulFileError, InterruptedError } from './io/errors.js';
 export { cleanInPlace, type InPlaceOptions, type InPlaceReport } from './io/in-place.js';

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import tty from 'node:tty';
-import { type Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createProgram, packageVersion } from 'opskit/cli';
+import type { Command } from 'commander';
 import { DEFAULT_OPTIONS, type DenulOptions, parseByteSize, validateOptions } from './core/options.js';
+import type { StripStrategy } from './core/strip.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runDenul } from './io/run.js';
 
 const EXAMPLES = `
@@ -21,13 +21,18 @@ its log (SIGHUP, logrotate postrotate) or use --same-inode. See the README.`;
 
 const USAGE_HINT = '(run denul --help for usage)';
 
-function sizeOption(value: string): number {
-  const parsed = parseByteSize(value);
-  if (typeof parsed === 'string') throw new InvalidArgumentError(parsed);
-  return parsed;
-}
+type Commander = typeof import('commander');
+type Opskit = typeof import('opskit/cli');
 
-function buildProgram(): Command {
+function buildProgram(
+  { InvalidArgumentError, Option }: Commander,
+  { createProgram, packageVersion }: Opskit,
+): Command {
+  const sizeOption = (value: string): number => {
+    const parsed = parseByteSize(value);
+    if (typeof parsed === 'string') throw new InvalidArgumentError(parsed);
+    return parsed;
+  };
   return (
     createProgram({
       name: 'denul',
@@ -61,6 +66,12 @@ function buildProgram(): Command {
           .hideHelp(),
       )
       .addOption(
+        new Option('--strategy <name>', 'how chunks are searched (measuring and testing)')
+          .choices(['auto', 'js', 'wasm'])
+          .default(DEFAULT_OPTIONS.strategy)
+          .hideHelp(),
+      )
+      .addOption(
         new Option('--progress-min <bytes>', 'smallest file that gets a progress line')
           .argParser(sizeOption)
           .default(DEFAULT_OPTIONS.progressMinBytes)
@@ -82,6 +93,7 @@ interface ParsedFlags {
   quiet: boolean;
   progress: boolean;
   chunkSize: number;
+  strategy: StripStrategy;
   progressMin: number;
 }
 
@@ -97,12 +109,25 @@ function printError(message: string): void {
   writeStderr(`denul: ${message}\n`);
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+/**
+ * Without any option (`denul < in > out`, `denul FILE...`: the tr replacement) every option has
+ * its default, and commander is not loaded: importing it is a fair part of the start-up, which
+ * counts on inputs of a few hundred MiB. Anything that starts with `-` goes through commander.
+ */
+function withoutOptions(argv: readonly string[]): DenulOptions | null {
+  if (argv.some((arg) => arg.startsWith('-'))) return null;
+  return { ...DEFAULT_OPTIONS, files: [...argv] };
+}
+
+async function parseOptions(argv: readonly string[]): Promise<DenulOptions | number> {
+  const plain = withoutOptions(argv);
+  if (plain !== null) return plain;
+  const [commander, opskit] = await Promise.all([import('commander'), import('opskit/cli')]);
+  const program = buildProgram(commander, opskit);
   try {
     program.parse(argv as string[], { from: 'user' });
   } catch (error) {
-    if (error instanceof CommanderError) {
+    if (error instanceof commander.CommanderError) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version'
         ? EXIT_OK
         : EXIT_USAGE;
@@ -111,7 +136,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const flags = program.opts<ParsedFlags>();
   if (flags.c === true) writeStderr('denul: -c is deprecated and will go; use --count\n');
-  const options: DenulOptions = {
+  return {
     files: program.args,
     mode: flags.leadingOnly ? 'leading' : 'all',
     inPlace: flags.inPlace,
@@ -122,8 +147,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     quiet: flags.quiet,
     progress: flags.progress,
     chunkSize: flags.chunkSize,
+    strategy: flags.strategy,
     progressMinBytes: flags.progressMin,
   };
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const options = await parseOptions(argv);
+  if (typeof options === 'number') return options;
   const problems = validateOptions(options);
   if (problems.length > 0) {
     for (const problem of problems) printError(problem);

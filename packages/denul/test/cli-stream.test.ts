@@ -51,6 +51,41 @@ describe('denul FILE writes the file without NUL bytes, like tr -d \\000', () =>
     }
   });
 
+  test('every search path (--strategy js, wasm, auto) at small and odd chunk sizes: byte-identical to tr, same counts', async () => {
+    // Long clean stretches, NUL runs of every length, and a stretch with a NUL every other byte.
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 40; i++) {
+      const kind = randomInt(4);
+      const size = randomInt(3000);
+      if (kind === 0) parts.push(Buffer.alloc(size));
+      else if (kind === 1) parts.push(randomBytes(size));
+      else if (kind === 2) parts.push(Buffer.from(randomBytes(size).map((b, j) => (j % 2 === 0 ? 0 : b))));
+      else parts.push(Buffer.from(randomBytes(size).map((b) => (randomInt(5) === 0 ? 0 : b))));
+    }
+    const content = Buffer.concat(parts);
+    const file = writeFile('strategies.bin', content);
+    const expected = await runTr(file);
+    const nuls = content.length - expected.length;
+    for (const strategy of ['js', 'wasm', 'auto']) {
+      for (const chunk of ['1', '15', '16', '17', '4093', '131072']) {
+        const where = `--strategy ${strategy} --chunk-size ${chunk}`;
+        const result = await runDenul(['--strategy', strategy, '--chunk-size', chunk, file]);
+        assert.equal(result.code, 0, result.stderr);
+        assert.ok(result.stdout.equals(expected), where);
+        const counted = await runDenul([
+          '--strategy',
+          strategy,
+          '--chunk-size',
+          chunk,
+          '--count',
+          '--json',
+          file,
+        ]);
+        assert.equal(JSON.parse(counted.stdout.toString()).nulBytes, nuls, where);
+      }
+    }
+  });
+
   test('reads standard input when given no file or "-", and concatenates several inputs', async () => {
     const input = Buffer.from('in\0put\0\0\n');
     const piped = await runDenul([], { input });
@@ -157,6 +192,7 @@ describe('exit codes and errors', () => {
     for (const args of [
       ['--bogus'],
       ['--chunk-size', 'lots'],
+      ['--strategy', 'fastest'],
       ['-i'],
       ['-i', '--check', 'x'],
       ['--same-inode', 'x'],

@@ -25,7 +25,7 @@ function leftoverTempFiles(): string[] {
 }
 
 describe('denul -i replaces the file by its cleaned copy', () => {
-  test('removes every NUL, keeps mode, owner and both timestamps, reports with -c', async () => {
+  test('removes every NUL, keeps mode, owner and both timestamps, reports with --count', async () => {
     const file = writeFile('keep.log', Buffer.from('\0\0first\nsec\0ond\n\0'), 0o640);
     fs.chownSync(file, 65534, 65534);
     const atime = new Date('2020-02-03T04:05:06Z');

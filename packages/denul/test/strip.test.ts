@@ -1,7 +1,32 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import path from 'node:path';
 import { describe, test } from 'node:test';
-import { countChunk, createNulState, type NulMode, stripChunk, zeroRunEnd } from '../src/index.js';
+import {
+  countChunk,
+  createNulKernel,
+  createNulState,
+  DENSE_AFTER_RUNS,
+  JS_ONLY,
+  type NulMode,
+  type StripEngine,
+  stripChunk,
+  zeroRunEnd,
+} from '../src/index.js';
+
+/** One kernel for every test: its buffer is larger than any chunk used here. */
+const kernel = createNulKernel(64 * 1024);
+
+/**
+ * Every way a chunk can be searched: indexOf only, the SIMD kernel from the first NUL, and the
+ * automatic switch from one to the other after DENSE_AFTER_RUNS runs.
+ */
+const ENGINES: Record<string, StripEngine> = {
+  js: JS_ONLY,
+  wasm: { kernel, strategy: 'wasm' },
+  auto: { kernel, strategy: 'auto' },
+};
 
 /** The obvious byte-at-a-time definition the fast code must agree with. */
 function reference(input: Buffer, mode: NulMode) {
@@ -26,24 +51,31 @@ function reference(input: Buffer, mode: NulMode) {
   return { output: Buffer.from(out), removed, runs, firstNulOffset };
 }
 
-function stripInChunks(input: Buffer, chunkSize: number, mode: NulMode) {
+function bufferFor(engine: StripEngine, chunkSize: number): Buffer {
+  return engine.kernel?.buffer ?? Buffer.alloc(chunkSize);
+}
+
+function stripInChunks(input: Buffer, chunkSize: number, mode: NulMode, engine: StripEngine = JS_ONLY) {
   const state = createNulState(mode);
-  const buffer = Buffer.alloc(chunkSize);
+  const buffer = bufferFor(engine, chunkSize);
   const parts: Buffer[] = [];
   for (let at = 0; at < input.length; at += chunkSize) {
+    // Junk after the chunk: no path may read past the length it is given.
+    buffer.fill(0xa5, 0, Math.min(buffer.length, chunkSize + 64));
     const n = input.copy(buffer, 0, at, Math.min(input.length, at + chunkSize));
-    const kept = stripChunk(buffer, n, state);
+    const kept = stripChunk(buffer, n, state, engine);
     parts.push(Buffer.from(buffer.subarray(0, kept)));
   }
   return { output: Buffer.concat(parts), state };
 }
 
-function countInChunks(input: Buffer, chunkSize: number, mode: NulMode) {
+function countInChunks(input: Buffer, chunkSize: number, mode: NulMode, engine: StripEngine = JS_ONLY) {
   const state = createNulState(mode);
-  const buffer = Buffer.alloc(chunkSize);
+  const buffer = bufferFor(engine, chunkSize);
   for (let at = 0; at < input.length; at += chunkSize) {
+    buffer.fill(0xa5, 0, Math.min(buffer.length, chunkSize + 64));
     const n = input.copy(buffer, 0, at, Math.min(input.length, at + chunkSize));
-    countChunk(buffer, n, state);
+    countChunk(buffer, n, state, engine);
   }
   return state;
 }
@@ -57,27 +89,49 @@ const CASES: Record<string, Buffer> = {
   'NULs in the middle': Buffer.concat([Buffer.from('left'), Buffer.alloc(5), Buffer.from('right\n')]),
   'single NULs between bytes': Buffer.from([0, 65, 0, 66, 0, 0, 67, 0]),
   'all byte values': Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256)),
+  // Enough runs per chunk for `auto` to hand over to the kernel, with every 16-byte NUL pattern
+  // shape: every other byte, pairs, a lone NUL, a NUL-only block.
+  'dense short runs': Buffer.from(
+    Array.from({ length: 300 }, (_, i) =>
+      i % 2 === 0 || i % 7 === 3 || (i >= 160 && i < 180) ? 0 : 33 + (i % 90),
+    ),
+  ),
 };
+
+describe('the SIMD kernel', () => {
+  test('is available on this Node.js (so the wasm and auto paths below really run it)', () => {
+    assert.notEqual(kernel, null);
+    assert.ok(DENSE_AFTER_RUNS < 100, 'the dense test case has enough runs to switch');
+  });
+
+  test('the committed module bytes are the assembled wasm/strip.wat', () => {
+    const script = path.resolve(import.meta.dirname, '..', 'scripts', 'build-wasm.mjs');
+    execFileSync(process.execPath, [script, '--check'], { stdio: 'pipe' });
+  });
+});
 
 describe('stripChunk and countChunk', () => {
   for (const [name, input] of Object.entries(CASES)) {
     for (const mode of ['all', 'leading'] as const) {
-      test(`${name} (${mode}): same bytes and counts as the byte-at-a-time definition at every chunk size`, () => {
-        const expected = reference(input, mode);
-        for (let chunk = 1; chunk <= Math.max(1, input.length + 1); chunk++) {
-          const { output, state } = stripInChunks(input, chunk, mode);
-          assert.deepEqual(output, expected.output, `output with chunk size ${chunk}`);
-          assert.equal(state.removed, expected.removed, `removed with chunk size ${chunk}`);
-          assert.equal(state.runs, expected.runs, `runs with chunk size ${chunk}`);
-          assert.equal(state.firstNulOffset, expected.firstNulOffset, `first NUL with chunk size ${chunk}`);
-          assert.equal(state.bytesIn, input.length);
-          assert.equal(state.bytesOut, expected.output.length);
-          const counted = countInChunks(input, chunk, mode);
-          assert.equal(counted.removed, expected.removed, `count with chunk size ${chunk}`);
-          assert.equal(counted.runs, expected.runs, `count runs with chunk size ${chunk}`);
-          assert.equal(counted.bytesOut, expected.output.length);
-        }
-      });
+      for (const [engineName, engine] of Object.entries(ENGINES)) {
+        test(`${name} (${mode}, ${engineName}): same bytes and counts as the byte-at-a-time definition at every chunk size`, () => {
+          const expected = reference(input, mode);
+          for (let chunk = 1; chunk <= Math.max(1, input.length + 1); chunk++) {
+            const { output, state } = stripInChunks(input, chunk, mode, engine);
+            assert.deepEqual(output, expected.output, `output with chunk size ${chunk}`);
+            assert.equal(state.removed, expected.removed, `removed with chunk size ${chunk}`);
+            assert.equal(state.runs, expected.runs, `runs with chunk size ${chunk}`);
+            assert.equal(state.firstNulOffset, expected.firstNulOffset, `first NUL with chunk size ${chunk}`);
+            assert.equal(state.bytesIn, input.length);
+            assert.equal(state.bytesOut, expected.output.length);
+            const counted = countInChunks(input, chunk, mode, engine);
+            assert.equal(counted.removed, expected.removed, `count with chunk size ${chunk}`);
+            assert.equal(counted.runs, expected.runs, `count runs with chunk size ${chunk}`);
+            assert.equal(counted.firstNulOffset, expected.firstNulOffset, `count first NUL, chunk ${chunk}`);
+            assert.equal(counted.bytesOut, expected.output.length);
+          }
+        });
+      }
     }
   }
 
@@ -98,20 +152,35 @@ describe('stripChunk and countChunk', () => {
     assert.equal(state.leadingDone, true);
   });
 
-  test('agrees with the definition on random inputs with random chunk sizes', () => {
+  test('agrees with the definition on random inputs with random chunk sizes, on every path', () => {
     for (let round = 0; round < 300; round++) {
       const parts: Buffer[] = [];
       for (let i = randomInt(20); i >= 0; i--) {
-        parts.push(randomInt(2) === 0 ? Buffer.alloc(randomInt(200)) : randomBytes(randomInt(200)));
+        const size = randomInt(200);
+        const kind = randomInt(3);
+        if (kind === 0) parts.push(Buffer.alloc(size));
+        else if (kind === 1) parts.push(randomBytes(size));
+        else {
+          // Random bytes with about one NUL in `density`: the mixes the kernel's groups meet.
+          const density = 1 + randomInt(8);
+          parts.push(Buffer.from(randomBytes(size).map((b) => (randomInt(density) === 0 ? 0 : b))));
+        }
       }
       const input = Buffer.concat(parts);
       const chunk = 1 + randomInt(300);
       for (const mode of ['all', 'leading'] as const) {
         const expected = reference(input, mode);
-        const { output, state } = stripInChunks(input, chunk, mode);
-        assert.deepEqual(output, expected.output, `round ${round} mode ${mode} chunk ${chunk}`);
-        assert.equal(state.runs, expected.runs);
-        assert.equal(state.removed, expected.removed);
+        for (const [engineName, engine] of Object.entries(ENGINES)) {
+          const where = `round ${round} mode ${mode} chunk ${chunk} ${engineName}`;
+          const { output, state } = stripInChunks(input, chunk, mode, engine);
+          assert.deepEqual(output, expected.output, where);
+          assert.equal(state.runs, expected.runs, where);
+          assert.equal(state.removed, expected.removed, where);
+          assert.equal(state.firstNulOffset, expected.firstNulOffset, where);
+          const counted = countInChunks(input, chunk, mode, engine);
+          assert.equal(counted.runs, expected.runs, where);
+          assert.equal(counted.removed, expected.removed, where);
+        }
       }
     }
   });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createNulState, type NulMode, type NulState } from '../core/state.js';
-import { nothingMoreToRemove } from '../core/strip.js';
+import { nothingMoreToRemove, type StripEngine } from '../core/strip.js';
 import { copyExtendedAttributes } from './attributes.js';
 import { DenulFileError, errnoCode, fileErrorFrom, InterruptedError } from './errors.js';
 import { readChunk, writeAll } from './fd-io.js';
@@ -12,6 +12,8 @@ import { pump } from './pump.js';
 export interface InPlaceOptions {
   mode: NulMode;
   buffer: Buffer;
+  /** How chunks are searched (the kernel, if any, owns `buffer`); default JavaScript only. */
+  engine?: StripEngine;
   /** Rewrite inside the same inode instead of renaming a cleaned copy over the file. */
   sameInode: boolean;
   /** Called after each chunk with input bytes done; may throw to stop (signals). */
@@ -122,19 +124,16 @@ async function unchangedBefore(fd: number, offset: number, sample: Buffer): Prom
   return now.equals(sample);
 }
 
-async function findFirstRemoval(
-  fd: number,
-  mode: NulMode,
-  buffer: Buffer,
-  afterChunk: (done: number, state: NulState) => void,
-): Promise<NulState> {
-  const scan = createNulState(mode);
+async function findFirstRemoval(fd: number, options: InPlaceOptions): Promise<NulState> {
+  const { afterChunk } = options;
+  const scan = createNulState(options.mode);
   await pump({
     inputFd: fd,
     inputPosition: 0,
     sink: null,
     state: scan,
-    buffer,
+    buffer: options.buffer,
+    ...(options.engine === undefined ? {} : { engine: options.engine }),
     stopWhen: (s) => s.removed > 0 || nothingMoreToRemove(s),
     afterChunk: (s) => afterChunk(s.bytesIn, s),
   });
@@ -196,6 +195,7 @@ async function catchUp(
       sink: { fd: outFd, position: outOffset },
       state,
       buffer: options.buffer,
+      ...(options.engine === undefined ? {} : { engine: options.engine }),
       afterChunk: (s) => options.afterChunk(s.bytesIn, s),
     });
     offset += result.bytesRead;
@@ -235,7 +235,7 @@ async function renameMode(file: string, lst: fs.Stats, options: InPlaceOptions):
       );
     }
     options.onStart?.(st.size);
-    const scan = await findFirstRemoval(inFd, options.mode, options.buffer, options.afterChunk);
+    const scan = await findFirstRemoval(inFd, options);
     if (scan.removed === 0) {
       return { file, state: scan, changed: false, appendedBytes: 0, passes: 1 };
     }
@@ -340,7 +340,7 @@ async function sameInodeMode(file: string, options: InPlaceOptions): Promise<InP
   try {
     const st = fs.fstatSync(fd);
     options.onStart?.(st.size);
-    const scan = await findFirstRemoval(fd, options.mode, options.buffer, options.afterChunk);
+    const scan = await findFirstRemoval(fd, options);
     if (scan.removed === 0) {
       return { file, state: scan, changed: false, appendedBytes: 0, passes: 1 };
     }

@@ -1,6 +1,13 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { NulState } from '../core/state.js';
-import { countChunk, stripChunk } from '../core/strip.js';
+import { countChunk, JS_ONLY, type StripEngine, stripChunk } from '../core/strip.js';
 import { readChunk, writeAll } from './fd-io.js';
+
+/**
+ * I/O is synchronous, so signal handlers (in-place cleaning) run only when the event loop gets a
+ * turn: one after this many input bytes keeps Ctrl-C prompt and costs nothing measurable.
+ */
+const YIELD_EVERY_BYTES = 8 * 1024 * 1024;
 
 /** Where cleaned bytes go: a descriptor, and a position (null: the descriptor's own offset). */
 export interface PumpSink {
@@ -18,6 +25,8 @@ export interface PumpRequest {
   sink: PumpSink | null;
   state: NulState;
   buffer: Buffer;
+  /** How chunks are searched; the kernel, if any, must own `buffer`. Default: JavaScript only. */
+  engine?: StripEngine;
   /** Stop reading as soon as this is true (`--check` stops at the first NUL). */
   stopWhen?: (state: NulState) => boolean;
   /** Called after every chunk: progress display and cancellation (it may throw). */
@@ -39,6 +48,8 @@ export async function pump(request: PumpRequest): Promise<PumpResult> {
   let sinkPosition = sink?.position ?? null;
   let bytesRead = 0;
   const limit = request.limit ?? Number.POSITIVE_INFINITY;
+  const engine = request.engine ?? JS_ONLY;
+  let nextYield = YIELD_EVERY_BYTES;
   while (bytesRead < limit) {
     const want = Math.min(buffer.length, limit - bytesRead);
     const n = await readChunk(inputFd, buffer, 0, want, position);
@@ -46,13 +57,17 @@ export async function pump(request: PumpRequest): Promise<PumpResult> {
     bytesRead += n;
     if (position !== null) position += n;
     if (sink === null) {
-      countChunk(buffer, n, state);
+      countChunk(buffer, n, state, engine);
     } else {
-      const kept = stripChunk(buffer, n, state);
+      const kept = stripChunk(buffer, n, state, engine);
       if (kept > 0) {
         await writeAll(sink.fd, buffer, 0, kept, sinkPosition);
         if (sinkPosition !== null) sinkPosition += kept;
       }
+    }
+    if (bytesRead >= nextYield) {
+      nextYield = bytesRead + YIELD_EVERY_BYTES;
+      await nextTurn();
     }
     request.afterChunk?.(state);
     if (request.stopWhen?.(state)) return { bytesRead, sinkPosition, complete: false };

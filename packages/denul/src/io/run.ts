@@ -1,16 +1,23 @@
 import fs from 'node:fs';
+import { createNulKernel } from '../core/nul-kernel.js';
 import type { DenulOptions } from '../core/options.js';
 import { type FileOutcome, formatOutcome, formatTotal, outcomeJson } from '../core/report.js';
 import { createNulState, type NulState } from '../core/state.js';
-import { nothingMoreToRemove } from '../core/strip.js';
+import { nothingMoreToRemove, type StripEngine } from '../core/strip.js';
 import { BrokenPipeError, DenulFileError, fileErrorFrom, InterruptedError } from './errors.js';
 import { writeAll } from './fd-io.js';
-import { cleanInPlace } from './in-place.js';
 import { Interrupts } from './interrupts.js';
 import { type Progress, startProgress } from './progress.js';
 import { pump } from './pump.js';
 
 const STDIN = '-';
+
+/**
+ * In-place cleaning pulls in crypto, child_process and the mount table reader; loading them only
+ * for -i keeps them out of the start-up of plain streaming, where start-up is a fair part of the
+ * run time on a few hundred MiB.
+ */
+const inPlaceModule = () => import('./in-place.js');
 
 /** The process surroundings, passed in so the runner does not reach for globals. */
 export interface RunEnvironment {
@@ -59,7 +66,10 @@ function openSource(file: string, env: RunEnvironment): Source {
 /** Runs denul over every input; returns the exit status. */
 export async function runDenul(options: DenulOptions, env: RunEnvironment): Promise<number> {
   const files = options.files.length === 0 ? [STDIN] : options.files;
-  const buffer = Buffer.allocUnsafe(options.chunkSize);
+  // The one chunk buffer lives in the SIMD kernel's memory, so the kernel works where reads land.
+  const kernel = options.strategy === 'js' ? null : createNulKernel(options.chunkSize);
+  const buffer = kernel?.buffer ?? Buffer.allocUnsafe(options.chunkSize);
+  const engine: StripEngine = { kernel, strategy: options.strategy };
   const interrupts = new Interrupts();
   // Signal handlers only where cleanup matters: a handler would keep Ctrl-C from ending a
   // read that waits on a quiet pipe.
@@ -81,9 +91,11 @@ export async function runDenul(options: DenulOptions, env: RunEnvironment): Prom
       try {
         let outcome: FileOutcome;
         if (options.inPlace) {
+          const { cleanInPlace } = await inPlaceModule();
           const result = await cleanInPlace(file, {
             mode: options.mode,
             buffer,
+            engine,
             sameInode: options.sameInode,
             onStart: (size) => {
               progress = progressFor(file, size);
@@ -98,7 +110,7 @@ export async function runDenul(options: DenulOptions, env: RunEnvironment): Prom
           outcome = { ...result };
           interrupts.check();
         } else {
-          outcome = await streamOne(file, options, env, buffer, (size) => {
+          outcome = await streamOne(file, options, env, buffer, engine, (size) => {
             progress = progressFor(file === STDIN ? 'stdin' : file, size);
             return progress;
           });
@@ -139,6 +151,7 @@ async function streamOne(
   options: DenulOptions,
   env: RunEnvironment,
   buffer: Buffer,
+  engine: StripEngine,
   onStart: (size: number | null) => Progress,
 ): Promise<FileOutcome> {
   const source = openSource(file, env);
@@ -153,6 +166,7 @@ async function streamOne(
       sink: countOnly ? null : { fd: env.stdoutFd, position: null },
       state,
       buffer,
+      engine,
       // --check needs one NUL; in leading mode nothing after the first non-NUL byte can count.
       stopWhen: (s) => (checkOnly && s.removed > 0) || (countOnly && nothingMoreToRemove(s)),
       afterChunk: (s) => progress.update(s.bytesIn, s.removed),
