@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MemoryStore } from './memory.js';
 import { RedisStore } from './redis.js';
@@ -15,6 +15,11 @@ export interface StoreOptions {
   readonly synchronous?: SqliteSynchronous;
   /** SQLite only: open an existing store read-only (for `list` beside a running daemon). */
   readonly readonly?: boolean;
+  /**
+   * SQLite only: fail when the file does not exist instead of creating it (the operator's
+   * commands `list` and `purge`: a mistyped path must not make a new, empty store).
+   */
+  readonly mustExist?: boolean;
 }
 
 /**
@@ -28,6 +33,13 @@ export async function openStore(options: StoreOptions): Promise<GreylistStore> {
   if (options.path === ':memory:') return new MemoryStore();
   // The shared store for several MX hosts: `redis://[:password@]host:port/db`.
   if (/^rediss?:\/\//.test(options.path)) return RedisStore.open(options.path);
+  if (options.mustExist && !existsSync(options.path)) {
+    throw new StoreOpenError(
+      'MISSING',
+      options.path,
+      `greylist store ${options.path} does not exist; check --db (or db in the config) against the daemon's`,
+    );
+  }
   if (!options.readonly) {
     const dir = dirname(options.path);
     try {
