@@ -50,6 +50,7 @@ interface ServeFlags {
   allowFile?: string[];
   idleTimeout?: number;
   requestTimeout?: number;
+  maxConnections?: number;
   metrics?: string;
   socketMode?: string;
   header?: boolean;
@@ -69,6 +70,7 @@ function overridesFrom(f: ServeFlags): ConfigInput {
   if (f.logFormat !== undefined) o.logFormat = f.logFormat;
   if (f.idleTimeout !== undefined) o.idleTimeoutSec = f.idleTimeout;
   if (f.requestTimeout !== undefined) o.requestTimeoutSec = f.requestTimeout;
+  if (f.maxConnections !== undefined) o.maxConnections = f.maxConnections;
   if (f.metrics !== undefined) o.metrics = f.metrics;
   if (f.socketMode !== undefined) o.socketMode = f.socketMode;
   if (f.osStatic !== undefined) o.os = { static: f.osStatic };
@@ -105,8 +107,13 @@ function addConfigOptions(cmd: Command): Command {
     )
     .option(
       '--request-timeout <seconds>',
-      'close a connection whose half request stalls this long (default 100)',
+      'close a connection whose request is not complete this long after its first byte (default 100)',
       intArg('--request-timeout'),
+    )
+    .option(
+      '--max-connections <n>',
+      'policy connections open at once; more are closed at once (default 4096)',
+      intArg('--max-connections'),
     )
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics (default off)')
     .option('--socket-mode <octal>', 'mode of unix sockets (default 0660)')

@@ -18,6 +18,7 @@ import { formatTriplet } from './policy/triplet.js';
 import type { PolicyRequest, PolicyRequestError } from './protocol/messages.js';
 import { type ConnectionContext, type ConnectionHandler, PolicyConnection } from './server/connection.js';
 import { DeadlineWatch, PendingAnswer } from './server/deadline.js';
+import { ConnectionGate, FD_HEADROOM, openDescriptors, openFilesLimit } from './server/gate.js';
 import { listenOn, parseListen } from './server/listen.js';
 import { fastLineWriter } from './server/log-line.js';
 import { openStore } from './store/factory.js';
@@ -192,9 +193,12 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       return DUNNO;
     },
     onTimeout(ctx, midRequest) {
+      metrics.timedOut.inc({ phase: midRequest ? 'request' : 'idle' });
       logger.info(
         { peer: ctx.peer, conn: ctx.id, mid_request: midRequest },
-        midRequest ? 'closing connection: request stalled' : 'closing idle connection',
+        midRequest
+          ? `closing connection: request not complete within ${state.config.requestTimeoutSec} s`
+          : 'closing idle connection',
       );
     },
     onSocketError(ctx, err) {
@@ -208,6 +212,31 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const addresses: string[] = [];
   const unixPaths: string[] = [];
   const socketMode = Number.parseInt(config.socketMode, 8);
+  metrics.watchConnections(() => connections.size);
+  // Room the descriptor limit leaves for policy connections, counted once at start; past it an
+  // accept would fail with EMFILE, which libuv handles by closing the connection unseen.
+  const fdLimit = openFilesLimit();
+  const gate = new ConnectionGate(
+    {
+      maxConnections: config.maxConnections,
+      fdConnections: Math.max(1, fdLimit - openDescriptors() - FD_HEADROOM),
+    },
+    (e) => {
+      if (e.kind === 'burst_started') {
+        logger.warn(
+          { reason: e.reason, open: e.open, limit: e.limit, fd_limit: fdLimit },
+          e.reason === 'max_connections'
+            ? `connection limit reached: ${e.open} open (maxConnections ${e.limit}); refusing new connections`
+            : `descriptor limit reached: ${e.open} open, room for ${e.limit} under the open-files limit ${fdLimit}; refusing new connections`,
+        );
+      } else {
+        logger.warn(
+          { refused: e.refused, open: e.open },
+          `accepting connections again after refusing ${e.refused}`,
+        );
+      }
+    },
+  );
   const connOptions = () => ({
     limits: state.config.limits,
     idleTimeoutMs: state.config.idleTimeoutSec * 1000,
@@ -216,6 +245,12 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   try {
     for (const listen of config.listen) {
       const server = createServer((socket) => {
+        const refused = gate.admit(connections.size);
+        if (refused !== undefined) {
+          metrics.refused.inc({ reason: refused });
+          socket.destroy();
+          return;
+        }
         metrics.connections.inc();
         const ctx: ConnectionContext = {
           id: nextId++,
@@ -225,7 +260,13 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
         connections.add(conn);
         socket.once('close', () => connections.delete(conn));
       });
-      server.maxConnections = 100_000;
+      // After listening, the only errors are failed accepts (EMFILE when descriptors run out).
+      server.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+          metrics.refused.inc({ reason: 'fd_limit' });
+          gate.refuse('fd_limit', connections.size);
+        } else logger.error({ listen, err: err.message }, 'accepting a connection failed');
+      });
       servers.push(server);
       addresses.push(await listenOn(server, listen, socketMode));
       const target = parseListen(listen);
@@ -240,12 +281,22 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   let httpServer: HttpServer | undefined;
   if (config.metrics !== undefined) {
     httpServer = createHttpServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
+      // A scrape may carry a query string (Prometheus `params:`); only the path decides.
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      if ((q === -1 ? url : url.slice(0, q)) !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at /metrics\n');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
         return;
       }
       metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (text) =>
+          res
+            .writeHead(200, { 'content-type': metrics.registry.contentType })
+            .end(req.method === 'HEAD' ? undefined : text),
         () => res.writeHead(500).end(),
       );
     });
@@ -279,6 +330,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       db: config.db,
       os_static: config.os.static.length,
       p0f: config.p0f.socket ?? null,
+      max_connections: gate.limit,
       rules: config.rules.map((r) => r.name),
       allow: state.allow.size,
     },

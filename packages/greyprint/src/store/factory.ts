@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MemoryStore } from './memory.js';
 import { RedisStore } from './redis.js';
@@ -54,8 +54,34 @@ export async function openStore(options: StoreOptions): Promise<GreylistStore> {
       );
     }
   }
-  return new SqliteStore(options.path, {
-    ...(options.synchronous ? { synchronous: options.synchronous } : {}),
-    ...(options.readonly ? { readonly: true } : {}),
-  });
+  try {
+    return new SqliteStore(options.path, {
+      ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+      ...(options.readonly ? { readonly: true } : {}),
+    });
+  } catch (err) {
+    if (err instanceof StoreOpenError && err.code === 'NOT_WRITABLE') {
+      throw new StoreOpenError(err.code, err.path, `${err.message}${ownerHint(dirname(options.path))}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+/**
+ * The usual cause on a fresh install: the state directory was made by root (a first trial run
+ * as root) and the daemon runs as its own user. Names both, and the command that fixes it.
+ */
+function ownerHint(dir: string): string {
+  const uid = process.getuid?.();
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(dir);
+  } catch {
+    return '';
+  }
+  if (uid === undefined || uid === 0 || st.uid === uid) return '';
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  return ` (${dir} belongs to uid ${st.uid}, mode ${mode}; this process runs as uid ${uid}: install -d -o greyprint -g greyprint -m 0750 ${dir})`;
 }
