@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { AllowList } from './allow/allowlist.js';
 import { loadAllowList } from './allow/files.js';
 import type { Config } from './config/schema.js';
-import { createLogger } from './log.js';
+import { createLogger, logSinkOf } from './log.js';
 import { Metrics } from './metrics.js';
 import type { ParsedAddress } from './net/cidr.js';
 import { createOsSource, OsChain, type OsResolution } from './os/factory.js';
@@ -213,6 +213,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const unixPaths: string[] = [];
   const socketMode = Number.parseInt(config.socketMode, 8);
   metrics.watchConnections(() => connections.size);
+  const sink = logSinkOf(logger);
+  if (sink !== undefined) metrics.watchLogDrops(() => sink.droppedLines);
   // Room the descriptor limit leaves for policy connections, counted once at start; past it an
   // accept would fail with EMFILE, which libuv handles by closing the connection unseen.
   const fdLimit = openFilesLimit();
