@@ -70,7 +70,10 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const now = deps.now ?? unixNow;
   const metrics = new Metrics(true);
   let state = await buildState(config, logger);
-  const store = deps.store ?? (await openStore({ path: config.db }));
+  // A Redis command waits past the request deadline, so a silent (frozen) Redis is counted as
+  // `deadline` by the deadline itself, not as a store error that happens to come first.
+  const store =
+    deps.store ?? (await openStore({ path: config.db, commandTimeoutMs: config.deadlineMs + 500 }));
   const ownOs = deps.os === undefined;
   let os = deps.os ?? createOsSource(config, logger);
   // The p0f source's counters, read at scrape time from whichever chain is current (reload swaps it).
@@ -83,17 +86,42 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
     os: { resolve: (address: string, parsed?: ParsedAddress) => os.resolve(address, parsed) },
   };
 
+  /*
+   * The store's state, logged once per change (as p0f's): with Redis down every request fails
+   * open, and one error line per request would bury the one line that says why. While the store
+   * is known to be failing, the per-request fail-open lines go to debug; the counters count all.
+   */
+  let storeFailure: string | undefined;
+  const storeFailed = (err: unknown): void => {
+    if (storeFailure !== undefined) return;
+    storeFailure = errorText(err);
+    logger.error(
+      { store: store.kind, err: storeFailure },
+      'greylist store failing; answering DUNNO (fail open) until it answers again',
+    );
+  };
+  const storeAnswered = (): void => {
+    if (storeFailure === undefined) return;
+    logger.info({ store: store.kind, was: storeFailure }, 'greylist store answers again');
+    storeFailure = undefined;
+  };
+  store.watchHealth?.((healthy, err) => (healthy ? storeAnswered() : storeFailed(err)));
+
   const failOpen = (reason: string, err: unknown, req: PolicyRequest, started: number): string => {
     metrics.failOpen.inc({ reason });
     metrics.countRequest('failopen');
-    logger.error(
+    // The request that reveals the failure logs its line; the next ones only count.
+    const known = storeFailure !== undefined && (reason === 'store' || reason === 'deadline');
+    if (err instanceof StoreFault) storeFailed(err.storeError);
+    if (known && !logger.isLevelEnabled('debug')) return DUNNO;
+    logger[known ? 'debug' : 'error'](
       {
         client: req.clientAddress,
         state: req.protocolState,
         action: DUNNO,
         verdict: 'failopen',
         reason,
-        err: err instanceof Error ? { type: err.name, message: err.message } : String(err),
+        err: errorText(err),
         ms: round(performance.now() - started),
       },
       'fail open',
@@ -108,6 +136,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const report = (req: PolicyRequest, d: Decision, started: number, ctx: ConnectionContext): string => {
     const ms = performance.now() - started;
     metrics.countRequest(d.verdict);
+    // These verdicts come from the store: it answers (again).
+    if (storeFailure !== undefined && (d.verdict === 'greylist' || d.verdict === 'pass')) storeAnswered();
     metrics.decisionSeconds.observe(ms / 1000);
     if (d.osFault !== undefined) metrics.failOpen.inc({ reason: d.osFault });
     if (d.verdict === 'bad_address') metrics.badRequests.inc({ code: 'bad_address' });
@@ -172,6 +202,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
         },
         (err) => {
           if (!answer.settled) answer.settle(failOpen(classifyFault(err), err, req, started));
+          // Answered at the deadline already; the store's own error still says what is wrong.
+          else if (err instanceof StoreFault) storeFailed(err.storeError);
         },
       );
       return answer;
@@ -422,5 +454,14 @@ class DecisionAnswer extends PendingAnswer {
 }
 
 function classifyFault(err: unknown): string {
-  return err instanceof StoreFault ? 'store' : 'exception';
+  if (!(err instanceof StoreFault)) return 'exception';
+  // A store that is connected but silent (a frozen Redis) is a deadline, whichever timer fired first.
+  return (err.storeError as { timedOut?: unknown } | undefined)?.timedOut === true ? 'deadline' : 'store';
+}
+
+/** An error as one line of text with its cause (ioredis and SQLite errors keep the real one there). */
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const text = `${err.name}: ${err.message}`;
+  return err.message === '' && err.cause !== undefined ? `${text} (${errorText(err.cause)})` : text;
 }

@@ -20,6 +20,8 @@ export interface StoreOptions {
    * commands `list` and `purge`: a mistyped path must not make a new, empty store).
    */
   readonly mustExist?: boolean;
+  /** Redis only: how long a command may wait for Redis (the daemon sets it past its deadline). */
+  readonly commandTimeoutMs?: number;
 }
 
 /**
@@ -32,7 +34,12 @@ export interface StoreOptions {
 export async function openStore(options: StoreOptions): Promise<GreylistStore> {
   if (options.path === ':memory:') return new MemoryStore();
   // The shared store for several MX hosts: `redis://[:password@]host:port/db`.
-  if (/^rediss?:\/\//.test(options.path)) return RedisStore.open(options.path);
+  if (/^rediss?:\/\//.test(options.path)) {
+    return RedisStore.open(
+      options.path,
+      options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {},
+    );
+  }
   if (options.mustExist && !existsSync(options.path)) {
     throw new StoreOpenError(
       'MISSING',
