@@ -7,7 +7,7 @@ import { formatOsLabel } from '../os/parse-label.js';
 import type { PolicyRequest } from '../protocol/messages.js';
 import type { GreylistStore, TripletKey } from '../store/types.js';
 import { type GreylistOutcome, greylist } from './greylist.js';
-import { osHeaderAction, sanitizeHeaderValue } from './header.js';
+import { osHeaderAction, sanitizeHeaderValue, sanitizeReplyText } from './header.js';
 import type { Matcher } from './patterns.js';
 import { type ClientFacts, deriveFacts, type RuleSet } from './rules.js';
 import { clientKey, tripletKey } from './triplet.js';
@@ -203,14 +203,16 @@ class GreylistReply {
       return { action: DUNNO, verdict: 'pass', rule, os, osFault, triplet: key, reason: outcome.reason };
     }
     const g = this.state.config.greylist;
-    const text = templateFor(g.text)({
-      retry: String(outcome.retryIn),
-      delay: String(g.delaySec),
-      os: this.desktopWindows ? 'desktop Windows' : formatOsLabel(os),
-      rule,
-      client: key.client,
-      recipient_domain: key.recipient.slice(key.recipient.lastIndexOf('@') + 1),
-    });
+    const text = sanitizeReplyText(
+      templateFor(g.text)({
+        retry: String(outcome.retryIn),
+        delay: String(g.delaySec),
+        os: this.desktopWindows ? 'desktop Windows' : formatOsLabel(os),
+        rule,
+        client: key.client,
+        recipient_domain: key.recipient.slice(key.recipient.lastIndexOf('@') + 1),
+      }),
+    );
     return {
       action: `${g.action} ${text}`,
       verdict: 'greylist',
