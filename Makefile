@@ -3,12 +3,20 @@
 SHELL := /bin/bash
 PACKAGES := opskit greyprint guestrouter denul
 
-.PHONY: all install deps build typecheck lint unit test bench demo clean
+.PHONY: all install deps deps-test deps-demo deps-bench build typecheck lint unit test bench demo clean
 
 all: build
 
+# Debian packages, one list per purpose (scripts/ensure-debs.sh): a production host gets only
+# what the products run; tests, the demo and the benchmarks add the servers they drive.
 deps:
-	@bash scripts/ensure-debs.sh
+	@bash scripts/ensure-debs.sh runtime
+deps-test:
+	@bash scripts/ensure-debs.sh runtime test
+deps-demo:
+	@bash scripts/ensure-debs.sh runtime demo
+deps-bench:
+	@bash scripts/ensure-debs.sh runtime bench
 
 node_modules: package-lock.json
 	npm ci --no-audit --no-fund
@@ -27,14 +35,14 @@ lint: node_modules
 	npx biome check .
 
 # Typecheck and lint run first; the test runner prints the closing "N passed, N failed" line.
-test: install typecheck lint
+test: deps-test install typecheck lint
 	node scripts/run-tests.mjs
 
-bench: install
+bench: deps-bench install
 	@for p in $(PACKAGES); do [ -f packages/$$p/Makefile ] || continue; $(MAKE) --no-print-directory -C packages/$$p bench || true; done
 
 # The greyprint pipeline is the main job; guestrouter and denul follow with short demos of their own.
-demo: install
+demo: deps-demo install
 	@$(MAKE) --no-print-directory -C packages/greyprint demo
 	@$(MAKE) --no-print-directory -C packages/guestrouter demo
 	@$(MAKE) --no-print-directory -C packages/denul demo

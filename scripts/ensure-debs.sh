@@ -1,26 +1,62 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests, benchmarks and demo drive, only those missing.
+# Installs the Debian packages of one or more purposes, only those missing:
+#   scripts/ensure-debs.sh runtime            what the products need on a production host
+#   scripts/ensure-debs.sh runtime test       plus what `make test` drives (also demo, bench)
+#   scripts/ensure-debs.sh --list test        prints a purpose's packages, installs nothing
 # Runs as root (CI and developer machines are root); prints one line when nothing is to do.
 set -euo pipefail
 
-packages=(
-  postfix p0f spamassassin rspamd redis-server postgrey swaks python3-scapy
-  dnsmasq nftables keepalived iproute2 iputils-ping curl procps time util-linux acl coreutils udhcpc
+# One list per purpose: add a package to the purpose that needs it, nowhere else.
+# runtime: greyprint asks p0f; guestrouter runs ip(8) and dnsmasq.
+runtime_packages=(p0f iproute2 dnsmasq-base coreutils)
+# test: the real servers the tests start, and the tools they drive them with.
+test_packages=(
+  postfix spamassassin rspamd redis-server postgrey swaks python3-scapy
+  dnsmasq nftables keepalived iputils-ping curl procps time util-linux acl udhcpc
 )
+# demo and bench start the same servers as the tests (postgrey is the benchmark's anchor).
+demo_packages=("${test_packages[@]}")
+bench_packages=("${test_packages[@]}")
+
+list_only=0
+if [ "${1:-}" = --list ]; then
+  list_only=1
+  shift
+fi
+purposes=("$@")
+((${#purposes[@]} > 0)) || purposes=(runtime test)
+packages=()
+for purpose in "${purposes[@]}"; do
+  case "$purpose" in
+    runtime) packages+=("${runtime_packages[@]}") ;;
+    test) packages+=("${test_packages[@]}") ;;
+    demo) packages+=("${demo_packages[@]}") ;;
+    bench) packages+=("${bench_packages[@]}") ;;
+    *)
+      echo "ensure-debs: unknown purpose \"$purpose\" (runtime, test, demo, bench)" >&2
+      exit 2
+      ;;
+  esac
+done
+mapfile -t packages < <(printf '%s\n' "${packages[@]}" | awk '!seen[$0]++')
+if ((list_only)); then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
-  echo "debian packages: all present"
+  echo "debian packages (${purposes[*]}): all present"
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
   echo "debian packages missing: ${missing[*]} (run as root, or install them with apt-get)" >&2
   exit 2
 fi
-echo "debian packages: installing ${missing[*]}"
+echo "debian packages (${purposes[*]}): installing ${missing[*]}"
 # Postfix asks which mail setup to write; the tests write their own configuration.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive

@@ -1,12 +1,16 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { ALLOW_KINDS, type AllowEntry } from './allow/allowlist.js';
-import { addAllowEntry, loadAllowList, removeAllowEntry } from './allow/files.js';
+import { AllowFileMissingError, addAllowEntry, loadAllowList, removeAllowEntry } from './allow/files.js';
 import { sendPolicyRequest } from './cli/client.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { startDaemon } from './daemon.js';
 import { createLogger } from './log.js';
-import { normalizeSender } from './policy/normalize.js';
+import { networkOf, type ParsedAddress, parseAddress, parseCidr } from './net/cidr.js';
+import { normalizeRecipient, normalizeSender } from './policy/normalize.js';
+import { clientKey } from './policy/triplet.js';
+import { ListenError, parseListen } from './server/listen.js';
 import { openStore } from './store/factory.js';
 import type { ListFilter } from './store/types.js';
 
@@ -14,12 +18,22 @@ import type { ListFilter } from './store/types.js';
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
 
+/** A command line the program cannot act on (exit 2), found after commander's own checks. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 function intArg(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative number`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
 }
@@ -36,6 +50,7 @@ interface ServeFlags {
   allowFile?: string[];
   idleTimeout?: number;
   requestTimeout?: number;
+  maxConnections?: number;
   metrics?: string;
   socketMode?: string;
   header?: boolean;
@@ -55,6 +70,7 @@ function overridesFrom(f: ServeFlags): ConfigInput {
   if (f.logFormat !== undefined) o.logFormat = f.logFormat;
   if (f.idleTimeout !== undefined) o.idleTimeoutSec = f.idleTimeout;
   if (f.requestTimeout !== undefined) o.requestTimeoutSec = f.requestTimeout;
+  if (f.maxConnections !== undefined) o.maxConnections = f.maxConnections;
   if (f.metrics !== undefined) o.metrics = f.metrics;
   if (f.socketMode !== undefined) o.socketMode = f.socketMode;
   if (f.osStatic !== undefined) o.os = { static: f.osStatic };
@@ -91,8 +107,13 @@ function addConfigOptions(cmd: Command): Command {
     )
     .option(
       '--request-timeout <seconds>',
-      'close a connection whose half request stalls this long (default 100)',
+      'close a connection whose request is not complete this long after its first byte (default 100)',
       intArg('--request-timeout'),
+    )
+    .option(
+      '--max-connections <n>',
+      'policy connections open at once; more are closed at once (default 4096)',
+      intArg('--max-connections'),
     )
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics (default off)')
     .option('--socket-mode <octal>', 'mode of unix sockets (default 0660)')
@@ -118,12 +139,17 @@ function fail(err: unknown): never {
     process.stderr.write(`greyprint: ${err.message}\n`);
     process.exit(EXIT_USAGE);
   }
+  if (err instanceof UsageError || (err as Error).name === 'AllowListError') {
+    process.stderr.write(`greyprint: ${(err as Error).message}\n`);
+    process.exit(EXIT_USAGE);
+  }
   process.stderr.write(`greyprint: ${(err as Error).message ?? String(err)}\n`);
   process.exit(EXIT_RUNTIME);
 }
 
 const program = new Command('greyprint')
   .description('Postfix policy daemon: greylists desktop Windows clients by passive OS fingerprint')
+  .version(VERSION, '-V, --version', 'print the version and exit')
   .showHelpAfterError()
   .addHelpText(
     'after',
@@ -213,6 +239,12 @@ program
       '  prints e.g. "DEFER_IF_PERMIT Greylisted by greyprint: desktop Windows client, retry in 300 seconds"',
   )
   .action(async (f: CheckFlags) => {
+    try {
+      parseListen(f.server);
+    } catch (err) {
+      if (err instanceof ListenError) fail(new UsageError(`--server: ${err.message}`));
+      throw err;
+    }
     const attributes: Record<string, string> = {
       request: 'smtpd_access_policy',
       protocol_state: f.state.toUpperCase(),
@@ -228,6 +260,12 @@ program
       instance: f.instance ?? `check.${process.pid}.${Date.now()}`,
       size: '0',
     };
+    // One attribute per line: a line break in a value would send attributes of its own.
+    for (const [name, value] of Object.entries(attributes)) {
+      if (/[\r\n\0]/.test(value)) {
+        fail(new UsageError(`the value of ${name} contains a line break or NUL; refusing to send it`));
+      }
+    }
     try {
       const action = await sendPolicyRequest(f.server, attributes, f.timeout);
       process.stdout.write(`${action}\n`);
@@ -250,11 +288,56 @@ interface StoreFlags {
   all?: boolean;
 }
 
-function filterFrom(f: StoreFlags): ListFilter {
+/**
+ * The store key a `--client` filter names: a network key as stored (`192.0.2.0/24`), a single
+ * address (read as the network it falls in, by the configured prefixes), or a registered
+ * domain (keyByDomain). Anything else is a usage error rather than a filter that matches nothing.
+ */
+function clientFilter(text: string, config: Config): string {
+  const g = config.greylist;
+  const address = parseAddress(text);
+  if (address !== undefined) {
+    return clientKey(address, undefined, {
+      ipv4Prefix: g.ipv4Prefix,
+      ipv6Prefix: g.ipv6Prefix,
+      keyByDomain: false,
+    });
+  }
+  const slash = text.indexOf('/');
+  if (slash !== -1) {
+    let cidr: ReturnType<typeof parseCidr>;
+    try {
+      cidr = parseCidr(text);
+    } catch (err) {
+      throw new UsageError(`--client: ${(err as Error).message}`);
+    }
+    const want = cidr.kind === 'ipv4' ? g.ipv4Prefix : g.ipv6Prefix;
+    const key = networkOf(parseAddress(text.slice(0, slash)) as ParsedAddress, want);
+    if (cidr.bits !== want) {
+      throw new UsageError(
+        `--client: triplets are keyed by /${want} networks, so ${text} matches none (try ${key})`,
+      );
+    }
+    return key;
+  }
+  if (/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i.test(text))
+    return text.toLowerCase();
+  throw new UsageError(`--client: "${text}" is not an address, a network such as 192.0.2.0/24, or a domain`);
+}
+
+function filterFrom(f: StoreFlags, config: Config): ListFilter {
+  if (f.confirmed && f.unconfirmed) throw new UsageError('--confirmed and --unconfirmed exclude each other');
+  for (const [flag, value] of [
+    ['--sender', f.sender],
+    ['--recipient', f.recipient],
+  ] as const) {
+    if (value !== undefined && /[\s\0]/.test(value))
+      throw new UsageError(`${flag}: "${value}" contains white space`);
+  }
   return {
-    ...(f.client !== undefined ? { client: f.client } : {}),
+    ...(f.client !== undefined ? { client: clientFilter(f.client, config) } : {}),
     ...(f.sender !== undefined ? { sender: normalizeSender(f.sender) } : {}),
-    ...(f.recipient !== undefined ? { recipient: f.recipient.toLowerCase() } : {}),
+    ...(f.recipient !== undefined ? { recipient: normalizeRecipient(f.recipient) } : {}),
     ...(f.confirmed ? { confirmed: true } : f.unconfirmed ? { confirmed: false } : {}),
     ...(f.limit !== undefined ? { limit: f.limit } : {}),
   };
@@ -283,9 +366,10 @@ storeOptions(program.command('list').description('list greylist triplets'))
         ...(f.config ? { config: f.config } : {}),
         ...(f.db ? { db: f.db } : {}),
       });
+      const filter = filterFrom(f, config);
       // Read-only: safe beside a running daemon (SQLite WAL readers do not block the writer).
-      const store = await openStore({ path: config.db, readonly: true });
-      const rows = await store.list(filterFrom(f));
+      const store = await openStore({ path: config.db, readonly: true, mustExist: true });
+      const rows = await store.list(filter);
       await store.close();
       for (const r of rows) {
         if (f.json) process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -316,8 +400,8 @@ storeOptions(program.command('purge').description('remove expired entries now, o
         ...(f.config ? { config: f.config } : {}),
         ...(f.db ? { db: f.db } : {}),
       });
-      const store = await openStore({ path: config.db });
-      const filter = filterFrom(f);
+      const filter = filterFrom(f, config);
+      const store = await openStore({ path: config.db, mustExist: true });
       if (f.all || Object.keys(filter).length > 0) {
         const n = await store.remove(f.all ? {} : filter);
         process.stdout.write(`removed ${n} triplets\n`);
@@ -368,10 +452,6 @@ for (const verb of ['add', 'remove'] as const) {
           process.stdout.write(`removed ${n} from ${file}\n`);
         }
       } catch (err) {
-        if ((err as Error).name === 'AllowListError') {
-          process.stderr.write(`greyprint: ${(err as Error).message}\n`);
-          process.exit(EXIT_USAGE);
-        }
         fail(err);
       }
     });
@@ -385,8 +465,10 @@ allow
   .action(async (f: { config?: string; file?: string }) => {
     try {
       let entries: readonly AllowEntry[];
-      if (f.file !== undefined) entries = (await loadAllowList([f.file], [])).list.entries;
-      else {
+      if (f.file !== undefined) {
+        if (!existsSync(f.file)) throw new AllowFileMissingError(f.file);
+        entries = (await loadAllowList([f.file], [])).list.entries;
+      } else {
         const config = await effectiveConfig(f.config ? { config: f.config } : {});
         entries = (await loadAllowList(config.allow.files, config.allow.entries)).list.entries;
       }

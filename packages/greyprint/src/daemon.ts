@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { AllowList } from './allow/allowlist.js';
 import { loadAllowList } from './allow/files.js';
 import type { Config } from './config/schema.js';
-import { createLogger } from './log.js';
+import { createLogger, logSinkOf } from './log.js';
 import { Metrics } from './metrics.js';
 import type { ParsedAddress } from './net/cidr.js';
 import { createOsSource, OsChain, type OsResolution } from './os/factory.js';
@@ -18,6 +18,7 @@ import { formatTriplet } from './policy/triplet.js';
 import type { PolicyRequest, PolicyRequestError } from './protocol/messages.js';
 import { type ConnectionContext, type ConnectionHandler, PolicyConnection } from './server/connection.js';
 import { DeadlineWatch, PendingAnswer } from './server/deadline.js';
+import { ConnectionGate, FD_HEADROOM, openDescriptors, openFilesLimit } from './server/gate.js';
 import { listenOn, parseListen } from './server/listen.js';
 import { fastLineWriter } from './server/log-line.js';
 import { openStore } from './store/factory.js';
@@ -69,7 +70,10 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const now = deps.now ?? unixNow;
   const metrics = new Metrics(true);
   let state = await buildState(config, logger);
-  const store = deps.store ?? (await openStore({ path: config.db }));
+  // A Redis command waits past the request deadline, so a silent (frozen) Redis is counted as
+  // `deadline` by the deadline itself, not as a store error that happens to come first.
+  const store =
+    deps.store ?? (await openStore({ path: config.db, commandTimeoutMs: config.deadlineMs + 500 }));
   const ownOs = deps.os === undefined;
   let os = deps.os ?? createOsSource(config, logger);
   // The p0f source's counters, read at scrape time from whichever chain is current (reload swaps it).
@@ -82,17 +86,42 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
     os: { resolve: (address: string, parsed?: ParsedAddress) => os.resolve(address, parsed) },
   };
 
+  /*
+   * The store's state, logged once per change (as p0f's): with Redis down every request fails
+   * open, and one error line per request would bury the one line that says why. While the store
+   * is known to be failing, the per-request fail-open lines go to debug; the counters count all.
+   */
+  let storeFailure: string | undefined;
+  const storeFailed = (err: unknown): void => {
+    if (storeFailure !== undefined) return;
+    storeFailure = errorText(err);
+    logger.error(
+      { store: store.kind, err: storeFailure },
+      'greylist store failing; answering DUNNO (fail open) until it answers again',
+    );
+  };
+  const storeAnswered = (): void => {
+    if (storeFailure === undefined) return;
+    logger.info({ store: store.kind, was: storeFailure }, 'greylist store answers again');
+    storeFailure = undefined;
+  };
+  store.watchHealth?.((healthy, err) => (healthy ? storeAnswered() : storeFailed(err)));
+
   const failOpen = (reason: string, err: unknown, req: PolicyRequest, started: number): string => {
     metrics.failOpen.inc({ reason });
     metrics.countRequest('failopen');
-    logger.error(
+    // The request that reveals the failure logs its line; the next ones only count.
+    const known = storeFailure !== undefined && (reason === 'store' || reason === 'deadline');
+    if (err instanceof StoreFault) storeFailed(err.storeError);
+    if (known && !logger.isLevelEnabled('debug')) return DUNNO;
+    logger[known ? 'debug' : 'error'](
       {
         client: req.clientAddress,
         state: req.protocolState,
         action: DUNNO,
         verdict: 'failopen',
         reason,
-        err: err instanceof Error ? { type: err.name, message: err.message } : String(err),
+        err: errorText(err),
         ms: round(performance.now() - started),
       },
       'fail open',
@@ -107,6 +136,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const report = (req: PolicyRequest, d: Decision, started: number, ctx: ConnectionContext): string => {
     const ms = performance.now() - started;
     metrics.countRequest(d.verdict);
+    // These verdicts come from the store: it answers (again).
+    if (storeFailure !== undefined && (d.verdict === 'greylist' || d.verdict === 'pass')) storeAnswered();
     metrics.decisionSeconds.observe(ms / 1000);
     if (d.osFault !== undefined) metrics.failOpen.inc({ reason: d.osFault });
     if (d.verdict === 'bad_address') metrics.badRequests.inc({ code: 'bad_address' });
@@ -171,6 +202,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
         },
         (err) => {
           if (!answer.settled) answer.settle(failOpen(classifyFault(err), err, req, started));
+          // Answered at the deadline already; the store's own error still says what is wrong.
+          else if (err instanceof StoreFault) storeFailed(err.storeError);
         },
       );
       return answer;
@@ -192,9 +225,12 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       return DUNNO;
     },
     onTimeout(ctx, midRequest) {
+      metrics.timedOut.inc({ phase: midRequest ? 'request' : 'idle' });
       logger.info(
         { peer: ctx.peer, conn: ctx.id, mid_request: midRequest },
-        midRequest ? 'closing connection: request stalled' : 'closing idle connection',
+        midRequest
+          ? `closing connection: request not complete within ${state.config.requestTimeoutSec} s`
+          : 'closing idle connection',
       );
     },
     onSocketError(ctx, err) {
@@ -208,6 +244,33 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const addresses: string[] = [];
   const unixPaths: string[] = [];
   const socketMode = Number.parseInt(config.socketMode, 8);
+  metrics.watchConnections(() => connections.size);
+  const sink = logSinkOf(logger);
+  if (sink !== undefined) metrics.watchLogDrops(() => sink.droppedLines);
+  // Room the descriptor limit leaves for policy connections, counted once at start; past it an
+  // accept would fail with EMFILE, which libuv handles by closing the connection unseen.
+  const fdLimit = openFilesLimit();
+  const gate = new ConnectionGate(
+    {
+      maxConnections: config.maxConnections,
+      fdConnections: Math.max(1, fdLimit - openDescriptors() - FD_HEADROOM),
+    },
+    (e) => {
+      if (e.kind === 'burst_started') {
+        logger.warn(
+          { reason: e.reason, open: e.open, limit: e.limit, fd_limit: fdLimit },
+          e.reason === 'max_connections'
+            ? `connection limit reached: ${e.open} open (maxConnections ${e.limit}); refusing new connections`
+            : `descriptor limit reached: ${e.open} open, room for ${e.limit} under the open-files limit ${fdLimit}; refusing new connections`,
+        );
+      } else {
+        logger.warn(
+          { refused: e.refused, open: e.open },
+          `accepting connections again after refusing ${e.refused}`,
+        );
+      }
+    },
+  );
   const connOptions = () => ({
     limits: state.config.limits,
     idleTimeoutMs: state.config.idleTimeoutSec * 1000,
@@ -216,6 +279,12 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   try {
     for (const listen of config.listen) {
       const server = createServer((socket) => {
+        const refused = gate.admit(connections.size);
+        if (refused !== undefined) {
+          metrics.refused.inc({ reason: refused });
+          socket.destroy();
+          return;
+        }
         metrics.connections.inc();
         const ctx: ConnectionContext = {
           id: nextId++,
@@ -225,7 +294,13 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
         connections.add(conn);
         socket.once('close', () => connections.delete(conn));
       });
-      server.maxConnections = 100_000;
+      // After listening, the only errors are failed accepts (EMFILE when descriptors run out).
+      server.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+          metrics.refused.inc({ reason: 'fd_limit' });
+          gate.refuse('fd_limit', connections.size);
+        } else logger.error({ listen, err: err.message }, 'accepting a connection failed');
+      });
       servers.push(server);
       addresses.push(await listenOn(server, listen, socketMode));
       const target = parseListen(listen);
@@ -240,12 +315,22 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   let httpServer: HttpServer | undefined;
   if (config.metrics !== undefined) {
     httpServer = createHttpServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
+      // A scrape may carry a query string (Prometheus `params:`); only the path decides.
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      if ((q === -1 ? url : url.slice(0, q)) !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at /metrics\n');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
         return;
       }
       metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (text) =>
+          res
+            .writeHead(200, { 'content-type': metrics.registry.contentType })
+            .end(req.method === 'HEAD' ? undefined : text),
         () => res.writeHead(500).end(),
       );
     });
@@ -279,6 +364,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       db: config.db,
       os_static: config.os.static.length,
       p0f: config.p0f.socket ?? null,
+      max_connections: gate.limit,
       rules: config.rules.map((r) => r.name),
       allow: state.allow.size,
     },
@@ -368,5 +454,14 @@ class DecisionAnswer extends PendingAnswer {
 }
 
 function classifyFault(err: unknown): string {
-  return err instanceof StoreFault ? 'store' : 'exception';
+  if (!(err instanceof StoreFault)) return 'exception';
+  // A store that is connected but silent (a frozen Redis) is a deadline, whichever timer fired first.
+  return (err.storeError as { timedOut?: unknown } | undefined)?.timedOut === true ? 'deadline' : 'store';
+}
+
+/** An error as one line of text with its cause (ioredis and SQLite errors keep the real one there). */
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const text = `${err.name}: ${err.message}`;
+  return err.message === '' && err.cause !== undefined ? `${text} (${errorText(err.cause)})` : text;
 }

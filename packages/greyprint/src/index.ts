@@ -37,7 +37,7 @@ export {
 } from './policy/decide.js';
 export { registeredDomain } from './policy/domain.js';
 export { type GreylistOptions, type GreylistOutcome, greylist } from './policy/greylist.js';
-export { osHeaderAction, sanitizeHeaderValue } from './policy/header.js';
+export { osHeaderAction, REPLY_TEXT_MAX, sanitizeHeaderValue, sanitizeReplyText } from './policy/header.js';
 export { normalizeRecipient, normalizeSender } from './policy/normalize.js';
 export { anyMatcher, compilePattern, PatternError } from './policy/patterns.js';
 export {

@@ -1,5 +1,7 @@
-import { type Logger, pino } from 'pino';
-import pretty from 'pino-pretty';
+import { isatty } from 'node:tty';
+import { type DestinationStream, type Logger, pino } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import { nonBlockingLogFd } from './log-fd.js';
 import { LogSink } from './log-sink.js';
 
 export type LogFormat = 'json' | 'pretty';
@@ -24,22 +26,42 @@ export function isoTimeCached(): string {
   return cachedTime;
 }
 
+const sinks = new WeakMap<Logger, LogSink>();
+
+/** The sink behind a logger made by createLogger (for the dropped-lines metric). */
+export function logSinkOf(logger: Logger): LogSink | undefined {
+  return sinks.get(logger);
+}
+
 /**
- * pino to stdout: JSON lines through a LogSink that gathers them into writes
- * of about 16 KiB (one decision line per request must not cost a write(2)
- * each), flushed every 200 ms and at exit; or a human format for terminals.
+ * pino to stdout: JSON lines, or a human format for terminals, through a LogSink that gathers
+ * them into writes of about 16 KiB (one decision line per request must not cost a write(2)
+ * each), flushed every 200 ms and at exit. In both formats the sink writes to a non-blocking
+ * descriptor (see log-fd.ts), so a reader that stops reading costs dropped, counted lines,
+ * never a stalled daemon.
  */
 export function createLogger(level: string, format: LogFormat, fd = 1): Logger {
   const options = { level, base: { name: 'greyprint' }, timestamp: isoTimeCached };
-  if (format === 'pretty') {
-    return pino(options, pretty({ destination: fd, colorize: process.stdout.isTTY === true, sync: true }));
-  }
-  const sink = new LogSink(fd);
+  const sink = new LogSink(nonBlockingLogFd(fd));
   const timer = setInterval(() => sink.flush(), FLUSH_INTERVAL_MS);
   timer.unref();
   process.once('exit', () => {
     clearInterval(timer);
     sink.flushSync();
   });
-  return pino(options, sink);
+  let destination: DestinationStream = sink;
+  if (format === 'pretty') {
+    // pino-pretty's formatter only: its own stream writes synchronously and, on a full pipe,
+    // retries in a loop that never returns to the event loop.
+    const prettify = prettyFactory({ colorize: isatty(fd) });
+    destination = {
+      write: (line: string) => {
+        sink.write(prettify(line));
+      },
+      flush: (cb?: (err?: Error) => void) => sink.flush(cb),
+    } as DestinationStream;
+  }
+  const logger = pino(options, destination);
+  sinks.set(logger, sink);
+  return logger;
 }

@@ -1,5 +1,51 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { OsResolution } from './os/factory.js';
 import type { P0fSource } from './os/p0f/source.js';
+import type { Verdict } from './policy/decide.js';
+import type { PolicyRequestErrorCode } from './protocol/messages.js';
+
+/*
+ * Every label value a counter can take, so that each series exists (at 0) from the start:
+ * a rate() or an alert over a series that appears only with its first event misses that
+ * event. The Record types make the compiler list a value added to the union type.
+ */
+const VERDICTS: Record<Verdict, true> = {
+  greylist: true,
+  pass: true,
+  accept: true,
+  tag: true,
+  allow: true,
+  header: true,
+  skip: true,
+  bad_address: true,
+  bad_request: true,
+  failopen: true,
+};
+export type FailOpenReason = 'store' | 'exception' | 'deadline' | NonNullable<OsResolution['fault']>;
+const FAILOPEN_REASONS: Record<FailOpenReason, true> = {
+  store: true,
+  exception: true,
+  deadline: true,
+  os_timeout: true,
+  os_error: true,
+};
+const BAD_REQUEST_CODES: Record<PolicyRequestErrorCode | 'bad_address', true> = {
+  line_too_long: true,
+  too_many_attributes: true,
+  request_too_large: true,
+  nul_byte: true,
+  malformed_line: true,
+  missing_request: true,
+  wrong_request: true,
+  bad_address: true,
+};
+/** Why a connection was closed at once: the configured cap, or the process's descriptor limit. */
+export type RefusedReason = 'max_connections' | 'fd_limit';
+const REFUSED_REASONS: Record<RefusedReason, true> = { max_connections: true, fd_limit: true };
+
+function zero<T extends string>(counter: Counter<T>, label: T, values: object): void {
+  for (const v of Object.keys(values)) counter.inc({ [label]: v } as Partial<Record<T, string>>, 0);
+}
 
 /** What a prom-client registry reads from a metric (Registry#getMetricsAsString, getMetricsAsJSON). */
 interface ExportedMetric {
@@ -86,7 +132,7 @@ export const DECISION_BUCKETS = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05
 export class Metrics {
   readonly registry = new Registry();
   /** Requests answered per verdict, counted in a plain map and handed to prom-client at scrape time. */
-  private readonly requestCounts = new Map<string, number>();
+  private readonly requestCounts = new Map<string, number>(Object.keys(VERDICTS).map((v) => [v, 0]));
   readonly requests = (() => {
     const counts = this.requestCounts;
     return new Counter({
@@ -128,6 +174,53 @@ export class Metrics {
     help: 'Greylist triplets removed by expiry',
     registers: [this.registry],
   });
+  readonly refused = new Counter({
+    name: 'greyprint_connections_refused_total',
+    help: 'Policy connections closed at once, by reason (max_connections: the configured cap; fd_limit: the descriptor limit)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly timedOut = new Counter({
+    name: 'greyprint_connections_timed_out_total',
+    help: 'Policy connections closed by a timeout, by phase (idle: silent between requests; request: a request not complete within requestTimeoutSec)',
+    labelNames: ['phase'] as const,
+    registers: [this.registry],
+  });
+  /** Read at scrape time: the daemon's own count of open policy connections. */
+  private openConnections: () => number = () => 0;
+  readonly open = (() => {
+    const read = () => this.openConnections();
+    return new Gauge({
+      name: 'greyprint_connections_open',
+      help: 'Policy connections open now',
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  })();
+  /** Read at scrape time: lines the log destination could not write (a reader that does not read). */
+  private droppedLogLines: () => number = () => 0;
+  readonly logDropped = (() => {
+    const read = () => this.droppedLogLines();
+    return new Counter({
+      name: 'greyprint_log_dropped_lines_total',
+      help: 'Log lines dropped because the log destination did not take them (logging never waits)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  })();
+
+  watchConnections(read: () => number): void {
+    this.openConnections = read;
+  }
+
+  watchLogDrops(read: () => number): void {
+    this.droppedLogLines = read;
+  }
 
   /**
    * Counts one answered request. prom-client's Counter#inc hashes and validates the label set
@@ -202,6 +295,12 @@ export class Metrics {
   }
 
   constructor(withDefaults = false) {
-    if (withDefaults) collectDefaultMetrics({ register: this.registry, prefix: 'greyprint_' });
+    // The conventional names (process_cpu_seconds_total, nodejs_heap_size_used_bytes ...), which
+    // dashboards and alerts for any Node.js process expect; the job label tells daemons apart.
+    if (withDefaults) collectDefaultMetrics({ register: this.registry });
+    zero(this.failOpen, 'reason', FAILOPEN_REASONS);
+    zero(this.badRequests, 'code', BAD_REQUEST_CODES);
+    zero(this.refused, 'reason', REFUSED_REASONS);
+    zero(this.timedOut, 'phase', { idle: true, request: true });
   }
 }

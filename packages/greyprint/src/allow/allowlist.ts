@@ -34,10 +34,29 @@ export class AllowListError extends Error {
   }
 }
 
+/** The line without its comment: from a `#` that starts the line or follows white space. */
+function stripComment(line: string): string {
+  const m = /(^|\s)#/.exec(line);
+  return m === null ? line : line.slice(0, m.index);
+}
+
+/**
+ * Why a value cannot be written to an allow file so that it reads back as the
+ * same entry, or undefined when it can: white space ends the value, a leading
+ * `#` makes the line a comment, control characters have no place in a line.
+ */
+export function unstorableReason(value: string): string | undefined {
+  if (value === '') return 'the value is empty';
+  if (/\s/.test(value)) return 'white space cannot be stored in an allow-list value';
+  if (value.startsWith('#')) return 'a value starting with "#" would be read as a comment';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\x00-\x1f\x7f]/.test(value)) return 'control characters cannot be stored in an allow-list value';
+  return undefined;
+}
+
 /** Parses one entry line; undefined for blank and comment lines. Throws AllowListError. */
 export function parseAllowLine(line: string, origin: string): AllowEntry | undefined {
-  const hash = line.indexOf('#');
-  const text = (hash === -1 ? line : line.slice(0, hash)).trim();
+  const text = stripComment(line).trim();
   if (text === '') return undefined;
   const m = /^(\S+)\s+(\S+)$/.exec(text);
   if (m === null) throw new AllowListError(origin, line, `expected "KIND VALUE", got "${text}"`);

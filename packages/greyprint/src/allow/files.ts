@@ -1,5 +1,12 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { type AllowEntry, AllowList, parseAllowLine, parseAllowText } from './allowlist.js';
+import {
+  type AllowEntry,
+  AllowList,
+  AllowListError,
+  parseAllowLine,
+  parseAllowText,
+  unstorableReason,
+} from './allowlist.js';
 
 /**
  * Loads every allow file plus the inline entries. A missing file counts as
@@ -32,11 +39,19 @@ export async function loadAllowList(
   return { list: new AllowList(entries), missing };
 }
 
-async function readOrEmpty(file: string): Promise<string> {
+/** An allow file that the editing commands will not create (a mistyped path must not pass silently). */
+export class AllowFileMissingError extends Error {
+  override readonly name = 'AllowFileMissingError';
+  constructor(readonly file: string) {
+    super(`allow file ${file} does not exist; create it first (touch ${file}) or pass --file`);
+  }
+}
+
+async function readExisting(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AllowFileMissingError(file);
     throw err;
   }
 }
@@ -51,11 +66,22 @@ async function writeAtomically(file: string, text: string): Promise<void> {
 const sameEntry = (a: AllowEntry, kind: string, value: string): boolean =>
   a.kind === kind && a.value.toLowerCase() === value.toLowerCase();
 
-/** Appends `KIND VALUE` unless present; returns false when it was already there. Validates first. */
+/**
+ * Appends `KIND VALUE` unless present; returns false when it was already there. Validates first,
+ * and refuses (AllowListError) a value that would not read back from the file as itself.
+ */
 export async function addAllowEntry(file: string, kind: string, value: string): Promise<boolean> {
+  const why = unstorableReason(value);
+  if (why !== undefined) throw new AllowListError('command line', value, `cannot store "${value}": ${why}`);
   const entry = parseAllowLine(`${kind} ${value}`, 'command line');
-  if (entry === undefined) return false;
-  const text = await readOrEmpty(file);
+  if (entry?.value !== value) {
+    throw new AllowListError(
+      'command line',
+      value,
+      `cannot store "${value}": it would not read back unchanged`,
+    );
+  }
+  const text = await readExisting(file);
   if (parseAllowText(text, file).some((e) => sameEntry(e, entry.kind, entry.value))) return false;
   const sep = text === '' || text.endsWith('\n') ? '' : '\n';
   await writeAtomically(file, `${text}${sep}${entry.kind} ${entry.value}\n`);
@@ -64,7 +90,7 @@ export async function addAllowEntry(file: string, kind: string, value: string): 
 
 /** Removes every line holding `KIND VALUE` (comments kept); returns how many were removed. */
 export async function removeAllowEntry(file: string, kind: string, value: string): Promise<number> {
-  const text = await readOrEmpty(file);
+  const text = await readExisting(file);
   let removed = 0;
   const kept = text.split('\n').filter((line, i) => {
     const e = parseAllowLine(line, `${file}:${i + 1}`);

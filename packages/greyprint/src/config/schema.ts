@@ -147,8 +147,17 @@ export const configSchema = z
      * smtpd_policy_service_max_idle (300 s) so Postfix, not we, closes idle ones.
      */
     idleTimeoutSec: z.number().positive().default(600),
-    /** Seconds a half-received request may stall (Postfix's smtpd_policy_service_timeout is 100 s). */
+    /**
+     * Seconds from the first byte of a request to its end, in total (not reset by each byte, so
+     * a client trickling one byte a second is closed too). Postfix sends a request in one write;
+     * its own smtpd_policy_service_timeout is 100 s.
+     */
     requestTimeoutSec: z.number().positive().default(100),
+    /**
+     * Policy connections open at once, over all listeners; past it new ones are closed at once
+     * (logged once per burst, counted). Each Postfix smtpd process keeps at most one.
+     */
+    maxConnections: z.number().int().positive().default(4096),
     /** Longest time one answer may take; past it the answer is DUNNO (fail open). */
     deadlineMs: z.number().int().positive().default(1000),
     limits: z

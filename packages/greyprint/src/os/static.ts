@@ -16,6 +16,10 @@ export class StaticEntryError extends Error {
 export function parseStaticEntry(entry: string): { cidr: Cidr; label: OsLabel } {
   const eq = entry.indexOf('=');
   if (eq === -1) throw new StaticEntryError(entry, `"${entry}" is not CIDR=LABEL`);
+  // The label reaches reply texts and headers as it is written here.
+  if (!/^[\x20-\x7e]*$/.test(entry.slice(eq + 1))) {
+    throw new StaticEntryError(entry, `"${entry}": the OS label must be printable ASCII`);
+  }
   try {
     return { cidr: parseCidr(entry.slice(0, eq)), label: parseOsLabel(entry.slice(eq + 1), 'static') };
   } catch (err) {

@@ -7,7 +7,7 @@ import { formatOsLabel } from '../os/parse-label.js';
 import type { PolicyRequest } from '../protocol/messages.js';
 import type { GreylistStore, TripletKey } from '../store/types.js';
 import { type GreylistOutcome, greylist } from './greylist.js';
-import { osHeaderAction, sanitizeHeaderValue } from './header.js';
+import { osHeaderAction, REPLY_TEXT_MAX, sanitizeHeaderValue, sanitizeReplyText } from './header.js';
 import type { Matcher } from './patterns.js';
 import { type ClientFacts, deriveFacts, type RuleSet } from './rules.js';
 import { clientKey, tripletKey } from './triplet.js';
@@ -203,7 +203,8 @@ class GreylistReply {
       return { action: DUNNO, verdict: 'pass', rule, os, osFault, triplet: key, reason: outcome.reason };
     }
     const g = this.state.config.greylist;
-    const text = templateFor(g.text)({
+    const template = templateFor(g.text);
+    const raw = template.render({
       retry: String(outcome.retryIn),
       delay: String(g.delaySec),
       os: this.desktopWindows ? 'desktop Windows' : formatOsLabel(os),
@@ -211,6 +212,10 @@ class GreylistReply {
       client: key.client,
       recipient_domain: key.recipient.slice(key.recipient.lastIndexOf('@') + 1),
     });
+    // Request data ({client}, {recipient_domain}) can carry any byte and 4 KB: such texts are
+    // sanitised. The default text holds only the operator's words, numbers and the OS label,
+    // so it costs one length check.
+    const text = template.trusted && raw.length <= REPLY_TEXT_MAX ? raw : sanitizeReplyText(raw);
     return {
       action: `${g.action} ${text}`,
       verdict: 'greylist',
@@ -223,21 +228,34 @@ class GreylistReply {
   }
 }
 
-type Template = (values: Readonly<Record<string, string>>) => string;
+interface Template {
+  render(values: Readonly<Record<string, string>>): string;
+  /** No request data in it and only printable ASCII in the operator's parts. */
+  readonly trusted: boolean;
+}
 const templates = new Map<string, Template>();
+/**
+ * Placeholders whose values are not known to be printable and short: the request's (the
+ * client's name, the recipient) and rule names (any string in the config). `{os}` is p0f's
+ * wording or an operator pin, both checked printable ASCII when read.
+ */
+const REQUEST_DATA = new Set(['{client}', '{recipient_domain}', '{rule}']);
 
 /** Compiles `...{name}...` once per text; unknown placeholders stay as written. */
 function templateFor(text: string): Template {
   let t = templates.get(text);
   if (t === undefined) {
     const parts = text.split(/(\{[a-z_]+\})/);
-    t = (values) => {
-      let out = '';
-      for (let i = 0; i < parts.length; i++) {
-        const p = parts[i] ?? '';
-        out += i % 2 === 1 ? (values[p.slice(1, -1)] ?? p) : p;
-      }
-      return out;
+    t = {
+      render: (values) => {
+        let out = '';
+        for (let i = 0; i < parts.length; i++) {
+          const p = parts[i] ?? '';
+          out += i % 2 === 1 ? (values[p.slice(1, -1)] ?? p) : p;
+        }
+        return out;
+      },
+      trusted: /^[\x20-\x7e]*$/.test(text) && !parts.some((p, i) => i % 2 === 1 && REQUEST_DATA.has(p)),
     };
     if (templates.size > 100) templates.clear();
     templates.set(text, t);

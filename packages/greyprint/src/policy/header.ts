@@ -26,6 +26,22 @@ export function sanitizeHeaderValue(text: string, maxLength: number): string {
   return out.slice(0, maxLength).trimEnd() || 'unknown';
 }
 
+/** Longest reply text: it follows Postfix's own words in one SMTP reply line (512 octets, RFC 5321). */
+export const REPLY_TEXT_MAX = 256;
+
+const PRINTABLE_REPLY = new RegExp(`^[\\x20-\\x7e]{1,${REPLY_TEXT_MAX}}$`);
+
+/**
+ * A reply text safe for Postfix and the SMTP reply it becomes: printable ASCII (anything else
+ * `?`, runs of white space one space), at most REPLY_TEXT_MAX characters. Request data reaches
+ * the greylist text through `{recipient_domain}` and, with keyByDomain, `{client}`.
+ */
+export function sanitizeReplyText(text: string, maxLength = REPLY_TEXT_MAX): string {
+  // The usual text (the operator's, with an ordinary domain) passes unchanged.
+  if (maxLength === REPLY_TEXT_MAX && PRINTABLE_REPLY.test(text) && !text.includes('  ')) return text;
+  return sanitizeHeaderValue(text, maxLength);
+}
+
 /** Why a Windows client counts as a mail server, for the header's qualifier. */
 export type MailServerEvidence = 'Server edition' | 'verified rDNS';
 

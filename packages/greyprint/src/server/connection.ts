@@ -19,6 +19,7 @@ export interface ConnectionHandler {
   onRequest(req: PolicyRequest, ctx: ConnectionContext): string | PendingAnswer;
   /** A request the parser rejected: returns the action text sent once for it. */
   onBadRequest(err: PolicyRequestError, ctx: ConnectionContext): string;
+  /** The connection is being closed: silent too long between requests, or a request not complete in time. */
   onTimeout(ctx: ConnectionContext, midRequest: boolean): void;
   onSocketError(ctx: ConnectionContext, err: Error): void;
 }
@@ -26,6 +27,7 @@ export interface ConnectionHandler {
 export interface ConnectionOptions {
   readonly limits: ParserLimits;
   readonly idleTimeoutMs: number;
+  /** Total time from the first byte of a request to its last (not an inactivity timer). */
   readonly requestTimeoutMs: number;
 }
 
@@ -45,6 +47,10 @@ export class PolicyConnection {
   private timeoutMode: 'idle' | 'request' = 'idle';
   private paused = false;
   private closing = false;
+  /** The total deadline of the request being received; unset between requests. */
+  private requestTimer: NodeJS.Timeout | undefined;
+  /** Requests completed so far: tells a new half request from the same one still arriving. */
+  private completed = 0;
   private onDrained: (() => void) | undefined;
 
   constructor(
@@ -54,6 +60,7 @@ export class PolicyConnection {
     private readonly options: ConnectionOptions,
   ) {
     this.parser = new PolicyParser((m) => {
+      this.completed++;
       if (m.kind === 'request') this.enqueue(handler.onRequest(m.request, ctx));
       else this.enqueue(handler.onBadRequest(m.error, ctx));
     }, options.limits);
@@ -64,9 +71,16 @@ export class PolicyConnection {
       handler.onTimeout(ctx, this.parser.inRequest);
       socket.destroy();
     });
+    this.onRequestDeadline = () => {
+      this.requestTimer = undefined;
+      if (socket.destroyed) return;
+      handler.onTimeout(ctx, true);
+      socket.destroy();
+    };
     socket.on('error', (err) => handler.onSocketError(ctx, err));
     socket.on('drain', () => this.resumeIfPossible());
     socket.on('close', () => {
+      if (this.requestTimer !== undefined) clearTimeout(this.requestTimer);
       this.queue.length = 0;
       this.onDrained?.();
     });
@@ -83,9 +97,23 @@ export class PolicyConnection {
     });
   }
 
+  private readonly onRequestDeadline: () => void;
+
   private onData(chunk: Buffer): void {
     if (this.closing) return;
+    const completedBefore = this.completed;
     this.parser.feed(chunk);
+    // A request that arrives whole in one chunk (Postfix writes it at once) never arms the timer:
+    // only a chunk that leaves a request half received does, and only for a request not already timed.
+    if (this.parser.inRequest) {
+      if (this.requestTimer === undefined || this.completed !== completedBefore) {
+        if (this.requestTimer !== undefined) clearTimeout(this.requestTimer);
+        this.requestTimer = setTimeout(this.onRequestDeadline, this.options.requestTimeoutMs);
+      }
+    } else if (this.requestTimer !== undefined) {
+      clearTimeout(this.requestTimer);
+      this.requestTimer = undefined;
+    }
     const mode = this.parser.inRequest ? 'request' : 'idle';
     if (mode !== this.timeoutMode) {
       this.timeoutMode = mode;

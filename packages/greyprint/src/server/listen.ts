@@ -1,5 +1,6 @@
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { connect, type Server } from 'node:net';
+import { describePortHolders, findPortHolders } from './port-holder.js';
 
 export class ListenError extends Error {
   override readonly name = 'ListenError';
@@ -55,7 +56,14 @@ export async function listenOn(server: Server, text: string, socketMode: number)
   const target = parseListen(text);
   if (target.kind === 'unix') await removeStaleSocket(target.path, text);
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(new ListenError(text, `cannot listen on ${text}: ${err.message}`));
+    const onError = (err: NodeJS.ErrnoException) => {
+      // Say who holds the port: on a Debian MX that is usually postgrey, on greyprint's port.
+      const holder =
+        err.code === 'EADDRINUSE' && target.kind === 'tcp'
+          ? describePortHolders(target.port, findPortHolders(target.port))
+          : '';
+      reject(new ListenError(text, `cannot listen on ${text}: ${err.message}${holder}`));
+    };
     server.once('error', onError);
     const done = () => {
       server.off('error', onError);

@@ -43,6 +43,8 @@ export class RedisStoreError extends Error {
     readonly url: string,
     message: string,
     options?: { cause?: unknown },
+    /** No answer within the command timeout: Redis is connected but does not answer (frozen). */
+    readonly timedOut = false,
   ) {
     super(message, options);
   }
@@ -126,6 +128,8 @@ export class RedisStore implements GreylistStore {
   private readonly prefix: string;
   private readonly ttl: number;
   private readonly scanCount: number;
+  /** The connection's last error (ECONNREFUSED ...): what a failing command is really about. */
+  private lastConnectionError: Error | undefined;
 
   private constructor(
     readonly url: string,
@@ -140,7 +144,44 @@ export class RedisStore implements GreylistStore {
     redis.defineCommand('gpPass', { numberOfKeys: 2, lua: PASS_LUA });
     redis.defineCommand('gpExpireOne', { numberOfKeys: 1, lua: EXPIRE_ONE_LUA });
     this.redis = redis as ScriptedRedis;
+    redis.on('error', (err: Error) => {
+      this.lastConnectionError = err;
+    });
+    redis.on('ready', () => {
+      this.lastConnectionError = undefined;
+    });
   }
+
+  watchHealth(listener: (healthy: boolean, err?: Error) => void): void {
+    this.redis.on('error', (err: Error) => listener(false, this.explain(err)));
+    this.redis.on('ready', () => listener(true));
+  }
+
+  /**
+   * A command's rejection in terms an operator can act on. With the offline queue off, a command
+   * sent while the connection is down fails with "Stream isn't writeable"; the connection's own
+   * error (ECONNREFUSED ...) says why. A command timeout means Redis is there but silent.
+   */
+  private explain(err: unknown): RedisStoreError {
+    if (err instanceof RedisStoreError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    if (message === 'Command timed out') {
+      return new RedisStoreError(
+        this.url,
+        `Redis at ${this.url} did not answer in time (${message})`,
+        { cause: err },
+        true,
+      );
+    }
+    const conn = this.lastConnectionError;
+    const why = conn !== undefined && conn !== err ? `${conn.message} (${message})` : message;
+    const state = this.redis.status === 'ready' ? '' : ` (connection ${this.redis.status})`;
+    return new RedisStoreError(this.url, `Redis at ${this.url}${state}: ${why}`, { cause: err });
+  }
+
+  private readonly rethrow = (err: unknown): never => {
+    throw this.explain(err);
+  };
 
   /** Connects (and PINGs) before returning, so a wrong URL fails at start, not at the first mail. */
   static async open(url: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
@@ -152,7 +193,8 @@ export class RedisStore implements GreylistStore {
       commandTimeout: options.commandTimeoutMs ?? 1000,
       connectTimeout: 3000,
     });
-    // ioredis reports connection trouble as events; the commands' rejections carry it to callers.
+    // ioredis reports connection trouble as events; RedisStore keeps the last one to explain
+    // the commands' rejections and to report a change of state once (watchHealth).
     redis.on('error', () => {});
     try {
       await redis.connect();
@@ -177,7 +219,9 @@ export class RedisStore implements GreylistStore {
   }
 
   async recordAttempt(key: TripletKey, now: number): Promise<TripletRecord> {
-    const [first, last, passes] = await this.redis.gpAttempt(this.tripletKey(key), now, this.ttl);
+    const [first, last, passes] = await this.redis
+      .gpAttempt(this.tripletKey(key), now, this.ttl)
+      .catch(this.rethrow);
     return { ...key, firstSeen: Number(first), lastSeen: Number(last), passes: Number(passes) };
   }
 
@@ -187,30 +231,23 @@ export class RedisStore implements GreylistStore {
     now: number,
     autoAllowAt: number,
   ): Promise<TripletRecord | typeof AUTO_ALLOWED> {
-    const reply = await this.redis.gpAttemptUnlessAllowed(
-      this.tripletKey(key),
-      this.clientKey(key.client),
-      now,
-      this.ttl,
-      autoAllowAt,
-    );
+    const reply = await this.redis
+      .gpAttemptUnlessAllowed(this.tripletKey(key), this.clientKey(key.client), now, this.ttl, autoAllowAt)
+      .catch(this.rethrow);
     if (reply.length === 0) return AUTO_ALLOWED;
     const [first, last, passes] = reply;
     return { ...key, firstSeen: Number(first), lastSeen: Number(last), passes: Number(passes) };
   }
 
   async recordPass(key: TripletKey, now: number): Promise<{ passes: number; clientPasses: number }> {
-    const [passes, clientPasses] = await this.redis.gpPass(
-      this.tripletKey(key),
-      this.clientKey(key.client),
-      now,
-      this.ttl,
-    );
+    const [passes, clientPasses] = await this.redis
+      .gpPass(this.tripletKey(key), this.clientKey(key.client), now, this.ttl)
+      .catch(this.rethrow);
     return { passes: Number(passes), clientPasses: Number(clientPasses) };
   }
 
   async getClient(client: string): Promise<ClientRecord | undefined> {
-    const [last, passes] = await this.redis.hmget(this.clientKey(client), 'l', 'p');
+    const [last, passes] = await this.redis.hmget(this.clientKey(client), 'l', 'p').catch(this.rethrow);
     if (last === null || passes === null) return undefined;
     return { client, passes: Number(passes), lastSeen: Number(last) };
   }

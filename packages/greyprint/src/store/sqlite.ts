@@ -51,6 +51,7 @@ export interface SqliteStoreOptions {
 }
 
 export type StoreOpenErrorCode =
+  | 'MISSING'
   | 'DIRECTORY_MISSING'
   | 'NOT_WRITABLE'
   | 'NOT_A_DATABASE'

@@ -79,4 +79,9 @@ export interface GreylistStore {
   /** Removes every triplet matching the filter (all when empty); returns the count. */
   remove(filter?: ListFilter): Promise<number>;
   close(): Promise<void>;
+  /**
+   * For a store behind a connection (Redis): calls `listener(false, err)` when the connection
+   * fails, with the connection's own error, and `listener(true)` when it is ready again.
+   */
+  watchHealth?(listener: (healthy: boolean, err?: Error) => void): void;
 }

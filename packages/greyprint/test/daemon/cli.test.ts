@@ -119,6 +119,7 @@ describe('greyprint CLI', () => {
 
   test('allow add, list and remove edit the allow file', async () => {
     const file = join(dir, 'allow.conf');
+    writeFileSync(file, '');
     assert.equal((await runCli(['allow', 'add', 'client', '198.51.100.0/24', '--file', file])).code, 0);
     const bad = await runCli(['allow', 'add', 'client', 'nonsense', '--file', file]);
     assert.equal(bad.code, 2);

@@ -29,12 +29,26 @@ export interface RunningDaemon {
   stop(): Promise<number | null>;
 }
 
-export async function startServe(args: string[]): Promise<RunningDaemon> {
-  const child = spawn(
+export interface ServeOptions {
+  /** A command that runs the daemon, e.g. `['prlimit', '--nofile=100:100', '--']` (it must exec it). */
+  readonly wrapper?: readonly string[];
+}
+
+export async function startServe(args: string[], options: ServeOptions = {}): Promise<RunningDaemon> {
+  const argv = [
     process.execPath,
-    ['--import', 'tsx', CLI, 'serve', '--listen', '127.0.0.1:0', '--db', ':memory:', ...args],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+    '--import',
+    'tsx',
+    CLI,
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--db',
+    ':memory:',
+    ...args,
+  ];
+  const [file, ...rest] = [...(options.wrapper ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(file, rest, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let stderr = '';
@@ -194,6 +208,23 @@ export function rcpt(over: Record<string, string> = {}): Record<string, string> 
     size: '0',
     ...over,
   };
+}
+
+/** The metrics endpoint's address from the start line (`--metrics 127.0.0.1:0`). */
+export function metricsAddress(d: RunningDaemon): string {
+  const started = d.logs.find((l) => l.msg === 'greyprint started');
+  const entry = (started?.listen as string[] | undefined)?.find((a) => a.startsWith('metrics='));
+  if (entry === undefined) throw new Error('the daemon serves no metrics');
+  return entry.slice('metrics='.length);
+}
+
+/** One metric sample from the text exposition, e.g. `greyprint_failopen_total{reason="store"}`; undefined when absent. */
+export async function scrape(d: RunningDaemon, series: string): Promise<number | undefined> {
+  const text = await (await fetch(`http://${metricsAddress(d)}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
 }
 
 /** Runs the CLI once; resolves with exit code and output. */

@@ -15,8 +15,9 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freeTcpPort();
+/** @param fixedPort restart on a port used before (a Redis coming back), else a free one. */
+export async function startRedis(fixedPort?: number): Promise<RedisServer> {
+  const port = fixedPort ?? (await freeTcpPort());
   const dir = mkdtempSync(join(tmpdir(), 'gps-redis-'));
   const child = spawn(
     '/usr/bin/redis-server',

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { osHeaderAction, parseOsLabel, sanitizeHeaderValue } from '../../src/index.js';
+import {
+  osHeaderAction,
+  parseOsLabel,
+  REPLY_TEXT_MAX,
+  sanitizeHeaderValue,
+  sanitizeReplyText,
+} from '../../src/index.js';
 
 describe('X-P0f-OS header', () => {
   test("uses p0f's wording", () =>
@@ -30,4 +36,18 @@ describe('X-P0f-OS header', () => {
   test('cuts to the length bound', () =>
     assert.equal(sanitizeHeaderValue('x'.repeat(500), 20), 'x'.repeat(20)));
   test('never yields an empty value', () => assert.equal(sanitizeHeaderValue(' \r\n ', 20), 'unknown'));
+});
+
+describe('reply text', () => {
+  test('passes an ordinary text unchanged', () =>
+    assert.equal(
+      sanitizeReplyText('Greylisted by greyprint, retry in 300 seconds'),
+      'Greylisted by greyprint, retry in 300 seconds',
+    ));
+  test('replaces control bytes and non-ASCII, folds white space, bounds the length', () => {
+    assert.equal(sanitizeReplyText('a\u0001b\u001b[31mc\u007f d\r\n\te é'), 'a?b?[31mc? d e ?');
+    const long = sanitizeReplyText(`retry for ${'x'.repeat(5000)}.example`);
+    assert.equal(long.length, REPLY_TEXT_MAX);
+    assert.match(long, /^[\x20-\x7e]+$/);
+  });
 });

@@ -36,6 +36,11 @@ describe('static OS source', () => {
     '192.0.2.200 = Windows Server 2016',
     '2001:db8::/32 = FreeBSD',
   ]);
+  test('refuses a pinned label that is not printable ASCII (it reaches reply texts as written)', () => {
+    assert.throws(() => new StaticOsSource(['192.0.2.0/24=Windows\u0007XP']), /must be printable ASCII/);
+    assert.throws(() => new StaticOsSource(['192.0.2.0/24=Windöws']), /must be printable ASCII/);
+  });
+
   test('the longest prefix wins', async () => {
     assert.equal((await src.lookup('192.0.2.1'))?.name, 'Windows');
     assert.equal((await src.lookup('192.0.2.129'))?.name, 'Linux');
