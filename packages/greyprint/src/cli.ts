@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ALLOW_KINDS, type AllowEntry } from './allow/allowlist.js';
 import { addAllowEntry, loadAllowList, removeAllowEntry } from './allow/files.js';
 import { sendPolicyRequest } from './cli/client.js';
+import { registerFingerprintCommand } from './cli/fingerprint.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { startDaemon } from './daemon.js';
@@ -423,5 +424,7 @@ addConfigOptions(
     fail(err);
   }
 });
+
+registerFingerprintCommand(program);
 
 program.parseAsync(process.argv).catch(fail);
