@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import {
+  builtinSignatures,
   classifySyn,
   isSyn,
   ja4t,
@@ -198,6 +199,25 @@ describe('SYN parsing and matching (p0f 3.09b semantics)', () => {
         parseIpPacket(b);
       }
     }
+  });
+});
+
+describe("greyprint's built-in signatures", () => {
+  const db = builtinSignatures();
+  test('name Windows 10/11, modern Linux over IPv6 and macOS, where p0f says NT kernel, ??? and Mac OS X', () => {
+    assert.equal(classifySyn(db, packet(WIN10_SYN)).os, 'Windows 10 or 11 (or 2016+ edition)');
+    const linux = classifySyn(db, packet(LINUX_V6_SYN));
+    assert.deepEqual([linux.os, linux.osClass, linux.generic], ['Linux 4.19 and newer', 'unix', false]);
+    assert.equal(classifySyn(db, packet(MACOS_SYN)).osClass, 'unix');
+  });
+  test('a Windows SYN with timestamps is Windows (p0f 3.09b: ???)', () => {
+    // mss,nop,ws,sok,ts as Windows sends it with RFC 1323 timestamps on.
+    const b = hex(`
+      45 00 00 3c 12 34 40 00 80 06 00 00 c0 00 02 09 c0 00 02 19
+      d4 32 00 19 00 00 00 01 00 00 00 00 a0 02 fa f0 00 00 00 00
+      02 04 05 b4 01 03 03 08 04 02 08 0a 00 00 30 39 00 00 00 00`);
+    assert.equal(classifySyn(db, packet(b)).os, 'Windows 10 or 11 (timestamps on)');
+    assert.equal(classifySyn(loadSignatureFile(P0F_FP), packet(b)).os, '???');
   });
 });
 
