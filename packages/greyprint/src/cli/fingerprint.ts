@@ -41,19 +41,15 @@ export function verdictText(v: SynVerdict): string {
   return `${client}:${v.port} -> ${server}:${v.serverPort} ${v.app ? 'app' : 'os'}=${v.os} dist=${dist} params=${v.params} raw_sig=${v.signature} ja4t=${v.ja4t}`;
 }
 
-/** Buffers output lines and writes them in large pieces, waiting when stdout is full. */
+/** Writes the lines gathered from one input chunk as one piece, waiting when stdout is full. */
 class LineWriter {
-  private buf = '';
   constructor(private readonly out: NodeJS.WritableStream) {}
-  async line(s: string): Promise<void> {
-    this.buf += `${s}\n`;
-    if (this.buf.length >= 65536) await this.flush();
-  }
-  async flush(): Promise<void> {
-    if (this.buf === '') return;
-    const chunk = this.buf;
-    this.buf = '';
-    if (!this.out.write(chunk)) await new Promise<void>((resolve) => this.out.once('drain', () => resolve()));
+  /** Takes the lines out of `lines`. */
+  async take(lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
+    const text = `${lines.join('\n')}\n`;
+    lines.length = 0;
+    if (!this.out.write(text)) await new Promise<void>((resolve) => this.out.once('drain', () => resolve()));
   }
 }
 
@@ -131,9 +127,7 @@ export function registerFingerprintCommand(program: Command): void {
       for (const file of files) {
         const input: Readable = file === '-' ? process.stdin : createReadStream(file);
         // Lines are written between chunks, so a slow reader of stdout holds the input back.
-        const drain = async (): Promise<void> => {
-          for (const line of pending.splice(0)) await out.line(line);
-        };
+        const drain = (): Promise<void> => out.take(pending);
         const error = await fingerprintStream(input, engine, emit, drain);
         await drain();
         if (error !== undefined) {
@@ -141,7 +135,6 @@ export function registerFingerprintCommand(program: Command): void {
           process.stderr.write(`greyprint: ${file}: ${error}\n`);
         }
       }
-      await out.flush();
       if (!f.quiet) process.stderr.write(`${formatCounts(engine.counts)}\n`);
       process.exitCode = failed ? 1 : 0;
     });

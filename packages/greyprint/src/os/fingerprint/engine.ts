@@ -14,8 +14,8 @@ export interface EngineCounts {
   skipped: Record<SkipReason | FrameSkip | 'truncated_record', number>;
 }
 
-/** Retransmitted SYNs are remembered for this many connections (oldest forgotten first). */
-const RECENT_SYNS = 65536;
+/** Retransmitted SYNs are recognised among the last 32768 to 65536 connections. */
+const RECENT_GENERATION = 32768;
 
 /**
  * Frames in, verdicts out: parses each IP packet, keeps client SYNs, drops a
@@ -42,7 +42,11 @@ export class SynEngine {
       truncated_record: 0,
     },
   };
-  private readonly recent = new Map<string, number>();
+  // Two generations instead of evicting the oldest entry one by one: a Map's
+  // first live key is found by skipping every deleted slot before it, which
+  // made one-by-one eviction the costliest step per SYN.
+  private recent = new Map<string, number>();
+  private previous = new Map<string, number>();
 
   constructor(public db: SignatureDatabase) {}
 
@@ -64,15 +68,14 @@ export class SynEngine {
       return undefined;
     }
     const key = `${p.src}|${p.srcPort}|${p.dst}|${p.dstPort}`;
-    if (this.recent.get(key) === p.seq) {
+    if ((this.recent.get(key) ?? this.previous.get(key)) === p.seq) {
       this.counts.duplicateSyns++;
       return undefined;
     }
-    if (this.recent.size >= RECENT_SYNS) {
-      const oldest = this.recent.keys().next().value;
-      if (oldest !== undefined) this.recent.delete(oldest);
+    if (this.recent.size >= RECENT_GENERATION) {
+      this.previous = this.recent;
+      this.recent = new Map();
     }
-    this.recent.delete(key);
     this.recent.set(key, p.seq);
     this.counts.syns++;
     return classifySyn(this.db, p);

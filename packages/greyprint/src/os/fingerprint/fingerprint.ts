@@ -36,22 +36,9 @@ export interface SynVerdict {
 
 export const UNKNOWN_OS = '???';
 
+/** A packet is its own probe (window `normal`, every value known). */
 export function probeOf(p: TcpPacket): SignatureProbe {
-  return {
-    ipVersion: p.ipVersion,
-    ttl: p.ttl,
-    ipOptLen: p.ipOptLen,
-    mss: p.mss,
-    winType: 'normal',
-    win: p.win,
-    wscale: p.wscale,
-    layoutKey: p.layoutKey,
-    eolPad: p.eolPad,
-    quirks: p.quirks,
-    payloadClass: p.payloadLength > 0 ? 1 : 0,
-    ts1: p.ts1,
-    totalHeader: p.totalHeader,
-  };
+  return p;
 }
 
 /** Classifies a client SYN against the `[tcp:request]` signatures, as p0f 3.09b does. */

@@ -1,6 +1,7 @@
 import { MIN_TCP4, MIN_TCP6 } from './match.js';
 import { layoutKey, MAX_TCP_OPTIONS, TcpOption } from './options.js';
 import { Quirk } from './quirks.js';
+import type { SignatureProbe } from './signature.js';
 
 /** TCP flag bits. */
 export const TcpFlag = {
@@ -14,8 +15,12 @@ export const TcpFlag = {
   CWR: 0x80,
 };
 
-/** What p0f reads from one IP packet carrying TCP (process.c parse_packet). */
-export interface TcpPacket {
+/**
+ * What p0f reads from one IP packet carrying TCP (process.c parse_packet). It
+ * is also the matcher's probe as it stands (window `normal`), so classifying
+ * a SYN allocates nothing more for the comparison.
+ */
+export interface TcpPacket extends SignatureProbe {
   readonly ipVersion: 4 | 6;
   readonly src: string;
   readonly dst: string;
@@ -43,6 +48,8 @@ export interface TcpPacket {
   readonly layoutKey: string;
   readonly eolPad: number;
   readonly payloadLength: number;
+  readonly winType: 'normal';
+  readonly payloadClass: 0 | 1;
 }
 
 /** Why a frame gave no TCP packet to fingerprint; counted, never thrown. */
@@ -282,6 +289,8 @@ export function parseIpPacket(buf: Uint8Array, offset = 0, length = buf.length -
       layoutKey: layoutKey(layout),
       eolPad,
       payloadLength,
+      winType: 'normal',
+      payloadClass: payloadLength > 0 ? 1 : 0,
     },
   };
 }
