@@ -19,9 +19,12 @@ export const DEFAULT_CAPTURE_FILTER =
   '(tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn or (ip6 and ip6[6] == 6 and ip6[53] & 0x12 == 0x02)) ' +
   'and (dst port 25 or dst port 587)';
 
-/** tcpdump writing an unbuffered pcap stream of the SYNs to stdout. */
+/**
+ * tcpdump writing an unbuffered pcap stream of the SYNs to stdout. `-p`: no
+ * promiscuous mode, so the helper needs CAP_NET_RAW only (the SYNs are to us).
+ */
 export function tcpdumpArgs(iface: string, filter: string): string[] {
-  return ['-i', iface, '-n', '-U', '--immediate-mode', '-s', '256', '-w', '-', filter];
+  return ['-i', iface, '-p', '-n', '-U', '--immediate-mode', '-s', '256', '-w', '-', filter];
 }
 
 export interface CaptureSourceOptions {
