@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  postfix p0f tcpdump spamassassin rspamd redis-server postgrey swaks python3-scapy
+  postfix p0f tcpdump libcap2-bin spamassassin rspamd redis-server postgrey swaks python3-scapy
   dnsmasq nftables keepalived iproute2 iputils-ping curl procps time util-linux acl coreutils udhcpc
 )
 

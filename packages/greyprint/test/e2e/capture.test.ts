@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,26 +41,29 @@ interface Daemon {
   waitFor(match: (l: LogLine) => boolean, ms?: number): Promise<LogLine>;
 }
 
-function startDaemon(): Daemon {
+/** `greyprint serve` in the server namespace; `wrapper` runs it through another program (setpriv). */
+function startDaemon(socket: string, extra: string[] = [], wrapper: string[] = []): Daemon {
   const child = spawn(
     'ip',
     [
       'netns',
       'exec',
       serverNs,
+      ...wrapper,
       process.execPath,
       '--import',
       'tsx',
       CLI,
       'serve',
       '--listen',
-      `unix:${socketPath}`,
+      `unix:${socket}`,
       '--db',
       ':memory:',
       '--capture',
       serverIf,
       '--log-level',
       'debug',
+      ...extra,
     ],
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -98,9 +101,9 @@ function startDaemon(): Daemon {
 }
 
 /** One RCPT request over the unix socket; resolves with the action. */
-function ask(client: string): Promise<string> {
+function ask(client: string, socket = socketPath): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect({ path: socketPath });
+    const s = connect({ path: socket });
     const parser = new PolicyReplyParser((action) => {
       s.destroy();
       resolve(action);
@@ -192,6 +195,13 @@ function linuxSyn(source: string): void {
   }
 }
 
+/** The effective capability mask of a process, from /proc. */
+function capEff(pid: number): bigint {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^CapEff:\s*([0-9a-f]+)$/m);
+  return BigInt(`0x${line?.[1] ?? '0'}`);
+}
+const CAP_NET_RAW = 1n << 13n;
+
 function helperPid(daemonPid: number): number | undefined {
   const children = readFileSync(`/proc/${daemonPid}/task/${daemonPid}/children`, 'utf8').trim();
   const pids = children === '' ? [] : children.split(/\s+/).map(Number);
@@ -217,7 +227,7 @@ describe('serve --capture: own SYN fingerprinting in namespaces, no p0f', { time
     ip('-n', clientNs, 'link', 'set', clientIf, 'up');
     ip('-n', clientNs, 'link', 'set', 'lo', 'up');
     serverMac = inNs(serverNs, 'cat', [`/sys/class/net/${serverIf}/address`]).trim();
-    daemon = startDaemon();
+    daemon = startDaemon(socketPath);
     await daemon.waitFor((l) => l.msg === 'greyprint started');
     await daemon.waitFor((l) => l.msg === 'capture running');
   });
@@ -295,5 +305,43 @@ describe('serve --capture: own SYN fingerprinting in namespaces, no p0f', { time
     );
     await daemon.waitFor((l) => l.msg === 'syn' && l.client === '10.78.0.33', 10_000);
     assert.match(await ask('10.78.0.33'), /^DEFER_IF_PERMIT/);
+  });
+  test('the documented deployment: daemon unprivileged (nobody, no capability), helper a tcpdump copy with CAP_NET_RAW as a file capability', async () => {
+    const helperCopy = join(dir, 'tcpdump');
+    execFileSync('install', ['-m', '0755', '/usr/bin/tcpdump', helperCopy]);
+    execFileSync('setcap', ['cap_net_raw+ep', helperCopy]);
+    const runDir = join(dir, 'run');
+    execFileSync('install', ['-d', '-m', '0777', runDir]);
+    const config = join(dir, 'unprivileged.json');
+    writeFileSync(config, JSON.stringify({ capture: { command: helperCopy } }));
+    execFileSync('chmod', ['0755', dir]);
+    execFileSync('chmod', ['0644', config]);
+    const socket = join(runDir, 'policy.sock');
+    const unprivileged = startDaemon(
+      socket,
+      ['--config', config],
+      ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all'],
+    );
+    try {
+      await unprivileged.waitFor((l) => l.msg === 'greyprint started');
+      await unprivileged.waitFor((l) => l.msg === 'capture running');
+      const pid = unprivileged.child.pid as number;
+      assert.equal(capEff(pid), 0n, 'the daemon holds no capability');
+      const helper = helperPid(pid);
+      assert.ok(helper !== undefined);
+      assert.equal(capEff(helper) & CAP_NET_RAW, CAP_NET_RAW, 'the helper holds CAP_NET_RAW');
+      sendCrafted(
+        [
+          `IP(src='10.78.0.34',dst='${SERVER4}',ttl=128,flags='DF',id=98)/TCP(sport=49736,dport=25,flags='S',seq=78,window=8192,options=${WIN_LAYOUT_WS(2, 1460)})`,
+        ],
+        serverMac,
+      );
+      await unprivileged.waitFor((l) => l.msg === 'syn' && l.client === '10.78.0.34', 10_000);
+      assert.match(await ask('10.78.0.34', socket), /^DEFER_IF_PERMIT/);
+    } finally {
+      const exited = new Promise((r) => unprivileged.child.once('exit', r));
+      unprivileged.child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
