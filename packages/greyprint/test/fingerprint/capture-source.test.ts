@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import type { CaptureLogger } from '../../src/os/capture/helper.js';
 import { CaptureSource } from '../../src/os/capture/source.js';
-import { builtinSignatures } from '../../src/os/fingerprint/index.js';
+import { builtinSignatures, classifySyn, parseIpPacket } from '../../src/os/fingerprint/index.js';
 import { writePcap } from './syn-specs.js';
 
 const dir = mkdtempSync(join(tmpdir(), `gp-cap-${process.pid}-`));
@@ -164,5 +164,35 @@ describe('capture source (helper process feeding the engine; a stand-in helper r
     } finally {
       await src.close();
     }
+  });
+  test('the host cache keeps the newest clients, forgets the oldest half at once, and expires verdicts', async () => {
+    const { logger } = recorder();
+    const src = new CaptureSource({
+      interface: 'unused',
+      filter: 'unused',
+      command: 'false',
+      signatures: builtinSignatures(),
+      cacheTtlSec: 0.2,
+      waitMs: 0,
+      maxEntries: 4,
+      logger,
+    });
+    const db = builtinSignatures();
+    const r = parseIpPacket(
+      Buffer.from(
+        '4500003412344000800600000000000000000000d431001900000001000000008002faf00000000002040' +
+          '5b4010303080101' +
+          '0402',
+        'hex',
+      ),
+    );
+    assert.ok('packet' in r);
+    for (let i = 1; i <= 10; i++) src.remember({ ...classifySyn(db, r.packet), client: `192.0.2.${i}` });
+    assert.equal(await src.lookup('192.0.2.1'), undefined, 'the oldest is forgotten');
+    assert.equal((await src.lookup('192.0.2.10'))?.class, 'win');
+    assert.equal((await src.lookup('192.0.2.9'))?.class, 'win');
+    await new Promise((ok) => setTimeout(ok, 300));
+    assert.equal(await src.lookup('192.0.2.10'), undefined, 'expired after cacheTtlSec');
+    await src.close();
   });
 });

@@ -38,7 +38,7 @@ export interface CaptureSourceOptions {
   readonly cacheTtlSec: number;
   /** How long a lookup waits for a SYN not seen yet, while capture runs. */
   readonly waitMs: number;
-  /** Most client addresses kept (oldest forgotten first; default 100000). */
+  /** Most client addresses kept (the older half forgotten at once; default 100000). */
   readonly maxEntries?: number;
   readonly logger: CaptureLogger;
   readonly minBackoffMs?: number;
@@ -87,7 +87,11 @@ export class CaptureSource implements OsSource {
   readonly name = 'capture';
   readonly engine: SynEngine;
   private readonly helper: CaptureHelper;
-  private readonly cache = new Map<string, Entry>();
+  // Two generations of verdicts (each up to half of maxEntries) rather than
+  // evicting the oldest one by one, which costs a scan over a Map's deleted
+  // slots per SYN once the cache is full.
+  private cache = new Map<string, Entry>();
+  private previous = new Map<string, Entry>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly counters = { lookups: 0, answered: 0, unknown: 0, waits: 0 };
 
@@ -121,12 +125,11 @@ export class CaptureSource implements OsSource {
       { client: v.client, port: v.port, os: v.os, params: v.params, raw_sig: v.signature, ja4t: v.ja4t },
       'syn',
     );
-    this.cache.delete(key);
-    this.cache.set(key, { label, expires: Date.now() + this.o.cacheTtlSec * 1000 });
-    if (this.cache.size > (this.o.maxEntries ?? 100_000)) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
+    if (this.cache.size >= (this.o.maxEntries ?? 100_000) / 2) {
+      this.previous = this.cache;
+      this.cache = new Map();
     }
+    this.cache.set(key, { label, expires: Date.now() + this.o.cacheTtlSec * 1000 });
     const waiting = this.waiters.get(key);
     if (waiting !== undefined) {
       this.waiters.delete(key);
@@ -135,13 +138,8 @@ export class CaptureSource implements OsSource {
   }
 
   private cached(key: string): Entry | undefined {
-    const e = this.cache.get(key);
-    if (e === undefined) return undefined;
-    if (e.expires < Date.now()) {
-      this.cache.delete(key);
-      return undefined;
-    }
-    return e;
+    const e = this.cache.get(key) ?? this.previous.get(key);
+    return e === undefined || e.expires < Date.now() ? undefined : e;
   }
 
   async lookup(address: string, signal?: AbortSignal): Promise<OsLabel | undefined> {
