@@ -111,6 +111,10 @@ describe('capture source (helper process feeding the engine; a stand-in helper r
       assert.equal(await src.lookup('203.0.113.9'), undefined);
       const waited = Date.now() - t0;
       assert.ok(waited >= 140 && waited < 1000, `waited ${waited} ms`);
+      // The next lookups of that client (one per recipient, then DATA) do not wait again.
+      const t1 = Date.now();
+      assert.equal(await src.lookup('203.0.113.9'), undefined);
+      assert.ok(Date.now() - t1 < 50, 'no second wait for the same client');
     } finally {
       await src.close();
     }

@@ -217,7 +217,7 @@ async function main(): Promise<void> {
       dir: lab.dir,
       ready: async () => {
         await new Promise((ok) => setTimeout(ok, 1500)); // tcpdump starting
-        await sendSyn(lab.windowsNs, CLIENT_XP);
+        await sendSyn(lab.windowsNs, CLIENT_XP, 25); // the capture filter's port
         await new Promise((ok) => setTimeout(ok, 300));
       },
     });

@@ -74,6 +74,9 @@ export function labelOf(v: SynVerdict): OsLabel | undefined {
   };
 }
 
+/** How long "waited, no SYN came" is remembered for an address. */
+const NOT_SEEN_TTL_MS = 10_000;
+
 const keyOf = (address: string): string | undefined => parseAddress(address)?.toString();
 
 /**
@@ -169,6 +172,12 @@ export class CaptureSource implements OsSource {
         waiters.add(done);
       });
       e = this.cached(key);
+      if (e === undefined) {
+        // Not captured (another interface, a filtered port): the next lookups of this
+        // client (one per recipient, then DATA) answer at once; a SYN replaces it.
+        e = { label: undefined, expires: Date.now() + NOT_SEEN_TTL_MS };
+        this.cache.set(key, e);
+      }
     }
     if (e?.label === undefined) {
       this.counters.unknown++;
