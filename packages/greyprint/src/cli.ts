@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ALLOW_KINDS, type AllowEntry } from './allow/allowlist.js';
 import { AllowFileMissingError, addAllowEntry, loadAllowList, removeAllowEntry } from './allow/files.js';
 import { sendPolicyRequest } from './cli/client.js';
+import { registerFingerprintCommand } from './cli/fingerprint.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { startDaemon } from './daemon.js';
@@ -45,6 +46,8 @@ interface ServeFlags {
   delay?: number;
   osStatic?: string[];
   p0fSocket?: string;
+  capture?: string;
+  signatures?: string;
   logLevel?: string;
   logFormat?: string;
   allowFile?: string[];
@@ -75,6 +78,12 @@ function overridesFrom(f: ServeFlags): ConfigInput {
   if (f.socketMode !== undefined) o.socketMode = f.socketMode;
   if (f.osStatic !== undefined) o.os = { static: f.osStatic };
   if (f.p0fSocket !== undefined) o.p0f = { socket: f.p0fSocket };
+  if (f.capture !== undefined || f.signatures !== undefined) {
+    o.capture = {
+      ...(f.capture !== undefined ? { interface: f.capture } : {}),
+      ...(f.signatures !== undefined ? { signatures: f.signatures } : {}),
+    };
+  }
   if (f.allowFile !== undefined) o.allow = { files: f.allowFile };
   if (f.delay !== undefined) greylist.delaySec = f.delay;
   if (f.keyByDomain !== undefined) greylist.keyByDomain = f.keyByDomain;
@@ -97,6 +106,8 @@ function addConfigOptions(cmd: Command): Command {
     .option('--delay <seconds>', 'greylist delay (default 300)', intArg('--delay'))
     .option('--os-static <cidr=label>', 'pin an OS label to a CIDR block, repeatable', collect)
     .option('--p0f-socket <path>', "p0f's API socket (p0f -s PATH); unset: p0f is not asked")
+    .option('--capture <iface>', 'classify client SYNs on this interface itself (capture helper, README)')
+    .option('--signatures <file>', "p0f .fp signatures for --capture (default: greyprint's built-in set)")
     .option('--allow-file <path>', 'allow-list file, repeatable', collect)
     .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
     .option('--log-format <format>', 'json|pretty (default json)')
@@ -505,5 +516,7 @@ addConfigOptions(
     fail(err);
   }
 });
+
+registerFingerprintCommand(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -80,6 +80,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   if (os instanceof OsChain && os.p0f !== undefined) {
     metrics.watchP0f(() => (os instanceof OsChain ? os.p0f?.stats() : undefined));
   }
+  // The capture source survives reloads (the chain keeps its live sources), so its metrics are registered once.
+  if (os instanceof OsChain) os.capture?.registerMetrics(metrics.registry);
   const policyDeps = {
     store,
     now,

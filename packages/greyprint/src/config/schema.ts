@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { parseCidr } from '../net/cidr.js';
+import { DEFAULT_CAPTURE_FILTER } from '../os/capture/source.js';
+import { loadSignatureFile } from '../os/fingerprint/index.js';
 import { parseStaticEntry } from '../os/static.js';
 import { compilePattern } from '../policy/patterns.js';
 
@@ -35,6 +37,18 @@ const regexString = z.string().superRefine((v, ctx) => {
   }
 });
 
+/** A `.fp` file, read now so that an error is a config error naming its line. */
+const signatureFile = z
+  .string()
+  .min(1)
+  .superRefine((v, ctx) => {
+    try {
+      loadSignatureFile(v);
+    } catch (err) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+    }
+  });
+
 const staticEntry = z.string().superRefine((v, ctx) => {
   try {
     parseStaticEntry(v);
@@ -69,6 +83,8 @@ export const ruleConditionSchema = z
     osClass: z.array(z.string()).optional(),
     osName: z.array(patternString).optional(),
     osFlavor: z.array(patternString).optional(),
+    /** JA4T of the client's SYN (`64240_2-1-3-1-1-4_1460_8`); only the capture source knows it. */
+    ja4t: z.array(patternString).optional(),
     /** true: an OS source answered; false: OS unknown (no answer, timeout). */
     osKnown: z.boolean().optional(),
     /** The seed's test: Windows, with no evidence of a mail server (see README). */
@@ -209,6 +225,32 @@ export const configSchema = z
       .object({
         /** Operator pins, `CIDR = LABEL`; longest prefix wins and beats p0f. */
         static: z.array(staticEntry).default([]),
+        /**
+         * Which live sources are asked, in order; the first that knows the client wins
+         * (pins always come first). Only configured sources take part.
+         */
+        order: z
+          .array(z.enum(['capture', 'p0f']))
+          .min(1)
+          .refine((o) => new Set(o).size === o.length, 'each source at most once')
+          .default(['capture', 'p0f']),
+      })
+      .strict()
+      .default({}),
+    capture: z
+      .object({
+        /** Interface to capture client SYNs on; unset means greyprint does not capture. */
+        interface: z.string().min(1).optional(),
+        /** BPF filter for the helper: the client SYNs worth classifying. */
+        filter: z.string().min(1).default(DEFAULT_CAPTURE_FILTER),
+        /** The capture helper (needs CAP_NET_RAW, e.g. through file capabilities; README). */
+        command: z.string().min(1).default('tcpdump'),
+        /** A p0f-grammar signature file; unset means greyprint's built-in set. */
+        signatures: signatureFile.optional(),
+        /** How long one SYN's verdict answers for its client address. */
+        cacheTtlSec: z.number().positive().default(600),
+        /** Longest wait of a lookup for a SYN not seen yet (while capture runs). */
+        waitMs: z.number().int().min(0).max(1000).default(50),
       })
       .strict()
       .default({}),

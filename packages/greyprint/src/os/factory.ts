@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { ParsedAddress } from '../net/cidr.js';
+import { CaptureSource } from './capture/source.js';
+import { builtinSignatures, loadSignatureFile } from './fingerprint/index.js';
 import type { OsLabel, OsSource } from './label.js';
 import { P0fSource } from './p0f/source.js';
 import { StaticOsSource } from './static.js';
@@ -60,6 +62,12 @@ export class OsChain implements OsSource {
     await Promise.allSettled([this.pins.close(), ...this.live.map((l) => l.source.close())]);
   }
 
+  /** The capture source of the chain, if `capture.interface` is set. */
+  get capture(): CaptureSource | undefined {
+    for (const { source } of this.live) if (source instanceof CaptureSource) return source;
+    return undefined;
+  }
+
   /** The p0f source of the chain, if one is configured (its stats feed the metrics). */
   get p0f(): P0fSource | undefined {
     for (const { source } of this.live) if (source instanceof P0fSource) return source;
@@ -88,10 +96,41 @@ export function lookupWithin(source: OsSource, address: string, timeoutMs: numbe
   });
 }
 
-/** The configured chain: static pins, then p0f when `p0f.socket` is set. */
+/**
+ * The configured chain: static pins, then the live sources in `os.order`:
+ * greyprint's own capture when `capture.interface` is set (its helper starts
+ * here), p0f when `p0f.socket` is set.
+ */
 export function createOsSource(config: Config, logger?: Logger): OsChain {
   const pins = new StaticOsSource(config.os.static);
   const live: { source: OsSource; timeoutMs: number }[] = [];
+  for (const name of config.os.order) {
+    if (name === 'capture') addCapture(config, live, logger);
+    else addP0f(config, live, logger);
+  }
+  logger?.debug({ pins: pins.size, live: live.map((l) => l.source.name) }, 'os sources');
+  return new OsChain(pins, live);
+}
+
+const silent = { warn() {}, info() {}, debug() {} };
+
+function addCapture(config: Config, live: { source: OsSource; timeoutMs: number }[], logger?: Logger): void {
+  const c = config.capture;
+  if (c.interface === undefined) return;
+  const source = new CaptureSource({
+    interface: c.interface,
+    filter: c.filter,
+    command: c.command,
+    signatures: c.signatures === undefined ? builtinSignatures() : loadSignatureFile(c.signatures),
+    cacheTtlSec: c.cacheTtlSec,
+    waitMs: c.waitMs,
+    logger: logger?.child({ component: 'capture' }) ?? silent,
+  }).start();
+  // The source bounds its own wait (waitMs); this backstop only catches a broken promise.
+  live.push({ source, timeoutMs: c.waitMs + 50 });
+}
+
+function addP0f(config: Config, live: { source: OsSource; timeoutMs: number }[], logger?: Logger): void {
   if (config.p0f.socket !== undefined) {
     live.push({
       source: new P0fSource({
@@ -107,6 +146,4 @@ export function createOsSource(config: Config, logger?: Logger): OsChain {
       timeoutMs: config.p0f.timeoutMs + 50,
     });
   }
-  logger?.debug({ pins: pins.size, live: live.map((l) => l.source.name) }, 'os sources');
-  return new OsChain(pins, live);
 }

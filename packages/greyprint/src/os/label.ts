@@ -15,8 +15,12 @@ export interface OsLabel {
   readonly distance?: number;
   /** True when the source matched loosely (p0f's fuzzy match or a generic signature). */
   readonly fuzzy: boolean;
-  /** Which source said it: `static`, `p0f`, `engine`. */
+  /** Which source said it: `static`, `p0f`, `capture`. */
   readonly source: string;
+  /** FoxIO JA4T of the client's SYN, when greyprint saw the SYN itself (capture). */
+  readonly ja4t?: string;
+  /** p0f-notation raw signature of that SYN (capture). */
+  readonly signature?: string;
 }
 
 export interface OsSource {

@@ -94,6 +94,10 @@ function compileCondition(when: RuleCondition): Check {
     const m = anyMatcher(when.osFlavor);
     checks.push((f) => f.os !== undefined && m(f.os.flavor));
   }
+  if (when.ja4t !== undefined) {
+    const m = anyMatcher(when.ja4t);
+    checks.push((f) => f.os?.ja4t !== undefined && m(f.os.ja4t));
+  }
   flag(when.osKnown, (f) => f.os !== undefined);
   flag(when.desktopWindows, (_f, d) => d.desktopWindows);
   flag(when.windowsServer, (_f, d) => d.windowsServer);

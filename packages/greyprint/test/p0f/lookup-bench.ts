@@ -68,8 +68,8 @@ const fmt = (r: Run) =>
   `${Math.round(r.perSec).toString().padStart(8)} lookups/s   p50 ${r.p50.toFixed(3)} ms   p99 ${r.p99.toFixed(3)} ms`;
 
 /** A policy client on one connection: sends a request, waits for its action. */
-async function policyClient(port: number) {
-  const socket: Socket = connect(port, '127.0.0.1');
+async function policyClient(target: number | string) {
+  const socket: Socket = typeof target === 'number' ? connect(target, '127.0.0.1') : connect(target);
   await new Promise((ok, fail) => {
     socket.once('connect', ok);
     socket.once('error', fail);
@@ -100,34 +100,51 @@ async function policyClient(port: number) {
   };
 }
 
-async function policyLatency(label: string, args: string[], count: number): Promise<void> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(PACKAGE_DIR, 'src/cli.ts'),
-      'serve',
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--db',
-      ':memory:',
-      '--log-level',
-      'silent',
-      ...args,
-    ],
-    { cwd: REPO_ROOT, stdio: 'ignore' },
-  );
+/**
+ * Policy answers from `greyprint serve ARGS`. With `inNs` the daemon runs in
+ * that namespace (capture needs the lab's interface) and listens on a unix
+ * socket in `inNs.dir`; `ready` runs once it answers (e.g. send the SYN).
+ */
+async function policyLatency(
+  label: string,
+  args: string[],
+  count: number,
+  inNs?: { ns: string; dir: string; ready: () => Promise<void> },
+): Promise<void> {
+  const target: number | string =
+    inNs === undefined
+      ? 20000 + Math.floor(Math.random() * 20000)
+      : join(inNs.dir, `bench-${Date.now()}.sock`);
+  const serve = [
+    '--import',
+    'tsx',
+    join(PACKAGE_DIR, 'src/cli.ts'),
+    'serve',
+    '--listen',
+    typeof target === 'number' ? `127.0.0.1:${target}` : `unix:${target}`,
+    '--db',
+    ':memory:',
+    '--log-level',
+    'silent',
+    ...args,
+  ];
+  const child =
+    inNs === undefined
+      ? spawn(process.execPath, serve, { cwd: REPO_ROOT, stdio: 'ignore' })
+      : spawn('ip', ['netns', 'exec', inNs.ns, process.execPath, ...serve], {
+          cwd: REPO_ROOT,
+          stdio: 'ignore',
+        });
   try {
     let client: Awaited<ReturnType<typeof policyClient>> | undefined;
     for (let i = 0; i < 100 && !client; i += 1) {
-      client = await policyClient(port).catch(async () => {
+      client = await policyClient(target).catch(async () => {
         await new Promise((ok) => setTimeout(ok, 100));
         return undefined;
       });
     }
     if (!client) throw new Error('greyprint serve did not listen');
+    await inNs?.ready();
     const request = (i: number) => ({
       request: 'smtpd_access_policy',
       protocol_state: 'RCPT',
@@ -194,6 +211,16 @@ async function main(): Promise<void> {
     };
     await policyLatency('p0f, no cache (API per request)', ['--config', config(0)], 3000);
     await policyLatency('p0f, cache 30 s (default)', ['--config', config(30)], 3000);
+    // greyprint's own capture: the SYN is classified as it passes, the lookup reads the host cache.
+    await policyLatency('--capture (own engine, SYN seen)', ['--capture', lab.serverIface], 3000, {
+      ns: lab.serverNs,
+      dir: lab.dir,
+      ready: async () => {
+        await new Promise((ok) => setTimeout(ok, 1500)); // tcpdump starting
+        await sendSyn(lab.windowsNs, CLIENT_XP, 25); // the capture filter's port
+        await new Promise((ok) => setTimeout(ok, 300));
+      },
+    });
     await p0f.stop();
   } finally {
     await lab.destroy();
