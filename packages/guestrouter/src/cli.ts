@@ -194,6 +194,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           ...(first.dhcp.dns ? { dns: { upstream: first.dhcp.upstream } } : {}),
           ...(first.netns ? { netns: first.netns } : {}),
           logger,
+          metrics: metrics.services,
         })
       : undefined;
   if (first.dhcp.enabled && options.once) {
