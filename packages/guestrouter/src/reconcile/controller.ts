@@ -1,6 +1,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplyIncompleteError } from '../errors.js';
+import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
@@ -129,6 +129,16 @@ export class Controller {
         }
         this.lastRefusals = refusals;
       }
+      const budgetErrors: string[] = [];
+      if (plan.deletionsWithheld) {
+        const budget = new DeletionBudgetError(plan.deletionsWithheld.links, plan.deletionsWithheld.limit);
+        budgetErrors.push(budget.message);
+        this.metrics?.deletionsWithheld.inc();
+        this.logger.error(
+          { action: 'deletion-budget', links: budget.links.length, limit: budget.limit },
+          budget.message,
+        );
+      }
       let failedLinks = new Set<string | undefined>();
       if (!isEmptyPlan(plan)) {
         try {
@@ -172,6 +182,7 @@ export class Controller {
       }
       const errors = [
         ...(failedLinks.size > 0 ? [`${failedLinks.size} link(s) failed to apply`] : []),
+        ...budgetErrors,
         ...serviceErrors,
       ];
       const outcome: CycleOutcome = {

@@ -39,6 +39,11 @@ export class ControllerMetrics {
     help: 'Unix time of the last cycle that fetched the inventory and applied its plan',
     registers: [this.registry],
   });
+  readonly deletionsWithheld = new Counter({
+    name: 'guestrouter_deletions_withheld_total',
+    help: 'Cycles that deleted nothing because more networks would go than safety.maxDeletesPerCycle allows',
+    registers: [this.registry],
+  });
   /** The daemons run owns (dnsmasq, ...): up, starts, failures by reason. */
   readonly services = new OwnedProcessMetrics(this.registry);
 }

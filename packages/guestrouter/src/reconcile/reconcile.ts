@@ -1,11 +1,11 @@
 import type { GuestrouterConfig } from '../config/schema.js';
 import { desiredState } from '../desired/desired.js';
-import type { DesiredState } from '../desired/types.js';
+import { type DesiredState, networkIdFromMark } from '../desired/types.js';
 import { ApplyIncompleteError, InterfaceMissingError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { CurrentState } from '../kernel/types.js';
-import { diff } from '../plan/diff.js';
+import { defaultMaxDeletes, diff } from '../plan/diff.js';
 import type { Plan } from '../plan/types.js';
 
 export interface PlanResult {
@@ -18,6 +18,8 @@ export interface PlanSettings {
   readonly trunk: string;
   readonly uplink: string;
   readonly config: GuestrouterConfig;
+  /** The operator's confirmation for this run (`apply --allow-deletes N`): overrides the budget. */
+  readonly allowDeletes?: number;
 }
 
 /** Inventory + kernel state -> plan. No change is made. */
@@ -35,7 +37,14 @@ export async function computePlan(
     proxyArp: settings.config.publicRouting.proxyArp,
   });
   const current = await kernel.readState(desired.sysctls.map((s) => s.key));
-  return { desired, current, plan: diff(desired, current, settings) };
+  const marked = [...current.links.values()].filter((l) => networkIdFromMark(l.alias) !== undefined).length;
+  const maxDeletes =
+    settings.allowDeletes ?? settings.config.safety.maxDeletesPerCycle ?? defaultMaxDeletes(marked);
+  return {
+    desired,
+    current,
+    plan: diff(desired, current, { trunk: settings.trunk, uplink: settings.uplink, maxDeletes }),
+  };
 }
 
 /**
