@@ -2,6 +2,7 @@ import type { Refusal, SysctlSetting } from '../desired/types.js';
 
 export type ChangeAction =
   | 'create-link'
+  | 'adopt-link'
   | 'recreate-link'
   | 'delete-link'
   | 'add-address'
@@ -44,4 +45,11 @@ export interface Plan {
   /** Trunk/uplink interfaces that do not exist: `plan` warns, `apply` refuses. */
   readonly missingInterfaces: readonly { readonly role: 'trunk' | 'uplink'; readonly name: string }[];
   readonly served: number;
+  /** Gateway addresses added to links that were up already: announced by gratuitous ARP after the batch. */
+  readonly announce: readonly Announcement[];
+}
+
+export interface Announcement {
+  readonly link: string;
+  readonly address: string;
 }

@@ -142,7 +142,14 @@ export class Controller {
       let failedLinks = new Set<string | undefined>();
       if (!isEmptyPlan(plan)) {
         try {
-          await applyPlan(plan, s.kernel, s.netns);
+          await applyPlan(plan, s.kernel, s.netns, (failures) => {
+            for (const f of failures) {
+              this.logger.warn(
+                { action: 'announce', link: f.link, address: f.address, err: f.err },
+                'gratuitous ARP failed',
+              );
+            }
+          });
         } catch (error) {
           if (!(error instanceof ApplyIncompleteError)) throw error;
           for (const f of error.failures) {
