@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -59,28 +59,10 @@ describe('crash-consistent apply, stable gateways, anti-spoofing', { timeout: 30
       port: 0,
     });
     topo.hostAll(sim.state);
-    // An `ip` that runs -batch one line at a time, slowly, and kills its whole process group (the
-    // CLI included, as systemd or the OOM killer would) right after line $GR_KILL_AFTER.
+    // An `ip` that runs -batch slowly and kills its process group after line $GR_KILL_AFTER.
     slowBin = join(config.dir, 'bin');
     mkdirSync(slowBin);
-    writeFileSync(
-      join(slowBin, 'ip'),
-      [
-        '#!/bin/bash',
-        'batch=0; pre=()',
-        'for a in "$@"; do case "$a" in -batch) batch=1;; -force|-) ;; *) pre+=("$a");; esac; done',
-        '[ "$batch" = 1 ] || exec /usr/sbin/ip "$@"',
-        'n=0; rc=0',
-        'while IFS= read -r line; do',
-        '  n=$((n+1)); read -ra words <<< "$line"',
-        '  /usr/sbin/ip "${pre[@]}" "${words[@]}" || { echo "Command failed -:$n" >&2; rc=1; }',
-        '  [ "$n" = "${GR_KILL_AFTER:-0}" ] && kill -KILL 0',
-        '  sleep 0.01',
-        'done',
-        'exit $rc',
-        '',
-      ].join('\n'),
-    );
+    copyFileSync(fileURLToPath(new URL('../helpers/slow-ip.sh', import.meta.url)), join(slowBin, 'ip'));
     chmodSync(join(slowBin, 'ip'), 0o755);
   });
 
