@@ -1,6 +1,5 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
 import { inNetns } from '../kernel/exec.js';
 import { type RenderedDhcp, renderDhcp } from './dhcp.js';
@@ -10,6 +9,7 @@ import {
   type OwnedProcessMetrics,
   type ProcessExit,
 } from './owned-process.js';
+import type { ServingNetwork } from './serving.js';
 
 export interface DnsmasqLogger {
   info(obj: object, msg?: string): void;
@@ -90,8 +90,8 @@ export class DnsmasqService {
     return this.process.health();
   }
 
-  private render(desired: DesiredState, inventory: Inventory): RenderedDhcp {
-    return renderDhcp(desired, inventory, {
+  private render(serving: readonly ServingNetwork[], inventory: Inventory): RenderedDhcp {
+    return renderDhcp(serving, inventory, {
       leaseTime: this.options.leaseTime,
       hostsFile: this.hostsFile,
       pidFile: this.pidFile,
@@ -103,8 +103,8 @@ export class DnsmasqService {
   }
 
   /** Throws ServiceStartError when dnsmasq cannot be started. */
-  async sync(desired: DesiredState, inventory: Inventory): Promise<DhcpSyncResult> {
-    const r = this.render(desired, inventory);
+  async sync(serving: readonly ServingNetwork[], inventory: Inventory): Promise<DhcpSyncResult> {
+    const r = this.render(serving, inventory);
     for (const why of r.skipped) this.options.logger.warn({ action: 'dhcp-skip' }, why);
     if (r.networks === 0) {
       const wasRunning = this.process.running;

@@ -238,6 +238,72 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.ok(log.lines.some((l) => l.action === 'dhcp' && l.pid === pid && l.dnsmasq === 'reloaded'));
   });
 
+  test('a network refused for an overlap keeps answering DHCP; a hand-made link of a network is never served', async () => {
+    await started;
+    const base = sim.state.networks[0];
+    assert.ok(base);
+    const clone = (n: number, cidr: string, gateway: string, netmask: string) => ({
+      ...base,
+      id: `b0000000-0000-4000-8000-0000000000${n}`,
+      name: `guest-${n}`,
+      cidr,
+      gateway,
+      netmask,
+      vlan: String(n),
+      broadcasturi: `vxlan://${n}`,
+    });
+    // A hand-made link holds the name the network with VNI 7777 would get; guestrouter leaves it alone.
+    ip(
+      '-n',
+      topo.router,
+      'link',
+      'add',
+      'vxlan7777',
+      'type',
+      'vxlan',
+      'id',
+      '7777',
+      'dstport',
+      '4789',
+      'dev',
+      'trunk',
+    );
+    ip('-n', topo.router, 'addr', 'add', '10.77.0.1/24', 'dev', 'vxlan7777');
+    ip('-n', topo.router, 'link', 'set', 'vxlan7777', 'up');
+    const refused = log.next(
+      (l) => l.action === 'refuse' && l.code === 'cidr-overlap',
+      'the overlap refusal',
+    );
+    sim.state.networks.push(
+      clone(77, '192.0.2.0/25', '192.0.2.126', '255.255.255.128'),
+      clone(7777, '10.77.0.0/24', '10.77.0.1', '255.255.255.0'),
+    );
+    try {
+      await refused;
+      await log.next((l) => l.action === 'cycle', 'a cycle with the refusal');
+      const cycle = await new Promise<Record<string, unknown>>((resolve) => {
+        void log
+          .next((l) => l.action === 'cycle', 'one more cycle')
+          .then(() => resolve(log.lines.at(-1) ?? {}));
+      });
+      assert.equal(cycle.kept, 1, 'the refused network is kept, and counted as kept');
+      const conf = readFileSync(join(config.dir, 'state', 'dhcp', 'dnsmasq.conf'), 'utf8');
+      assert.match(conf, /^interface=vxlan5001$/m, 'the kept network is still served');
+      assert.doesNotMatch(conf, /vxlan7777/, 'the hand-made link is not served');
+      const vm = sim.state.virtualMachines[1]?.nic?.[0];
+      assert.ok(vm?.ipaddress && vm.macaddress);
+      const ns = topo.vm(vm.ipaddress);
+      bareVm(ns, vm.macaddress);
+      const { code, lease } = dhcpClient(ns, 5);
+      assert.equal(code, 0, 'the VM of the refused-but-kept network gets its lease');
+      assert.equal(lease.ip, vm.ipaddress);
+      ip('-n', ns, 'addr', 'add', `${vm.ipaddress}/24`, 'dev', 'eth0');
+    } finally {
+      sim.state.networks.splice(1);
+      ip('-n', topo.router, 'link', 'del', 'vxlan7777');
+    }
+  });
+
   test('after SIGKILL of run, a new run stops the orphan dnsmasq, runs exactly one and serves a VM added meanwhile', async () => {
     await started;
     const orphan = dnsmasqPids();
