@@ -188,14 +188,20 @@ export class Controller {
           const r = await s.dhcp.sync(serving, inventory);
           if (r.action !== 'unchanged' && r.action !== 'idle') {
             this.logger.info(
-              { action: 'dhcp', dnsmasq: r.action, networks: r.networks, leases: r.leases, pid: s.dhcp.pid },
+              {
+                action: 'dhcp',
+                dnsmasq: r.action,
+                networks: r.networks,
+                leases: r.leases,
+                pids: s.dhcp.pids,
+              },
               `dhcp ${r.action}`,
             );
           }
           if (r.exited) {
             // DHCP was down for part of the interval: this cycle is not ok, even though it is up again.
             serviceErrors.push(
-              `dnsmasq had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
+              `${r.exitedService ?? 'dnsmasq'} had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
             );
           }
         } catch (error) {
@@ -239,7 +245,7 @@ export class Controller {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
       const tmp = `${file}.tmp`;
-      const services = this.settings.dhcp ? { dnsmasq: this.settings.dhcp.health() } : {};
+      const services = this.settings.dhcp ? this.settings.dhcp.health() : {};
       await writeFile(
         tmp,
         `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome, services }, null, 2)}\n`,

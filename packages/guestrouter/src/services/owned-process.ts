@@ -175,7 +175,7 @@ export class OwnedProcess {
   /** Starts the daemon (after stopping any stale instance); resolves with its PID. */
   async start(): Promise<number> {
     if (this.running && this.child?.pid !== undefined) return this.child.pid;
-    await this.stopStale();
+    await this.reapStale();
     const { name, command, args, logger } = this.options;
     const child = spawn(command, [...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
@@ -296,8 +296,8 @@ export class OwnedProcess {
     );
   }
 
-  /** Finds instances a killed controller left behind and stops them by PID. */
-  private async stopStale(): Promise<void> {
+  /** Finds instances a killed controller left behind (pid file, then command line) and stops them by PID. */
+  async reapStale(): Promise<void> {
     const candidates = new Set<number>();
     const recorded = Number.parseInt(await readFile(this.options.pidFile, 'utf8').catch(() => ''), 10);
     if (Number.isInteger(recorded) && recorded > 0) candidates.add(recorded);
