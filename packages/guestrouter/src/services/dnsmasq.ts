@@ -1,5 +1,5 @@
-import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Inventory } from '../inventory/types.js';
 import { inNetns } from '../kernel/exec.js';
 import { type RenderedDhcp, renderDhcp } from './dhcp.js';
@@ -8,6 +8,7 @@ import {
   type OwnedProcessHealth,
   type OwnedProcessMetrics,
   type ProcessExit,
+  reapByArgumentPrefix,
 } from './owned-process.js';
 import type { ServingNetwork } from './serving.js';
 
@@ -77,24 +78,11 @@ export class DnsmasqService {
     await chmod(this.options.dir, 0o755);
     const wanted = new Set(serving.map((n) => n.link));
     if (!this.reaped) {
-      // Instances a killed run left for links that are no longer served, and the single instance
-      // older versions ran: found by their config path on the command line and stopped.
+      // Whatever dnsmasq runs with a config under this directory now was left by a killed run (or
+      // is the single instance of older versions): none is ours yet. One /proc scan for them all;
+      // afterwards each instance checks its own pid file only.
       this.reaped = true;
-      const leftovers = [join(this.options.dir, 'dnsmasq.conf')];
-      for (const entry of await readdir(this.options.dir, { withFileTypes: true }).catch(() => [])) {
-        if (entry.isDirectory() && !wanted.has(entry.name))
-          leftovers.push(join(this.options.dir, entry.name, 'dnsmasq.conf'));
-      }
-      for (const conf of leftovers) {
-        await new OwnedProcess({
-          name: 'dnsmasq',
-          command: this.options.binary,
-          args: [],
-          pidFile: join(dirname(conf), 'dnsmasq.pid'),
-          identity: [`--conf-file=${conf}`],
-          logger: this.options.logger,
-        }).reapStale();
-      }
+      await reapByArgumentPrefix(`--conf-file=${this.options.dir}/`, 'dnsmasq', this.options.logger);
     }
     const results: DhcpSyncResult[] = [];
     const errors: string[] = [];
@@ -181,6 +169,7 @@ class DnsmasqInstance {
       pidFile: this.pidFile,
       // The config path is under this state dir: no other dnsmasq has it on its command line.
       identity: [`--conf-file=${this.confFile}`],
+      scanProcesses: false,
       logger: options.logger,
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.startGraceMs === undefined ? {} : { startGraceMs: options.startGraceMs }),
