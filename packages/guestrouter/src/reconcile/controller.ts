@@ -36,6 +36,8 @@ export interface CycleOutcome {
   readonly served: number;
   /** Refused networks whose link is kept as it was, still routing and served DHCP/DNS. */
   readonly kept?: number;
+  /** The inventory was fetched and the kernel read: served/refused are current. */
+  readonly fetched?: boolean;
   readonly refused: number;
   readonly error?: string;
 }
@@ -104,11 +106,13 @@ export class Controller {
     const outcome = await this.reconcile();
     stopTimer?.();
     this.metrics?.cycles.inc({ result: outcome.ok ? 'ok' : 'failed' });
-    if (outcome.ok) {
+    // A cycle that read the kernel knows what serves, even when it failed (a link, a daemon); one that
+    // could not fetch the inventory knows nothing new and leaves the gauges as they were.
+    if (outcome.fetched) {
       this.metrics?.served.set(outcome.served);
       this.metrics?.refused.set(outcome.refused);
-      this.metrics?.lastSuccess.set(Date.now() / 1000);
     }
+    if (outcome.ok) this.metrics?.lastSuccess.set(Date.now() / 1000);
     return outcome;
   }
 
@@ -222,6 +226,7 @@ export class Controller {
         served: serving.filter((n) => !n.kept).length,
         kept: serving.filter((n) => n.kept).length,
         refused: plan.refused.length,
+        fetched: true,
         ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
       };
       // The state file is written before the cycle is reported done, so whoever reads the log line finds it.
