@@ -52,6 +52,8 @@ export class Controller {
   private running: Promise<CycleOutcome> | undefined;
   private stopped = false;
   private lastRefusals = '';
+  /** What the last cycle that read the inventory and the kernel saw (state.json of failed fetches). */
+  private lastFetched: { at: string; served: number; kept: number; refused: number } | undefined;
   cycles = 0;
 
   constructor(
@@ -129,7 +131,10 @@ export class Controller {
         { action: 'fetch-inventory', err: message, kept: true },
         'inventory fetch failed; the router keeps its current state',
       );
-      return { ok: false, changes: 0, served: 0, refused: 0, error: message };
+      const failed: CycleOutcome = { ok: false, changes: 0, served: 0, refused: 0, error: message };
+      // state.json says this cycle failed and why; what serves is what the last cycle that read it saw.
+      await this.writeState(failed, undefined);
+      return failed;
     }
     try {
       const { plan, desired, current } = await computePlan(inventory, s.kernel, s);
@@ -243,18 +248,30 @@ export class Controller {
   }
 
   /** Last successful cycle, for operators (`cat state.json`); best effort. */
-  private async writeState(outcome: CycleOutcome, fetchedAt: number): Promise<void> {
+  private async writeState(outcome: CycleOutcome, fetchedAt: number | undefined): Promise<void> {
     const dir = this.settings.stateDir;
     if (!dir) return;
+    const at = new Date().toISOString();
+    let record: object;
+    if (fetchedAt === undefined) {
+      const { ok, error } = outcome;
+      record = {
+        at,
+        ok,
+        error,
+        fetched: false,
+        ...(this.lastFetched ? { lastFetched: this.lastFetched } : {}),
+      };
+    } else {
+      record = { at, fetchedAt, ...outcome };
+      this.lastFetched = { at, served: outcome.served, kept: outcome.kept ?? 0, refused: outcome.refused };
+    }
     try {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
       const tmp = `${file}.tmp`;
       const services = this.settings.dhcp ? this.settings.dhcp.health() : {};
-      await writeFile(
-        tmp,
-        `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome, services }, null, 2)}\n`,
-      );
+      await writeFile(tmp, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
       await rename(tmp, file);
     } catch (error) {
       this.logger.warn(
