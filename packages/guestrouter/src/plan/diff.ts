@@ -1,8 +1,9 @@
 import type { DesiredLink, DesiredState, LinkSpec, Refusal, SysctlSetting } from '../desired/types.js';
 import { networkIdFromMark, PROXY_NEIGH_PROTOCOL } from '../desired/types.js';
 import type { CurrentLink, CurrentState } from '../kernel/types.js';
+import { cidrContains, type Ipv4Cidr, parseIpv4, subnetOfAddress } from '../net/ipv4.js';
 import { linkAddCommand } from './render.js';
-import type { Change, Plan } from './types.js';
+import type { Announcement, Change, Plan } from './types.js';
 
 function sameSpec(spec: LinkSpec, current: CurrentLink): boolean {
   if (spec.kind === 'vlan') {
@@ -25,6 +26,20 @@ function sameSpec(spec: LinkSpec, current: CurrentLink): boolean {
   );
 }
 
+/**
+ * An unmarked link that is exactly what guestrouter would create for this network, still down
+ * and without any IPv4 address: the state an apply killed right after `link add` leaves. A link an
+ * operator made and uses (up, or with an address, or different settings) never matches.
+ */
+function isUnfinishedCreate(link: DesiredLink, existing: CurrentLink): boolean {
+  return (
+    sameSpec(link.spec, existing) &&
+    !existing.up &&
+    existing.addresses.length === 0 &&
+    (existing.mac === undefined || existing.mac === link.mac)
+  );
+}
+
 interface IpLine {
   readonly line: string;
   readonly link: string;
@@ -33,6 +48,19 @@ interface IpLine {
 export interface DiffOptions {
   readonly trunk: string;
   readonly uplink: string;
+  /**
+   * The most marked links one plan may delete (their networks left the inventory); above it no
+   * link is deleted and the plan says so (`deletionsWithheld`). Undefined: no limit.
+   */
+  readonly maxDeletes?: number;
+}
+
+/**
+ * The default deletion budget: 5 networks or 10 % of the marked links the router has, whichever
+ * is larger. A whole zone vanishing from an answer is far more likely a fault than a decision.
+ */
+export function defaultMaxDeletes(markedLinks: number): number {
+  return Math.max(5, Math.ceil(markedLinks / 10));
 }
 
 /**
@@ -47,11 +75,18 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   const changes: Change[] = [];
   const deletions: IpLine[] = [];
   const perLink: IpLine[] = [];
-  const kept: { link: string; networkId: string }[] = [];
+  const kept: Plan['kept'][number][] = [];
 
   const served: DesiredLink[] = [];
+  const adopted = new Set<string>();
   for (const link of desired.links) {
     const existing = current.links.get(link.name);
+    if (existing && networkIdFromMark(existing.alias) === undefined && isUnfinishedCreate(link, existing)) {
+      // What an apply killed between `link add` and `link set ... alias` leaves: ours, adopted.
+      adopted.add(link.name);
+      served.push(link);
+      continue;
+    }
     if (existing && networkIdFromMark(existing.alias) === undefined) {
       refused.push({
         networkId: link.networkId,
@@ -66,21 +101,53 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   const servedNames = new Set(served.map((l) => l.name));
   const refusedIds = new Set(refused.map((r) => r.networkId));
 
+  const doomed: { name: string; networkId: string }[] = [];
   for (const [name, link] of current.links) {
     const networkId = networkIdFromMark(link.alias);
     if (networkId === undefined || servedNames.has(name)) continue;
     if (desired.inventoryNetworkIds.has(networkId) && refusedIds.has(networkId)) {
-      kept.push({ link: name, networkId });
+      kept.push({ link: name, networkId, reason: 'refused' });
       continue;
     }
-    deletions.push({ line: `link del dev ${name}`, link: name });
-    changes.push({ action: 'delete-link', link: name, networkId, detail: 'its network is no longer served' });
+    doomed.push({ name, networkId });
+  }
+  let deletionsWithheld: Plan['deletionsWithheld'];
+  const withheldCidrs: Ipv4Cidr[] = [];
+  if (options.maxDeletes !== undefined && doomed.length > options.maxDeletes) {
+    // All or nothing: deleting an arbitrary few of many would not be anyone's intent.
+    deletionsWithheld = { links: doomed.map((d) => d.name), limit: options.maxDeletes };
+    for (const d of doomed) {
+      kept.push({ link: d.name, networkId: d.networkId, reason: 'deletion-budget' });
+      for (const address of current.links.get(d.name)?.addresses ?? []) {
+        const cidr = subnetOfAddress(address);
+        if (cidr) withheldCidrs.push(cidr);
+      }
+    }
+  } else {
+    for (const d of doomed) {
+      deletions.push({ line: `link del dev ${d.name}`, link: d.name });
+      changes.push({
+        action: 'delete-link',
+        link: d.name,
+        networkId: d.networkId,
+        detail: 'its network is no longer served',
+      });
+    }
   }
 
   const recreated = new Set<string>();
+  const announce: Announcement[] = [];
   for (const link of served) {
     let existing = current.links.get(link.name);
-    if (existing && (!sameSpec(link.spec, existing) || existing.alias !== link.alias)) {
+    if (existing && adopted.has(link.name)) {
+      perLink.push({ line: `link set dev ${link.name} alias ${link.alias}`, link: link.name });
+      changes.push({
+        action: 'adopt-link',
+        link: link.name,
+        networkId: link.networkId,
+        detail: 'created by an interrupted apply (exact settings, down, no address, no mark yet)',
+      });
+    } else if (existing && (!sameSpec(link.spec, existing) || existing.alias !== link.alias)) {
       deletions.push({ line: `link del dev ${link.name}`, link: link.name });
       changes.push({
         action: 'recreate-link',
@@ -119,6 +186,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     }
     for (const address of link.addresses) {
       if (!have.has(address)) {
+        if (existing?.up) announce.push({ link: link.name, address: address.split('/')[0] as string });
         perLink.push({ line: `addr add ${address} dev ${link.name}`, link: link.name });
         changes.push({ action: 'add-address', link: link.name, networkId: link.networkId, detail: address });
       }
@@ -142,6 +210,8 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   for (const n of current.proxyNeighbours) {
     if (n.protocol !== mark || wantedKeys.has(neighbourKey(n.address, n.dev))) continue;
     if (desired.keepProxyAddresses.has(n.address)) continue;
+    const address = parseIpv4(n.address);
+    if (address !== undefined && withheldCidrs.some((c) => cidrContains(c, address))) continue;
     perLink.push({ line: `neigh del proxy ${n.address} dev ${n.dev}`, link: n.dev });
     changes.push({ action: 'delete-proxy-neighbour', link: n.dev, detail: n.address });
   }
@@ -152,7 +222,9 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   }
 
   const fresh = new Set(
-    served.filter((l) => !current.links.has(l.name) || recreated.has(l.name)).map((l) => l.name),
+    served
+      .filter((l) => !current.links.has(l.name) || recreated.has(l.name) || adopted.has(l.name))
+      .map((l) => l.name),
   );
   const conflicted = new Set(desired.links.filter((l) => !servedNames.has(l.name)).map((l) => l.name));
   const sysctlsBefore: SysctlSetting[] = [];
@@ -163,7 +235,11 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     const have = current.sysctls.get(setting.key);
     const satisfied = setting.minimum ? Number(have) >= Number(setting.value) : have === setting.value;
     if (!isFresh && satisfied) continue;
-    (setting.link === undefined ? sysctlsBefore : sysctls).push(setting);
+    // A link that exists already gets its settings before the batch: promote_secondaries must be on
+    // before a gateway change deletes the old primary address.
+    const before =
+      setting.link === undefined || (!fresh.has(setting.link) && current.links.has(setting.link));
+    (before ? sysctlsBefore : sysctls).push(setting);
     changes.push({
       action: 'set-sysctl',
       ...(setting.link ? { link: setting.link } : {}),
@@ -185,5 +261,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     kept,
     missingInterfaces,
     served: served.length,
+    announce,
+    ...(deletionsWithheld ? { deletionsWithheld } : {}),
   };
 }

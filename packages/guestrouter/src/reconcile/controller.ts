@@ -1,11 +1,15 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplyIncompleteError } from '../errors.js';
+import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
+import { servingNetworks } from '../services/serving.js';
 import type { ControllerMetrics } from './metrics.js';
 import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
+
+/** Failed plan lines logged one by one; the rest are counted in one summary line. */
+const LOGGED_LINE_FAILURES = 20;
 
 export interface ControllerLogger {
   info(obj: object, msg?: string): void;
@@ -28,7 +32,12 @@ export interface ControllerSettings extends PlanSettings {
 export interface CycleOutcome {
   readonly ok: boolean;
   readonly changes: number;
+  /** Networks served with their planned state after the cycle (lines that failed excluded). */
   readonly served: number;
+  /** Refused networks whose link is kept as it was, still routing and served DHCP/DNS. */
+  readonly kept?: number;
+  /** The inventory was fetched and the kernel read: served/refused are current. */
+  readonly fetched?: boolean;
   readonly refused: number;
   readonly error?: string;
 }
@@ -43,6 +52,8 @@ export class Controller {
   private running: Promise<CycleOutcome> | undefined;
   private stopped = false;
   private lastRefusals = '';
+  /** What the last cycle that read the inventory and the kernel saw (state.json of failed fetches). */
+  private lastFetched: { at: string; served: number; kept: number; refused: number } | undefined;
   cycles = 0;
 
   constructor(
@@ -97,11 +108,13 @@ export class Controller {
     const outcome = await this.reconcile();
     stopTimer?.();
     this.metrics?.cycles.inc({ result: outcome.ok ? 'ok' : 'failed' });
-    if (outcome.ok) {
+    // A cycle that read the kernel knows what serves, even when it failed (a link, a daemon); one that
+    // could not fetch the inventory knows nothing new and leaves the gauges as they were.
+    if (outcome.fetched) {
       this.metrics?.served.set(outcome.served);
       this.metrics?.refused.set(outcome.refused);
-      this.metrics?.lastSuccess.set(Date.now() / 1000);
     }
+    if (outcome.ok) this.metrics?.lastSuccess.set(Date.now() / 1000);
     return outcome;
   }
 
@@ -118,10 +131,13 @@ export class Controller {
         { action: 'fetch-inventory', err: message, kept: true },
         'inventory fetch failed; the router keeps its current state',
       );
-      return { ok: false, changes: 0, served: 0, refused: 0, error: message };
+      const failed: CycleOutcome = { ok: false, changes: 0, served: 0, refused: 0, error: message };
+      // state.json says this cycle failed and why; what serves is what the last cycle that read it saw.
+      await this.writeState(failed, undefined);
+      return failed;
     }
     try {
-      const { plan, desired } = await computePlan(inventory, s.kernel, s);
+      const { plan, desired, current } = await computePlan(inventory, s.kernel, s);
       const refusals = plan.refused.map((r) => r.message).join('\n');
       if (refusals !== this.lastRefusals) {
         for (const r of plan.refused) {
@@ -129,16 +145,41 @@ export class Controller {
         }
         this.lastRefusals = refusals;
       }
+      const budgetErrors: string[] = [];
+      if (plan.deletionsWithheld) {
+        const budget = new DeletionBudgetError(plan.deletionsWithheld.links, plan.deletionsWithheld.limit);
+        budgetErrors.push(budget.message);
+        this.metrics?.deletionsWithheld.inc();
+        this.logger.error(
+          { action: 'deletion-budget', links: budget.links.length, limit: budget.limit },
+          budget.message,
+        );
+      }
       let failedLinks = new Set<string | undefined>();
       if (!isEmptyPlan(plan)) {
         try {
-          await applyPlan(plan, s.kernel, s.netns);
+          await applyPlan(plan, s.kernel, s.netns, (failures) => {
+            for (const f of failures) {
+              this.logger.warn(
+                { action: 'announce', link: f.link, address: f.address, err: f.err },
+                'gratuitous ARP failed',
+              );
+            }
+          });
         } catch (error) {
           if (!(error instanceof ApplyIncompleteError)) throw error;
-          for (const f of error.failures) {
+          // One line each for the first failures, then one summary: thousands of failed lines (a
+          // kernel without 802.1Q and 2,000 VLANs) must not become thousands of log lines.
+          for (const f of error.failures.slice(0, LOGGED_LINE_FAILURES)) {
             this.logger.error(
               { action: 'apply-line', link: f.link, line: f.line, err: f.error },
               'plan line failed',
+            );
+          }
+          if (error.failures.length > LOGGED_LINE_FAILURES) {
+            this.logger.error(
+              { action: 'apply-lines', failed: error.failures.length, byError: error.summary.byError },
+              `${error.failures.length - LOGGED_LINE_FAILURES} more plan lines failed`,
             );
           }
           failedLinks = new Set(error.failures.map((f) => f.link));
@@ -149,30 +190,55 @@ export class Controller {
           this.metrics?.changes.inc({ action: change.action });
         }
       }
-      let dhcpOk = true;
+      const serving = servingNetworks(inventory, desired, current, plan, failedLinks);
+      const serviceErrors: string[] = [];
       if (s.dhcp !== undefined) {
         try {
-          const r = await s.dhcp.sync(desired, inventory);
+          const r = await s.dhcp.sync(serving, inventory);
           if (r.action !== 'unchanged' && r.action !== 'idle') {
             this.logger.info(
-              { action: 'dhcp', dnsmasq: r.action, networks: r.networks, leases: r.leases, pid: s.dhcp.pid },
+              {
+                action: 'dhcp',
+                dnsmasq: r.action,
+                networks: r.networks,
+                leases: r.leases,
+                pids: s.dhcp.pids,
+              },
               `dhcp ${r.action}`,
             );
           }
+          if (r.exited) {
+            // DHCP was down for part of the interval: this cycle is not ok, even though it is up again.
+            serviceErrors.push(
+              `${r.exitedService ?? 'dnsmasq'} had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
+            );
+          }
         } catch (error) {
-          dhcpOk = false;
+          serviceErrors.push((error as Error).message);
           this.logger.error({ action: 'dhcp', err: (error as Error).message }, 'dhcp not served');
         }
       }
+      const errors = [
+        ...(failedLinks.size > 0 ? [`${failedLinks.size} link(s) failed to apply`] : []),
+        ...budgetErrors,
+        ...serviceErrors,
+      ];
       const outcome: CycleOutcome = {
-        ok: failedLinks.size === 0 && dhcpOk,
+        ok: errors.length === 0,
         changes: plan.changes.length,
-        served: plan.served,
+        // Networks whose gateway is in place after this cycle: planned ones whose lines all ran, and
+        // refused ones kept as they were.
+        served: serving.filter((n) => !n.kept).length,
+        kept: serving.filter((n) => n.kept).length,
         refused: plan.refused.length,
+        fetched: true,
+        ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
       };
       // The state file is written before the cycle is reported done, so whoever reads the log line finds it.
       await this.writeState(outcome, inventory.fetchedAt);
-      this.logger.info({ action: 'cycle', ...outcome, ms: Date.now() - started }, 'reconcile done');
+      const line = { action: 'cycle', ...outcome, ms: Date.now() - started };
+      if (outcome.ok) this.logger.info(line, 'reconcile done');
+      else this.logger.error(line, `reconcile failed: ${outcome.error}`);
       return outcome;
     } catch (error) {
       const message = (error as Error).message;
@@ -182,14 +248,30 @@ export class Controller {
   }
 
   /** Last successful cycle, for operators (`cat state.json`); best effort. */
-  private async writeState(outcome: CycleOutcome, fetchedAt: number): Promise<void> {
+  private async writeState(outcome: CycleOutcome, fetchedAt: number | undefined): Promise<void> {
     const dir = this.settings.stateDir;
     if (!dir) return;
+    const at = new Date().toISOString();
+    let record: object;
+    if (fetchedAt === undefined) {
+      const { ok, error } = outcome;
+      record = {
+        at,
+        ok,
+        error,
+        fetched: false,
+        ...(this.lastFetched ? { lastFetched: this.lastFetched } : {}),
+      };
+    } else {
+      record = { at, fetchedAt, ...outcome };
+      this.lastFetched = { at, served: outcome.served, kept: outcome.kept ?? 0, refused: outcome.refused };
+    }
     try {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
       const tmp = `${file}.tmp`;
-      await writeFile(tmp, `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome })}\n`);
+      const services = this.settings.dhcp ? this.settings.dhcp.health() : {};
+      await writeFile(tmp, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
       await rename(tmp, file);
     } catch (error) {
       this.logger.warn(

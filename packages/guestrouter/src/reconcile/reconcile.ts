@@ -1,12 +1,12 @@
 import type { GuestrouterConfig } from '../config/schema.js';
 import { desiredState } from '../desired/desired.js';
-import type { DesiredState } from '../desired/types.js';
+import { type DesiredState, networkIdFromMark } from '../desired/types.js';
 import { ApplyIncompleteError, InterfaceMissingError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { CurrentState } from '../kernel/types.js';
-import { diff } from '../plan/diff.js';
-import type { Plan } from '../plan/types.js';
+import { defaultMaxDeletes, diff } from '../plan/diff.js';
+import type { Announcement, Plan } from '../plan/types.js';
 
 export interface PlanResult {
   readonly desired: DesiredState;
@@ -18,6 +18,8 @@ export interface PlanSettings {
   readonly trunk: string;
   readonly uplink: string;
   readonly config: GuestrouterConfig;
+  /** The operator's confirmation for this run (`apply --allow-deletes N`): overrides the budget. */
+  readonly allowDeletes?: number;
 }
 
 /** Inventory + kernel state -> plan. No change is made. */
@@ -35,7 +37,14 @@ export async function computePlan(
     proxyArp: settings.config.publicRouting.proxyArp,
   });
   const current = await kernel.readState(desired.sysctls.map((s) => s.key));
-  return { desired, current, plan: diff(desired, current, settings) };
+  const marked = [...current.links.values()].filter((l) => networkIdFromMark(l.alias) !== undefined).length;
+  const maxDeletes =
+    settings.allowDeletes ?? settings.config.safety.maxDeletesPerCycle ?? defaultMaxDeletes(marked);
+  return {
+    desired,
+    current,
+    plan: diff(desired, current, { trunk: settings.trunk, uplink: settings.uplink, maxDeletes }),
+  };
 }
 
 /**
@@ -45,13 +54,27 @@ export async function computePlan(
  * sysctls still run, the failed link's sysctls are skipped, and the failures
  * are thrown together afterwards (ApplyIncompleteError).
  */
-export async function applyPlan(plan: Plan, kernel: KernelAdapter, netns?: string): Promise<void> {
+export async function applyPlan(
+  plan: Plan,
+  kernel: KernelAdapter,
+  netns?: string,
+  onAnnounceFailure?: (failures: readonly (Announcement & { err: string })[]) => void,
+): Promise<void> {
   const missing = plan.missingInterfaces[0];
   if (missing) throw new InterfaceMissingError(missing.role, missing.name, netns);
   await kernel.writeSysctls(plan.sysctlsBefore);
   const failed = await kernel.runBatch(plan.ipCommands);
   const failedLinks = new Set(failed.map((f) => plan.ipCommandLinks[f.index]));
   await kernel.writeSysctls(plan.sysctls.filter((s) => s.link === undefined || !failedLinks.has(s.link)));
+  // A link that comes up announces its addresses itself (arp_notify); a gateway added to a link that
+  // was up already is announced here, so VMs do not wait for their ARP entry to go stale.
+  const announcements = plan.announce.filter((a) => !failedLinks.has(a.link));
+  const announceFailures = await mapBounded(announcements, 16, (a) => kernel.announce(a.link, a.address));
+  onAnnounceFailure?.(
+    announceFailures.flatMap((err, i) =>
+      err === undefined ? [] : [{ ...(announcements[i] as Announcement), err }],
+    ),
+  );
   if (failed.length > 0) {
     throw new ApplyIncompleteError(
       failed.map((f) => {
@@ -60,6 +83,23 @@ export async function applyPlan(plan: Plan, kernel: KernelAdapter, netns?: strin
       }),
     );
   }
+}
+
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 export function isEmptyPlan(plan: Plan): boolean {
