@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ApplyIncompleteError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
+import type { MetadataService } from '../metadata/service.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
 import type { ControllerMetrics } from './metrics.js';
 import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
@@ -23,6 +24,8 @@ export interface ControllerSettings extends PlanSettings {
   readonly netns?: string;
   /** DHCP for the served networks (config dhcp.enabled); synced after every successful plan. */
   readonly dhcp?: DnsmasqService;
+  /** Meta data and password servers (config metadata.enabled); synced after DHCP. */
+  readonly metadata?: MetadataService;
 }
 
 export interface CycleOutcome {
@@ -60,7 +63,18 @@ export class Controller {
   /** Replaces the settings; the next cycle uses them. */
   reload(settings: ControllerSettings): void {
     const old = this.settings.dhcp;
+    const oldMetadata = this.settings.metadata;
     this.settings = settings;
+    if (oldMetadata !== undefined && oldMetadata !== settings.metadata) {
+      oldMetadata
+        .stop()
+        .catch((error: Error) =>
+          this.logger.error(
+            { action: 'metadata', err: error.message },
+            'stopping the meta data servers failed',
+          ),
+        );
+    }
     if (old !== undefined && old !== settings.dhcp) {
       old
         .stop()
@@ -77,6 +91,7 @@ export class Controller {
     this.timer = undefined;
     if (this.running) await this.running;
     await this.settings.dhcp?.stop();
+    await this.settings.metadata?.stop();
   }
 
   private schedule(delayMs: number): void {
@@ -164,8 +179,37 @@ export class Controller {
           this.logger.error({ action: 'dhcp', err: (error as Error).message }, 'dhcp not served');
         }
       }
+      let metadataOk = true;
+      if (s.metadata !== undefined) {
+        try {
+          const r = await s.metadata.sync(desired, inventory);
+          if (r.opened > 0 || r.closed > 0 || r.userData.fetched > 0 || r.userData.removed > 0) {
+            this.logger.info(
+              {
+                action: 'metadata',
+                vms: r.vms,
+                gateways: r.gateways,
+                opened: r.opened,
+                closed: r.closed,
+                userDataFetched: r.userData.fetched,
+                userDataFailed: r.userData.failed,
+                userDataRemoved: r.userData.removed,
+                pendingPasswords: r.pendingPasswords,
+              },
+              'meta data updated',
+            );
+          }
+          for (const e of r.bindErrors) {
+            this.logger.error({ action: 'metadata-bind', err: e }, 'cannot listen; retried next cycle');
+          }
+          metadataOk = r.bindErrors.length === 0;
+        } catch (error) {
+          metadataOk = false;
+          this.logger.error({ action: 'metadata', err: (error as Error).message }, 'meta data not served');
+        }
+      }
       const outcome: CycleOutcome = {
-        ok: failedLinks.size === 0 && dhcpOk,
+        ok: failedLinks.size === 0 && dhcpOk && metadataOk,
         changes: plan.changes.length,
         served: plan.served,
         refused: plan.refused.length,

@@ -15,6 +15,11 @@ export interface DhcpOptions {
    * inventory, everything else forwarded to `upstream`; the gateway is handed out as DNS server.
    */
   readonly dns?: { readonly hostsFile: string; readonly upstream: readonly string[] };
+  /**
+   * With `dns`: the name `data-server` answers each network's gateway on that network only (cloud-init's
+   * CloudStack datasource looks the meta data server up by that name first).
+   */
+  readonly dataServer?: boolean;
 }
 
 export interface RenderedDhcp {
@@ -67,6 +72,8 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
     // The VMs' own domain is answered here only: an unknown name in it is NXDOMAIN, never forwarded.
     if (options.domain !== undefined) conf.push(`domain=${options.domain}`, `local=/${options.domain}/`);
     for (const server of dns.upstream) conf.push(`server=${server}`);
+    // One data-server line per gateway; a query gets the one on the subnet of the link it came in on.
+    if (options.dataServer) conf.push('localise-queries');
   }
   const served = new Map<string, { tag: string; cidr: Ipv4Cidr }>();
   for (const link of links) {
@@ -88,6 +95,12 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
   }
   const hosts: string[] = [];
   const dnsHosts: string[] = [];
+  if (dns && options.dataServer) {
+    for (const link of links) {
+      const network = networks.get(link.networkId);
+      if (network && served.has(link.networkId)) dnsHosts.push(`${network.gateway} data-server`);
+    }
+  }
   const skipped: string[] = [];
   const seen = new Set<string>();
   const nics = [...inventory.nics].sort(

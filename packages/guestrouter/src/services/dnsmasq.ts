@@ -20,6 +20,8 @@ export interface DnsmasqOptions {
   readonly domain?: string;
   /** Also serve DNS (the VMs' names, the rest forwarded to these servers). */
   readonly dns?: { readonly upstream: readonly string[] };
+  /** With dns: answer `data-server` with each network's gateway (meta data served). */
+  readonly dataServer?: boolean;
   readonly netns?: string;
   readonly logger: DnsmasqLogger;
 }
@@ -66,6 +68,7 @@ export class DnsmasqService {
       hostsFile: this.hostsFile,
       pidFile: this.pidFile,
       ...(this.options.domain === undefined ? {} : { domain: this.options.domain }),
+      ...(this.options.dataServer ? { dataServer: true } : {}),
       ...(this.options.dns === undefined
         ? {}
         : { dns: { hostsFile: this.dnsHostsFile, upstream: this.options.dns.upstream } }),
