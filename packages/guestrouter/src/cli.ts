@@ -236,6 +236,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           ...(first.metadata.enabled ? { dataServer: true } : {}),
           ...(first.netns ? { netns: first.netns } : {}),
           logger,
+          metrics: metrics.services,
         })
       : undefined;
   if (first.dhcp.enabled && options.once) {

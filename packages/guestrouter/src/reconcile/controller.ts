@@ -164,7 +164,7 @@ export class Controller {
           this.metrics?.changes.inc({ action: change.action });
         }
       }
-      let dhcpOk = true;
+      const serviceErrors: string[] = [];
       if (s.dhcp !== undefined) {
         try {
           const r = await s.dhcp.sync(desired, inventory);
@@ -174,12 +174,17 @@ export class Controller {
               `dhcp ${r.action}`,
             );
           }
+          if (r.exited) {
+            // DHCP was down for part of the interval: this cycle is not ok, even though it is up again.
+            serviceErrors.push(
+              `dnsmasq had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
+            );
+          }
         } catch (error) {
-          dhcpOk = false;
+          serviceErrors.push((error as Error).message);
           this.logger.error({ action: 'dhcp', err: (error as Error).message }, 'dhcp not served');
         }
       }
-      let metadataOk = true;
       if (s.metadata !== undefined) {
         try {
           const r = await s.metadata.sync(desired, inventory);
@@ -202,21 +207,29 @@ export class Controller {
           for (const e of r.bindErrors) {
             this.logger.error({ action: 'metadata-bind', err: e }, 'cannot listen; retried next cycle');
           }
-          metadataOk = r.bindErrors.length === 0;
+          if (r.bindErrors.length > 0)
+            serviceErrors.push(`meta data: ${r.bindErrors.length} listener(s) not bound`);
         } catch (error) {
-          metadataOk = false;
+          serviceErrors.push((error as Error).message);
           this.logger.error({ action: 'metadata', err: (error as Error).message }, 'meta data not served');
         }
       }
+      const errors = [
+        ...(failedLinks.size > 0 ? [`${failedLinks.size} link(s) failed to apply`] : []),
+        ...serviceErrors,
+      ];
       const outcome: CycleOutcome = {
-        ok: failedLinks.size === 0 && dhcpOk && metadataOk,
+        ok: errors.length === 0,
         changes: plan.changes.length,
         served: plan.served,
         refused: plan.refused.length,
+        ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
       };
       // The state file is written before the cycle is reported done, so whoever reads the log line finds it.
       await this.writeState(outcome, inventory.fetchedAt);
-      this.logger.info({ action: 'cycle', ...outcome, ms: Date.now() - started }, 'reconcile done');
+      const line = { action: 'cycle', ...outcome, ms: Date.now() - started };
+      if (outcome.ok) this.logger.info(line, 'reconcile done');
+      else this.logger.error(line, `reconcile failed: ${outcome.error}`);
       return outcome;
     } catch (error) {
       const message = (error as Error).message;
@@ -233,7 +246,11 @@ export class Controller {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
       const tmp = `${file}.tmp`;
-      await writeFile(tmp, `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome })}\n`);
+      const services = this.settings.dhcp ? { dnsmasq: this.settings.dhcp.health() } : {};
+      await writeFile(
+        tmp,
+        `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome, services }, null, 2)}\n`,
+      );
       await rename(tmp, file);
     } catch (error) {
       this.logger.warn(
