@@ -483,6 +483,8 @@ export function buildProgram(): Command {
       'after',
       '\nWith "dhcp": {"enabled": true} in the config, run also serves DHCP (static leases from\n' +
         'CloudStack) to the served networks through one dnsmasq, and with "dns": true their names.\n' +
+        'With "metadata": {"enabled": true}, each served gateway answers the VMs\' user data and meta\n' +
+        'data on port 80 and passwords on port 8080, as the Virtual Router did (cloud-init finds it).\n' +
         '\nExample:\n  guestrouter run --config /etc/guestrouter.json',
     )
     .action(action(runCommand));
@@ -493,7 +495,7 @@ export function buildProgram(): Command {
     .command('reset')
     .argument('<vm-id>', 'the VM (CloudStack id)')
     .description(
-      'generate a strong password, hand it to the password server of the running run (stateDir/passwords),\n' +
+      'generate a strong password, hand it to the running run (a 0600 file in stateDir/passwords)\n' +
         'and print it once; the VM picks it up at its next boot or password check',
     )
     .addHelpText(

@@ -9,7 +9,7 @@ import { cloudInitGuest, unpackedCloudInit } from '../helpers/cloud-init.js';
 import { LogWatcher } from '../helpers/log-watcher.js';
 import { ip } from '../helpers/netns.js';
 import { RouterLab } from '../helpers/topology.js';
-import { generateSimState, vmId, vmMac } from '../simulator/fixtures.js';
+import { FIXTURE_ZONE_ID, generateSimState, networkId, vmId, vmMac } from '../simulator/fixtures.js';
 import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
 
 const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
@@ -274,6 +274,64 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
     assert.match(raw(ns, 8080, 'GET / HTTP/1.1\r\nContent-Length: nope\r\n\r\n'), /^HTTP\/1\.1 400/);
     const still = topo.lab.exec(ns, 'curl', '-s', `http://${GATEWAY}/latest/meta-data/instance-id`);
     assert.equal(still, vmId(1, 1));
+  });
+
+  test('deploy creates a VM through the API and hands its password to the password server', async () => {
+    sim.state.templates = [{ id: 'tmpl-pw', name: 'debian-12-pw', passwordenabled: true }];
+    const deployed = await runCli(
+      [
+        'deploy',
+        '--zone',
+        FIXTURE_ZONE_ID,
+        '--template-id',
+        'tmpl-pw',
+        '--service-offering-id',
+        'so-small',
+        '--network-id',
+        networkId(1),
+        '--name',
+        'deployed-1',
+        '--config',
+        config.file,
+      ],
+      env(),
+    );
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const [line, passwordLine] = deployed.stdout.trim().split('\n');
+    const created = sim.state.virtualMachines.find((v) => v.name === 'deployed-1');
+    assert.ok(created?.nic?.[0]?.ipaddress && created.nic[0].macaddress);
+    assert.equal(line, `${created.id} deployed-1 Running ${created.nic[0].ipaddress}`);
+    const password = passwordLine?.replace(/^password: /, '');
+    assert.ok(password && password.length >= 8);
+    assert.ok(sim.requests.some((r) => r.command === 'queryAsyncJobResult'));
+    // The hypervisor side: a namespace for the new VM with its NIC's MAC.
+    topo.hostAll(sim.state);
+    const ns = topo.vm(created.nic[0].ipaddress);
+    ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'down');
+    ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'address', created.nic[0].macaddress);
+    ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'up');
+    ip('-n', ns, 'route', 'replace', 'default', 'via', GATEWAY);
+    // Served once a reconcile has read the new VM and fetched its user data (503 until then).
+    const deadline = Date.now() + 20_000;
+    const status = () =>
+      topo.lab.exec(
+        ns,
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `http://${GATEWAY}/latest/meta-data/instance-id`,
+      );
+    while (status() !== '200') {
+      assert.ok(Date.now() < deadline, 'the new VM is served within 20 s');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const r = guest(ns, GATEWAY, 'datasource', join(config.dir, 'ci-new'));
+    assert.equal(r.ok, true);
+    assert.equal((r.metadata as Record<string, string>)['instance-id'], created.id);
+    assert.equal(r.password, password);
   });
 
   test('a removed VM has no data after the next reconcile', async () => {

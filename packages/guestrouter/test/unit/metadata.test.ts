@@ -272,6 +272,10 @@ describe('password store', () => {
     assert.equal(await store.get('vm-2'), undefined);
     assert.equal(await store.sweep(), 0);
   });
+  test('a pending password survives a restart (a new store on the same directory)', async () => {
+    await new PasswordStore(join(dir, 'passwords'), 60_000).put('vm-3', 'secret3');
+    assert.equal(await new PasswordStore(join(dir, 'passwords'), 60_000).get('vm-3'), 'secret3');
+  });
   test('a VM id that is not a plain id never becomes a path', async () => {
     const store = new PasswordStore(join(dir, 'passwords'), 60_000);
     await assert.rejects(store.put('../x', 'p'), /not a VM id/);
