@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   postfix p0f spamassassin rspamd redis-server postgrey swaks python3-scapy
   dnsmasq nftables keepalived iproute2 iputils-ping curl procps time util-linux acl coreutils udhcpc
-  python3-requests python3-configobj python3-yaml python3-jinja2 wget
+  python3-requests python3-configobj python3-yaml python3-jinja2 wget apache2
 )
 
 missing=()
