@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -6,7 +6,7 @@ import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
 import type { SocketBinder } from './binder.js';
 import { routeMetadata } from './http.js';
-import { checkIdentity, type Neighbour, parseProcNetArp, plainIpv4 } from './identity.js';
+import { checkIdentity, findNeighbour, type NeighbourLookup, plainIpv4 } from './identity.js';
 import type { MetadataMetrics } from './metrics.js';
 import { passwordExchange } from './password.js';
 import type { PasswordStore } from './password-store.js';
@@ -41,36 +41,28 @@ export interface MetadataSyncResult {
 }
 
 /**
- * Reads the neighbour table once per batch of requests: a request waits for a
- * read that started after it arrived, so it is never judged on an entry older
- * than its own connection (a VM that just took over an address with
- * gratuitous ARP is seen with its own MAC).
+ * The kernel's neighbour table, read again whenever a request comes on a
+ * connection accepted after the last read: a request is never judged on an
+ * entry older than its own connection (a VM that has just taken over an
+ * address by ARP is seen with its own MAC), and the connections accepted
+ * together share one read. The read is synchronous on purpose: a procfs read
+ * of a few hundred lines costs less than the thread-pool round trips of an
+ * asynchronous one, and it happens at most once per batch.
  */
-class NeighbourReader {
-  private latest: { startedAt: number; table: Promise<Map<string, Neighbour>> } | undefined;
-  private queued: Promise<Map<string, Neighbour>> | undefined;
+class NeighbourTable {
+  private text = '';
+  private readAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly path: () => string) {}
 
-  read(notBefore: number): Promise<Map<string, Neighbour>> {
-    const latest = this.latest;
-    if (latest !== undefined && latest.startedAt >= notBefore) return latest.table;
-    if (this.queued) return this.queued;
-    const start = () => {
+  after(connectedAt: number): NeighbourLookup {
+    if (this.readAt < connectedAt) {
       const startedAt = performance.now();
-      const table = readFile(this.path(), 'utf8').then(parseProcNetArp);
-      this.latest = { startedAt, table };
-      return table;
-    };
-    if (latest === undefined) return start();
-    const queued = latest.table
-      .catch(() => undefined)
-      .then(() => {
-        this.queued = undefined;
-        return start();
-      });
-    this.queued = queued;
-    return queued;
+      this.text = readFileSync(this.path(), 'utf8');
+      this.readAt = startedAt;
+    }
+    const text = this.text;
+    return (address, dev) => findNeighbour(text, address, dev);
   }
 }
 
@@ -89,10 +81,11 @@ interface Listener {
 export class MetadataService {
   private records = new Map<string, VmRecord>();
   private readonly listeners = new Map<string, Listener>();
-  private readonly neighbours: NeighbourReader;
+  private readonly neighbours: NeighbourTable;
+  private readonly connectedAt = new WeakMap<object, number>();
 
   constructor(private readonly options: MetadataServiceOptions) {
-    this.neighbours = new NeighbourReader(() => options.binder.arpPath);
+    this.neighbours = new NeighbourTable(() => options.binder.arpPath);
   }
 
   async sync(desired: DesiredState, inventory: Inventory): Promise<MetadataSyncResult> {
@@ -168,6 +161,7 @@ export class MetadataService {
     server.keepAliveTimeout = 5000;
     const sockets = new Set<Duplex>();
     server.on('connection', (s: Duplex) => {
+      this.connectedAt.set(s, performance.now());
       sockets.add(s);
       s.once('close', () => sockets.delete(s));
     });
@@ -191,17 +185,15 @@ export class MetadataService {
     return { server, sockets };
   }
 
-  private identify(req: http.IncomingMessage, arrived: number) {
+  private identify(req: http.IncomingMessage) {
     const remote = plainIpv4(req.socket.remoteAddress);
     const local = plainIpv4(req.socket.localAddress);
-    return this.neighbours
-      .read(arrived)
-      .then((table) => ({ remote, local, verdict: checkIdentity(remote, local, this.records, table) }));
+    const table = this.neighbours.after(this.connectedAt.get(req.socket) ?? performance.now());
+    return { remote, local, verdict: checkIdentity(remote, local, this.records, table) };
   }
 
   private readonly onMetadata = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const arrived = performance.now();
-    const { remote, local, verdict } = await this.identify(req, arrived);
+    const { remote, local, verdict } = this.identify(req);
     if (!verdict.ok && verdict.reason !== 'unknown-address')
       this.refused('metadata', remote, local, verdict.reason);
     const a = routeMetadata(req.method ?? '', req.url ?? '', verdict.ok ? verdict.vm : undefined);
@@ -218,8 +210,7 @@ export class MetadataService {
   };
 
   private readonly onPassword = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const arrived = performance.now();
-    const { remote, local, verdict } = await this.identify(req, arrived);
+    const { remote, local, verdict } = this.identify(req);
     const header = req.headers.domu_request;
     const request = Array.isArray(header) ? header[0] : header;
     let body: string;

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { desiredState } from '../../src/desired/desired.js';
 import type { Inventory } from '../../src/inventory/types.js';
 import { routeMetadata } from '../../src/metadata/http.js';
-import { checkIdentity, parseProcNetArp, plainIpv4 } from '../../src/metadata/identity.js';
+import { checkIdentity, findNeighbour, plainIpv4 } from '../../src/metadata/identity.js';
 import { passwordExchange } from '../../src/metadata/password.js';
 import { generatePassword, PasswordStore } from '../../src/metadata/password-store.js';
 import { buildRecords, type VmRecord } from '../../src/metadata/records.js';
@@ -110,15 +110,24 @@ describe('password protocol', () => {
 });
 
 describe('identity check', () => {
-  const arp = parseProcNetArp(
-    [
-      'IP address       HW type     Flags       HW address            Mask     Device',
-      '10.0.1.10        0x1         0x2         02:00:00:00:00:0A     *        vxlan5001',
-      '10.0.1.11        0x1         0x0         00:00:00:00:00:00     *        vxlan5001',
-      '10.0.1.12        0x1         0x2         02:00:00:00:00:99     *        vxlan5001',
-      '',
-    ].join('\n'),
-  );
+  const arpText = [
+    'IP address       HW type     Flags       HW address            Mask     Device',
+    '10.0.1.10        0x1         0x2         02:00:00:00:00:0A     *        vxlan5001',
+    '10.0.1.11        0x1         0x0         00:00:00:00:00:00     *        vxlan5001',
+    '10.0.1.12        0x1         0x2         02:00:00:00:00:99     *        vxlan5001',
+    '10.0.1.10        0x1         0x2         02:00:00:00:00:77     *        vxlan5002',
+    '10.0.1.1         0x1         0x2         02:00:00:00:00:55     *        vxlan5001',
+    '',
+  ].join('\n');
+  const arp = (address: string, dev: string) => findNeighbour(arpText, address, dev);
+  test('a neighbour entry is found by address and link, never by a prefix of another address', () => {
+    assert.deepEqual(arp('10.0.1.10', 'vxlan5001'), { mac: '02:00:00:00:00:0a', dev: 'vxlan5001' });
+    assert.deepEqual(arp('10.0.1.10', 'vxlan5002'), { mac: '02:00:00:00:00:77', dev: 'vxlan5002' });
+    assert.deepEqual(arp('10.0.1.1', 'vxlan5001'), { mac: '02:00:00:00:00:55', dev: 'vxlan5001' });
+    assert.equal(arp('10.0.1.11', 'vxlan5001'), undefined, 'incomplete');
+    assert.equal(arp('10.0.1.1', 'vxlan5003'), undefined);
+    assert.equal(arp('10.0.1.2', 'vxlan5001'), undefined);
+  });
   const records = new Map([
     [vm.ip, vm],
     ['10.0.1.12', { ...vm, ip: '10.0.1.12', mac: '02:00:00:00:00:0c' }],
