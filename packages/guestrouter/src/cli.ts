@@ -327,12 +327,17 @@ function metadataService(
 
 /** Fails with a usage error unless the VM is one CloudStack lists. */
 async function requireVm(client: CloudStackClient, vmId: string): Promise<RawVirtualMachine> {
-  const found = await client.listAll<RawVirtualMachine>(
-    'listVirtualMachines',
-    { id: vmId, listall: true },
-    'virtualmachine',
-  );
-  const vm = found.find((v) => v.id === vmId);
+  // A project's VMs are listed only with projectid=-1, as in the inventory.
+  let vm: RawVirtualMachine | undefined;
+  for (const scope of [{}, { projectid: -1 }] as Params[]) {
+    const found = await client.listAll<RawVirtualMachine>(
+      'listVirtualMachines',
+      { id: vmId, listall: true, ...scope },
+      'virtualmachine',
+    );
+    vm = found.find((v) => v.id === vmId);
+    if (vm !== undefined) break;
+  }
   if (vm === undefined) throw new GuestrouterConfigError(`no VM with id ${vmId} is visible to this API key`);
   return vm;
 }
