@@ -14,10 +14,13 @@ runtime_packages=(p0f tcpdump libcap2-bin iproute2 dnsmasq-base iputils-arping c
 test_packages=(
   postfix spamassassin rspamd redis-server postgrey swaks python3-scapy
   dnsmasq nftables keepalived iputils-ping curl procps time util-linux acl udhcpc
+  # guestrouter's meta data tests run Debian's cloud-init datasource (unpacked, not installed) as the guest
+  python3-requests python3-configobj python3-yaml python3-jinja2 wget
 )
 # demo and bench start the same servers as the tests (postgrey is the benchmark's anchor).
 demo_packages=("${test_packages[@]}")
-bench_packages=("${test_packages[@]}")
+# apache2 with the Virtual Router's layout is the meta data benchmark's anchor.
+bench_packages=("${test_packages[@]}" apache2)
 
 list_only=0
 if [ "${1:-}" = --list ]; then

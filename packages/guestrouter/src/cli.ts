@@ -12,13 +12,26 @@ import {
   CloudStackConfigError,
   cloudStackConfigFromEnv,
   cloudStackMetrics,
+  deployVirtualMachine,
   fetchInventory,
+  fetchUserData,
+  type Params,
+  type RawVirtualMachine,
 } from './cloudstack/index.js';
 import { type ConfigOverrides, loadConfig, requireInterfaces } from './config/load.js';
 import type { GuestrouterConfig } from './config/schema.js';
 import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
+import {
+  generatePassword,
+  LocalBinder,
+  MetadataMetrics,
+  MetadataService,
+  NetnsBinder,
+  PasswordStore,
+  UserDataCache,
+} from './metadata/index.js';
 import { renderPlan, renderShellPlan } from './plan/render.js';
 import type { Plan } from './plan/types.js';
 import { Controller, type ControllerSettings } from './reconcile/controller.js';
@@ -38,6 +51,16 @@ interface GlobalOptions {
   once?: boolean;
   metricsPort?: number;
   allowDeletes?: number;
+}
+
+interface DeployCommandOptions extends GlobalOptions {
+  templateId: string;
+  serviceOfferingId: string;
+  networkId: string[];
+  name?: string;
+  keypair?: string;
+  userDataFile?: string;
+  param: string[];
 }
 
 const EXIT_RUNTIME = 1;
@@ -64,6 +87,22 @@ interface Session {
   fetch: () => Promise<Inventory>;
 }
 
+function apiClient(
+  config: GuestrouterConfig,
+  log: ReturnType<typeof makeLogger>,
+  registry?: Registry,
+): CloudStackClient {
+  const cloudstack = cloudStackConfigFromEnv(process.env, config.cloudstack);
+  return new CloudStackClient(cloudstack, {
+    logger: log,
+    ...(registry ? { metrics: cloudStackMetrics(registry) } : {}),
+  });
+}
+
+function passwordStore(config: GuestrouterConfig): PasswordStore {
+  return new PasswordStore(join(config.stateDir, 'passwords'), config.metadata.passwordTtlSeconds * 1000);
+}
+
 function session(
   options: GlobalOptions,
   logger?: ReturnType<typeof makeLogger>,
@@ -71,12 +110,8 @@ function session(
 ): Session {
   const config = loadConfig(options.config, overridesFrom(options));
   const { trunk, uplink } = requireInterfaces(config, options.config);
-  const cloudstack = cloudStackConfigFromEnv(process.env, config.cloudstack);
   const log = logger ?? makeLogger(config);
-  const client = new CloudStackClient(cloudstack, {
-    logger: log,
-    ...(registry ? { metrics: cloudStackMetrics(registry) } : {}),
-  });
+  const client = apiClient(config, log, registry);
   const zoneId = config.zoneId;
   return {
     config,
@@ -181,9 +216,14 @@ async function statusCommand(options: GlobalOptions): Promise<void> {
   else process.stdout.write(`${formatStatus(rows)}\n`);
 }
 
-function controllerSettings(s: Session, dhcp?: DnsmasqService): ControllerSettings {
+function controllerSettings(
+  s: Session,
+  dhcp?: DnsmasqService,
+  metadata?: MetadataService,
+): ControllerSettings {
   return {
     ...(dhcp ? { dhcp } : {}),
+    ...(metadata ? { metadata } : {}),
     config: s.config,
     trunk: s.trunk,
     uplink: s.uplink,
@@ -210,6 +250,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           leaseTime: first.dhcp.leaseTime,
           ...(first.dhcp.domain ? { domain: first.dhcp.domain } : {}),
           ...(first.dhcp.dns ? { dns: { upstream: first.dhcp.upstream } } : {}),
+          ...(first.metadata.enabled ? { dataServer: true } : {}),
           ...(first.netns ? { netns: first.netns } : {}),
           logger,
           metrics: metrics.services,
@@ -218,8 +259,16 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   if (first.dhcp.enabled && options.once) {
     logger.warn({ action: 'dhcp' }, 'dhcp.enabled is ignored with --once: DHCP is served by a running `run`');
   }
+  const metadata =
+    first.metadata.enabled && !options.once ? metadataService(first, logger, metrics) : undefined;
+  if (first.metadata.enabled && options.once) {
+    logger.warn(
+      { action: 'metadata' },
+      'metadata.enabled is ignored with --once: meta data is served by a running `run`',
+    );
+  }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry), dhcp),
+    controllerSettings(session(options, logger, metrics.registry), dhcp, metadata),
     logger,
     Math.random,
     metrics,
@@ -254,7 +303,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp));
+        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp, metadata));
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },
@@ -264,6 +313,121 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     });
   });
   logger.flush();
+}
+
+/**
+ * The meta data and password servers of `run`: one instance for the whole run (a reload keeps it;
+ * its options are read at start), its own API client for getVirtualMachineUserData.
+ */
+function metadataService(
+  config: GuestrouterConfig,
+  logger: ReturnType<typeof makeLogger>,
+  metrics: ControllerMetrics,
+): MetadataService {
+  const m = config.metadata;
+  const client = apiClient(config, logger, metrics.registry);
+  return new MetadataService({
+    httpPort: m.httpPort,
+    passwordPort: m.passwordPort,
+    binder: config.netns ? new NetnsBinder(config.netns) : new LocalBinder(),
+    passwords: passwordStore(config),
+    userData: new UserDataCache(
+      (vmId) => fetchUserData(client, vmId),
+      { maxPerCycle: m.userDataFetchesPerCycle, maxAgeMs: m.userDataMaxAgeSeconds * 1000 },
+      m.userDataConcurrency,
+    ),
+    records: m.cloudIdentifier === undefined ? {} : { cloudIdentifier: m.cloudIdentifier },
+    logger,
+    metrics: new MetadataMetrics(metrics.registry),
+  });
+}
+
+/** Fails with a usage error unless the VM is one CloudStack lists. */
+async function requireVm(client: CloudStackClient, vmId: string): Promise<RawVirtualMachine> {
+  // A project's VMs are listed only with projectid=-1, as in the inventory.
+  let vm: RawVirtualMachine | undefined;
+  for (const scope of [{}, { projectid: -1 }] as Params[]) {
+    const found = await client.listAll<RawVirtualMachine>(
+      'listVirtualMachines',
+      { id: vmId, listall: true, ...scope },
+      'virtualmachine',
+    );
+    vm = found.find((v) => v.id === vmId);
+    if (vm !== undefined) break;
+  }
+  if (vm === undefined) throw new GuestrouterConfigError(`no VM with id ${vmId} is visible to this API key`);
+  return vm;
+}
+
+async function passwordResetCommand(vmId: string, options: GlobalOptions): Promise<void> {
+  const config = loadConfig(options.config, overridesFrom(options));
+  const logger = makeLogger(config);
+  const vm = await requireVm(apiClient(config, logger), vmId);
+  const password = generatePassword();
+  await passwordStore(config).put(vm.id, password);
+  logger.info({ action: 'password-reset', vmId: vm.id }, 'password handed to the password server');
+  logger.flush();
+  if (options.json) process.stdout.write(`${JSON.stringify({ vmId: vm.id, name: vm.name, password })}\n`);
+  else process.stdout.write(`${password}\n`);
+}
+
+function vmLine(vm: RawVirtualMachine): string {
+  const addresses = (vm.nic ?? []).map((n) => n.ipaddress).filter(Boolean);
+  return `${vm.id} ${vm.name} ${vm.state ?? ''} ${addresses.join(',')}`.replace(/ +/g, ' ').trim();
+}
+
+async function deployCommand(options: DeployCommandOptions): Promise<void> {
+  const config = loadConfig(options.config, overridesFrom(options));
+  const logger = makeLogger(config);
+  const zoneId = options.zone ?? config.zoneId;
+  if (zoneId === undefined)
+    throw new GuestrouterConfigError('deploy needs a zone: --zone ID or zoneId in the config');
+  const params: Params = {
+    zoneid: zoneId,
+    templateid: options.templateId,
+    serviceofferingid: options.serviceOfferingId,
+  };
+  if (options.networkId.length > 0) params.networkids = options.networkId.join(',');
+  if (options.name) params.name = options.name;
+  if (options.keypair) params.keypair = options.keypair;
+  if (options.userDataFile) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(options.userDataFile);
+    } catch (error) {
+      throw new GuestrouterConfigError(`cannot read --user-data-file: ${(error as Error).message}`);
+    }
+    params.userdata = bytes.toString('base64');
+  }
+  for (const pair of options.param) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new GuestrouterConfigError(`--param must be NAME=VALUE, got ${JSON.stringify(pair)}`);
+    params[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const tty = process.stderr.isTTY === true;
+  const vm = await deployVirtualMachine(apiClient(config, logger), params, {
+    onProgress: (ms, job) => {
+      if (tty)
+        process.stderr.write(`\rdeploying: job ${job.jobid ?? ''} running for ${Math.round(ms / 1000)} s `);
+    },
+  });
+  if (tty) process.stderr.write('\n');
+  let password: string | undefined;
+  if (vm.passwordenabled === true && typeof vm.password === 'string' && vm.password !== '') {
+    password = vm.password;
+    await passwordStore(config).put(vm.id, password);
+    logger.info({ action: 'deploy', vmId: vm.id }, 'password handed to the password server');
+  }
+  logger.flush();
+  const { password: _omit, ...shown } = vm;
+  if (options.json) {
+    process.stdout.write(
+      `${JSON.stringify({ virtualmachine: shown, ...(password ? { password } : {}) }, null, 2)}\n`,
+    );
+  } else {
+    process.stdout.write(`${vmLine(vm)}\n`);
+    if (password) process.stdout.write(`password: ${password}\n`);
+  }
 }
 
 function exitCodeFor(error: unknown): number {
@@ -367,9 +531,53 @@ export function buildProgram(): Command {
       'after',
       '\nWith "dhcp": {"enabled": true} in the config, run also serves DHCP (static leases from\n' +
         'CloudStack) to the served networks through one dnsmasq, and with "dns": true their names.\n' +
+        'With "metadata": {"enabled": true}, each served gateway answers the VMs\' user data and meta\n' +
+        'data on port 80 and passwords on port 8080, as the Virtual Router did (cloud-init finds it).\n' +
         '\nExample:\n  guestrouter run --config /etc/guestrouter.json',
     )
     .action(action(runCommand));
+  const password = program
+    .command('password')
+    .description('passwords for VMs on networks without a Virtual Router (served by run)');
+  password
+    .command('reset')
+    .argument('<vm-id>', 'the VM (CloudStack id)')
+    .description(
+      'generate a strong password, hand it to the running run (a 0600 file in stateDir/passwords)\n' +
+        'and print it once; the VM picks it up at its next boot or password check',
+    )
+    .addHelpText(
+      'after',
+      '\nExample:\n  guestrouter password reset 9f1c2e4a-0b7d-4c55-9a1e-3d2f6b8c7e01 --config /etc/guestrouter.json',
+    )
+    .action(async (vmId: string, _opts: unknown, command: Command) => {
+      try {
+        await passwordResetCommand(vmId, command.optsWithGlobals() as GlobalOptions);
+      } catch (error) {
+        process.stderr.write(`guestrouter: ${describe(error)}\n`);
+        process.exitCode = exitCodeFor(error);
+      }
+    });
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  program
+    .command('deploy')
+    .description(
+      'deploy a VM through the API (deployVirtualMachine, waiting on the job) and print it; a password the\n' +
+        'job returns (password-enabled template) is handed to the password server and printed once',
+    )
+    .requiredOption('--template-id <id>', 'template')
+    .requiredOption('--service-offering-id <id>', 'service offering')
+    .option('--network-id <id>', 'guest network (repeat for several NICs)', collect, [])
+    .option('--name <name>', 'VM name (also its hostname)')
+    .option('--keypair <name>', 'SSH key pair registered in CloudStack')
+    .option('--user-data-file <file>', 'user data (sent base64-encoded)')
+    .option('--param <name=value>', 'any other deployVirtualMachine parameter (repeatable)', collect, [])
+    .addHelpText(
+      'after',
+      '\nExample:\n  guestrouter deploy --zone 1b2c... --template-id 5e6f... --service-offering-id 7a8b... \\\n' +
+        '    --network-id 9c0d... --name web-1 --user-data-file cloud-config.yaml',
+    )
+    .action(action(deployCommand as (options: GlobalOptions) => Promise<void>));
   return program;
 }
 

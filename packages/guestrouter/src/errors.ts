@@ -6,6 +6,10 @@ import { ConfigError } from 'opskit/exit';
 export class GuestrouterConfigError extends ConfigError {
   readonly code = 'CONFIG_INVALID';
   override readonly name = 'GuestrouterConfigError';
+  /** Without a file, the value came from the command line. */
+  constructor(detail: string, file = 'command line', key?: string) {
+    super(detail, file, key);
+  }
 }
 
 /** A trunk or uplink interface named in the config does not exist on the router. */

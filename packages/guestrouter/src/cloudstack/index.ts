@@ -17,6 +17,7 @@ export {
   parseIsolation,
 } from './inventory.js';
 export type {
+  RawAsyncJob,
   RawErrorBody,
   RawListBody,
   RawNetwork,
@@ -26,6 +27,7 @@ export type {
   RawService,
   RawTag,
   RawVirtualMachine,
+  RawVirtualMachineUserData,
   RawZone,
 } from './messages.js';
 export type { CloudStackMetrics } from './metrics.js';
@@ -34,3 +36,5 @@ export type { DecodedResponse } from './parser.js';
 export { apiErrorFromBody, decodeResponseText, ResponseDecoder, responseKeyFor } from './parser.js';
 export { serializeErrorResponse, serializeListResponse } from './serializer.js';
 export { buildSignedQuery, encodeParamValue, formatExpires, signRequest, stringToSign } from './signing.js';
+export type { DeployOptions, DeployProgress } from './vm.js';
+export { deployVirtualMachine, fetchUserData } from './vm.js';

@@ -123,6 +123,9 @@ export function mapVirtualMachineNics(vm: RawVirtualMachine): VmNic[] {
       ipAddress: nic.ipaddress,
       isDefault: nic.isdefault === true,
       ...(vm.state === undefined ? {} : { state: vm.state }),
+      ...(vm.zonename === undefined ? {} : { zoneName: vm.zonename }),
+      ...(vm.serviceofferingname === undefined ? {} : { serviceOfferingName: vm.serviceofferingname }),
+      ...(vm.hostname === undefined ? {} : { hypervisorHost: vm.hostname }),
     });
   }
   return out;

@@ -97,6 +97,12 @@ export interface RawVirtualMachine {
   hostname?: string;
   hostid?: string;
   zoneid?: string;
+  zonename?: string;
+  serviceofferingname?: string;
+  /** Set in deployVirtualMachine's job result when the template is password-enabled. */
+  password?: string;
+  passwordenabled?: boolean;
+  templateid?: string;
   /** `Running`, `Stopped`, `Starting`, `Destroyed` ... */
   state?: string;
   nic?: RawNic[];
@@ -135,3 +141,22 @@ export interface RawErrorBody {
 
 /** One page of a list command: `{"count": N, "<item key>": [...]}`; `{}` when empty. */
 export type RawListBody<K extends string, T> = { count?: number } & { [key in K]?: T[] };
+
+/** getVirtualMachineUserData: `{"virtualmachineuserdata": {...}}` under its response key. */
+export interface RawVirtualMachineUserData {
+  virtualmachineid?: string;
+  /** Base64, as the VM was given it; absent when the VM has none. */
+  userdata?: string;
+  [extra: string]: unknown;
+}
+
+/** queryAsyncJobResult: `jobstatus` 0 pending, 1 succeeded, 2 failed. */
+export interface RawAsyncJob {
+  jobid?: string;
+  jobstatus: number;
+  jobprocstatus?: number;
+  jobresultcode?: number;
+  jobresulttype?: string;
+  jobresult?: { virtualmachine?: RawVirtualMachine; errorcode?: number; errortext?: string };
+  [extra: string]: unknown;
+}

@@ -127,6 +127,29 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * User data, meta data and passwords for the VMs, as the Virtual Router served them: HTTP on
+     * each served gateway (port 80) and the password protocol (port 8080), answered only to the VM
+     * whose NIC (address and MAC, on its link) asks. Served by `run`.
+     */
+    metadata: z
+      .object({
+        enabled: z.boolean().default(false),
+        httpPort: z.number().int().min(1).max(65535).default(80),
+        passwordPort: z.number().int().min(1).max(65535).default(8080),
+        /** getVirtualMachineUserData calls in flight at once. */
+        userDataConcurrency: z.number().int().min(1).max(64).default(4),
+        /** At most this many getVirtualMachineUserData calls per cycle (new VMs first, then the oldest). */
+        userDataFetchesPerCycle: z.number().int().min(1).max(100000).default(200),
+        /** User data older than this is fetched again (within the per-cycle budget). */
+        userDataMaxAgeSeconds: z.number().int().min(0).max(604800).default(3600),
+        /** A pending password not picked up by its VM within this time is deleted. */
+        passwordTtlSeconds: z.number().int().min(60).max(31536000).default(86400),
+        /** CloudStack's `cloud.identifier` setting; served as `cloud-identifier` (CloudStack-{ID}) when given. */
+        cloudIdentifier: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
     stateDir: z.string().min(1).default('/var/lib/guestrouter'),
     /** Prometheus endpoint of `run` (GET /metrics); off unless a port is given. */
     metrics: z
@@ -146,6 +169,7 @@ export type GuestrouterConfigInput = z.input<typeof configSchema>;
 export type GuestrouterConfig = z.output<typeof configSchema>;
 export type VxlanConfig = z.output<typeof vxlanSchema>;
 export type NetworkSelection = z.output<typeof networkSelectionSchema>;
+export type MetadataConfig = GuestrouterConfig['metadata'];
 
 /** Default UDP port per VXLAN mode. */
 export function vxlanPort(vxlan: VxlanConfig): number {

@@ -40,6 +40,11 @@ export interface VmNic {
   readonly ipAddress: string;
   readonly isDefault: boolean;
   readonly state?: string;
+  /** For the VM's meta data (`availability-zone`, `service-offering`, `hypervisor-host-name`). */
+  readonly zoneName?: string;
+  readonly serviceOfferingName?: string;
+  /** The hypervisor host the VM runs on (root admin only). */
+  readonly hypervisorHost?: string;
 }
 
 export interface PublicIp {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
+import type { MetadataService } from '../metadata/service.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
 import { servingNetworks } from '../services/serving.js';
 import type { ControllerMetrics } from './metrics.js';
@@ -27,6 +28,8 @@ export interface ControllerSettings extends PlanSettings {
   readonly netns?: string;
   /** DHCP for the served networks (config dhcp.enabled); synced after every successful plan. */
   readonly dhcp?: DnsmasqService;
+  /** Meta data and password servers (config metadata.enabled); synced after DHCP. */
+  readonly metadata?: MetadataService;
 }
 
 export interface CycleOutcome {
@@ -71,7 +74,18 @@ export class Controller {
   /** Replaces the settings; the next cycle uses them. */
   reload(settings: ControllerSettings): void {
     const old = this.settings.dhcp;
+    const oldMetadata = this.settings.metadata;
     this.settings = settings;
+    if (oldMetadata !== undefined && oldMetadata !== settings.metadata) {
+      oldMetadata
+        .stop()
+        .catch((error: Error) =>
+          this.logger.error(
+            { action: 'metadata', err: error.message },
+            'stopping the meta data servers failed',
+          ),
+        );
+    }
     if (old !== undefined && old !== settings.dhcp) {
       old
         .stop()
@@ -88,6 +102,7 @@ export class Controller {
     this.timer = undefined;
     if (this.running) await this.running;
     await this.settings.dhcp?.stop();
+    await this.settings.metadata?.stop();
   }
 
   private schedule(delayMs: number): void {
@@ -216,6 +231,35 @@ export class Controller {
         } catch (error) {
           serviceErrors.push((error as Error).message);
           this.logger.error({ action: 'dhcp', err: (error as Error).message }, 'dhcp not served');
+        }
+      }
+      if (s.metadata !== undefined) {
+        try {
+          const r = await s.metadata.sync(desired, inventory);
+          if (r.opened > 0 || r.closed > 0 || r.userData.fetched > 0 || r.userData.removed > 0) {
+            this.logger.info(
+              {
+                action: 'metadata',
+                vms: r.vms,
+                gateways: r.gateways,
+                opened: r.opened,
+                closed: r.closed,
+                userDataFetched: r.userData.fetched,
+                userDataFailed: r.userData.failed,
+                userDataRemoved: r.userData.removed,
+                pendingPasswords: r.pendingPasswords,
+              },
+              'meta data updated',
+            );
+          }
+          for (const e of r.bindErrors) {
+            this.logger.error({ action: 'metadata-bind', err: e }, 'cannot listen; retried next cycle');
+          }
+          if (r.bindErrors.length > 0)
+            serviceErrors.push(`meta data: ${r.bindErrors.length} listener(s) not bound`);
+        } catch (error) {
+          serviceErrors.push((error as Error).message);
+          this.logger.error({ action: 'metadata', err: (error as Error).message }, 'meta data not served');
         }
       }
       const errors = [

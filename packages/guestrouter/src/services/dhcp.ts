@@ -15,6 +15,11 @@ export interface DhcpOptions {
    * inventory, everything else forwarded to `upstream`; the gateway is handed out as DNS server.
    */
   readonly dns?: { readonly hostsFile: string; readonly upstream: readonly string[] };
+  /**
+   * With `dns`: the name `data-server` answers each network's gateway on that network only (cloud-init's
+   * CloudStack datasource looks the meta data server up by that name first).
+   */
+  readonly dataServer?: boolean;
 }
 
 export interface RenderedDhcp {
@@ -69,6 +74,8 @@ export function renderDhcp(
     // The VMs' own domain is answered here only: an unknown name in it is NXDOMAIN, never forwarded.
     if (options.domain !== undefined) conf.push(`domain=${options.domain}`, `local=/${options.domain}/`);
     for (const server of dns.upstream) conf.push(`server=${server}`);
+    // One data-server line per gateway; a query gets the one on the subnet of the link it came in on.
+    if (options.dataServer) conf.push('localise-queries');
   }
   const served = new Map<string, { tag: string; cidr: Ipv4Cidr }>();
   for (const network of serving) {
@@ -88,6 +95,9 @@ export function renderDhcp(
   }
   const hosts: string[] = [];
   const dnsHosts: string[] = [];
+  if (dns && options.dataServer) {
+    for (const network of serving) dnsHosts.push(`${network.gateway} data-server`);
+  }
   const skipped: string[] = [];
   const seen = new Set<string>();
   const nics = [...inventory.nics].sort(

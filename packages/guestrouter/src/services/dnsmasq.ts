@@ -26,6 +26,8 @@ export interface DnsmasqOptions {
   readonly domain?: string;
   /** Also serve DNS (the VMs' names, the rest forwarded to these servers). */
   readonly dns?: { readonly upstream: readonly string[] };
+  /** With dns: answer `data-server` with each network's gateway (meta data served). */
+  readonly dataServer?: boolean;
   readonly netns?: string;
   readonly logger: DnsmasqLogger;
   readonly metrics?: OwnedProcessMetrics;
@@ -190,6 +192,7 @@ class DnsmasqInstance {
       hostsFile: this.hostsFile,
       pidFile: this.pidFile,
       ...(this.options.domain === undefined ? {} : { domain: this.options.domain }),
+      ...(this.options.dataServer ? { dataServer: true } : {}),
       ...(this.options.dns === undefined
         ? {}
         : { dns: { hostsFile: this.dnsHostsFile, upstream: this.options.dns.upstream } }),

@@ -45,6 +45,9 @@ describe('fetchInventory against the simulator', () => {
       ipAddress: '198.51.100.4',
       isDefault: true,
       state: 'Running',
+      zoneName: 'zone1',
+      serviceOfferingName: 'Small Instance',
+      hypervisorHost: 'kvm-3',
     });
     assert.equal(inventory.publicIps.length, 6);
     const ip = inventory.publicIps.find((p) => p.vmId === nic?.vmId);

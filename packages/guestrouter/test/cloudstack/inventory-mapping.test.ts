@@ -159,6 +159,7 @@ describe('VM and public address mapping', () => {
         ipAddress: '203.0.113.5',
         isDefault: true,
         state: 'Running',
+        hypervisorHost: 'kvm-host-07',
       },
     ]);
   });

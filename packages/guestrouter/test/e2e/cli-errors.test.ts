@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gatewayMac } from '../../src/desired/mac.js';
@@ -86,9 +86,30 @@ describe('guestrouter CLI inputs and failures', () => {
     assert.equal(result.stdout, '');
   });
 
+  test('password reset of a VM CloudStack does not list exits 2 and stores nothing', async () => {
+    const sim = await startSimulator({
+      state: generateSimState({ networks: 1, vmsPerNetwork: 1, isolation: 'vxlan' }),
+    });
+    const config = new TempConfig('gr-pwreset-');
+    config.write({ stateDir: join(config.dir, 'state'), cloudstack: { retries: 0 } });
+    try {
+      const result = await runCli(
+        ['password', 'reset', 'c0000000-0000-4000-8000-00000000dead', '--config', config.file],
+        simulatorEnv(sim),
+      );
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /no VM with id c0000000-0000-4000-8000-00000000dead/);
+      assert.equal(result.stdout, '');
+      assert.equal(existsSync(join(config.dir, 'state', 'passwords')), false);
+    } finally {
+      config.remove();
+      await sim.stop();
+    }
+  });
+
   test('--help shows an example for each command', async () => {
-    for (const command of ['plan', 'apply', 'status', 'run']) {
-      const result = await runCli([command, '--help'], {});
+    for (const command of ['plan', 'apply', 'status', 'run', 'deploy', 'password reset']) {
+      const result = await runCli([...command.split(' '), '--help'], {});
       assert.equal(result.code, 0);
       assert.match(result.stdout, new RegExp(`Example:\\n  guestrouter ${command}`));
       assert.match(result.stdout, /Global Options:[\s\S]*--trunk <iface>[\s\S]*--uplink <iface>/);

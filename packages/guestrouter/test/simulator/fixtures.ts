@@ -126,6 +126,7 @@ export function generateSimState(opts: GenerateOptions): SimState {
         hostname: `kvm-${(n % 4) + 1}`,
         zoneid: zone.id,
         zonename: zone.name,
+        serviceofferingname: 'Small Instance',
         state: 'Running',
         nic: [
           {

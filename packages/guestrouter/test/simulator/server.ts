@@ -25,6 +25,17 @@ export interface SimState {
   networks: RawNetwork[];
   virtualMachines: RawVirtualMachine[];
   publicIpAddresses: RawPublicIp[];
+  /** User data per VM id, base64 as CloudStack stores it (getVirtualMachineUserData). */
+  userData?: Record<string, string>;
+  /** Templates deployVirtualMachine accepts; `passwordenabled` ones give the new VM a password. */
+  templates?: { id: string; name: string; passwordenabled: boolean }[];
+}
+
+/** An async job of deployVirtualMachine: pending for `pendingPolls` queries, then done. */
+interface SimJob {
+  jobid: string;
+  pendingPolls: number;
+  result: { virtualmachine: RawVirtualMachine } | { errorcode: number; errortext: string };
 }
 
 /**
@@ -132,6 +143,122 @@ function inProjectScope(item: { projectid?: unknown }, q: Query): boolean {
   if (wanted === '-1') return owner !== undefined;
   return owner === wanted;
 }
+
+/** Commands that are not lists: they answer one object under their response key. */
+type ActionSpec = (
+  state: SimState,
+  q: Query,
+  jobs: Map<string, SimJob>,
+) => Record<string, unknown> | ErrorAnswer;
+
+function invalidParameter(command: string, name: string, value: string | undefined): ErrorAnswer {
+  return {
+    status: 431,
+    errorcode: 431,
+    cserrorcode: CS_INVALID_PARAMETER,
+    errortext:
+      value === undefined
+        ? `Unable to execute API command ${command} due to missing parameter ${name}`
+        : `Unable to execute API command ${command} due to invalid value. Invalid parameter ${name} value=${value} due to incorrect long value format, or entity does not exist or due to incorrect parameter annotation for the field in api cmd class.`,
+  };
+}
+
+const ACTIONS: Record<string, ActionSpec> = {
+  getvirtualmachineuserdata: (state, q) => {
+    const vmId = q.get('virtualmachineid');
+    const vm = state.virtualMachines.find((v) => v.id === vmId);
+    if (vmId === undefined || vm === undefined)
+      return invalidParameter('getvirtualmachineuserdata', 'virtualmachineid', vmId);
+    const userdata = state.userData?.[vm.id];
+    // CloudStack leaves `userdata` out when the VM has none.
+    return {
+      virtualmachineuserdata: { virtualmachineid: vm.id, ...(userdata === undefined ? {} : { userdata }) },
+    };
+  },
+  deployvirtualmachine: (state, q, jobs) => {
+    for (const name of ['zoneid', 'templateid', 'serviceofferingid']) {
+      if (!q.has(name)) return invalidParameter('deployvirtualmachine', name, undefined);
+    }
+    const template = (state.templates ?? []).find((t) => t.id === q.get('templateid'));
+    if (template === undefined)
+      return invalidParameter('deployvirtualmachine', 'templateid', q.get('templateid'));
+    const networkId = (q.get('networkids') ?? '').split(',')[0] ?? '';
+    const network = state.networks.find((n) => n.id === networkId);
+    if (network === undefined)
+      return invalidParameter('deployvirtualmachine', 'networkids', q.get('networkids'));
+    const used = new Set(state.virtualMachines.flatMap((v) => (v.nic ?? []).map((n) => n.ipaddress)));
+    const prefix = (network.gateway ?? '').split('.').slice(0, 3).join('.');
+    let host = 2;
+    while (used.has(`${prefix}.${host}`)) host++;
+    const serial = state.virtualMachines.length + jobs.size + 1;
+    const id = `c1000000-0000-4000-8000-${serial.toString(16).padStart(12, '0')}`;
+    const name = q.get('name') ?? `VM-${id}`;
+    const vm: RawVirtualMachine = {
+      id,
+      name,
+      displayname: q.get('displayname') ?? name,
+      zoneid: q.get('zoneid') as string,
+      zonename: state.zones.find((z) => z.id === q.get('zoneid'))?.name ?? '',
+      serviceofferingname: 'Small Instance',
+      templateid: template.id,
+      passwordenabled: template.passwordenabled,
+      state: 'Running',
+      nic: [
+        {
+          id: `d1000000-0000-4000-8000-${serial.toString(16).padStart(12, '0')}`,
+          networkid: network.id,
+          networkname: network.name,
+          macaddress: `02:01:00:00:${((serial >> 8) & 255).toString(16).padStart(2, '0')}:${(serial & 255).toString(16).padStart(2, '0')}`,
+          ipaddress: `${prefix}.${host}`,
+          gateway: network.gateway,
+          netmask: network.netmask,
+          isdefault: true,
+          broadcasturi: network.broadcasturi,
+          isolationuri: network.broadcasturi,
+          traffictype: 'Guest',
+          type: network.type,
+          deviceid: '0',
+        },
+      ],
+    };
+    const userdata = q.get('userdata');
+    const jobid = `f1000000-0000-4000-8000-${serial.toString(16).padStart(12, '0')}`;
+    // Listed at once (CloudStack lists a VM while it starts); the password is only in the job result.
+    const password = template.passwordenabled ? randomBytes(9).toString('base64url') : undefined;
+    jobs.set(jobid, {
+      jobid,
+      pendingPolls: 1,
+      result: { virtualmachine: { ...vm, ...(password ? { password } : {}) } },
+    });
+    state.virtualMachines.push(vm);
+    if (userdata !== undefined) state.userData = { ...state.userData, [id]: userdata };
+    return { id, jobid };
+  },
+  queryasyncjobresult: (_state, q, jobs) => {
+    const jobid = q.get('jobid');
+    const job = jobid === undefined ? undefined : jobs.get(jobid);
+    if (job === undefined) return invalidParameter('queryasyncjobresult', 'jobid', jobid);
+    const base = {
+      jobid: job.jobid,
+      cmd: 'org.apache.cloudstack.api.command.user.vm.DeployVMCmd',
+      userid: 'u',
+      accountid: 'a',
+    };
+    if (job.pendingPolls > 0) {
+      job.pendingPolls--;
+      return { ...base, jobstatus: 0, jobprocstatus: 0, jobresultcode: 0 };
+    }
+    const failed = 'errorcode' in job.result;
+    return {
+      ...base,
+      jobstatus: failed ? 2 : 1,
+      jobprocstatus: 0,
+      jobresultcode: failed ? 530 : 0,
+      jobresulttype: 'object',
+      jobresult: job.result,
+    };
+  },
+};
 
 const COMMANDS: Record<string, CommandSpec> = {
   listzones: {
@@ -307,6 +434,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const faults: { kind: FaultKind; command: string | undefined; skip: number }[] = [];
   const stalled = new Set<http.ServerResponse>();
   const sockets = new Set<Socket>();
+  const jobs = new Map<string, SimJob>();
 
   const handle: SimulatorHandle = {
     url: '',
@@ -378,10 +506,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       }
     }
     const spec = COMMANDS[command.toLowerCase()];
-    const responseKey = spec === undefined ? 'errorresponse' : `${command.toLowerCase()}response`;
+    const action = ACTIONS[command.toLowerCase()];
+    const responseKey =
+      spec === undefined && action === undefined ? 'errorresponse' : `${command.toLowerCase()}response`;
     const verdict = verifySignature(rawQuery, apiKey, secretKey, Date.now());
     // Like the management server, an unknown command fails the same way a bad signature does.
-    if (!verdict.ok || spec === undefined) {
+    if (!verdict.ok || (spec === undefined && action === undefined)) {
       res.setHeader('x-simulator-auth', verdict.ok ? 'unknown command' : (verdict.why ?? 'failed'));
       sendError(res, command, responseKey, { status: 401, errorcode: 401, errortext: AUTH_FAILED_TEXT });
       return;
@@ -396,6 +526,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       );
       return;
     }
+    if (action !== undefined) {
+      const answer = action(handle.state, params, jobs);
+      if (isErrorAnswer(answer)) sendError(res, command, responseKey, answer);
+      else send(res, command, 200, JSON.stringify({ [responseKey]: answer }));
+      return;
+    }
+    if (spec === undefined) return;
     const pageSizeText = params.get('pagesize');
     const pageText = params.get('page');
     let pageSize = maxPageSize;

@@ -1,0 +1,16 @@
+export type { SocketBinder } from './binder.js';
+export { LocalBinder, NetnsBinder } from './binder.js';
+export type { MetaAnswer } from './http.js';
+export { routeMetadata } from './http.js';
+export type { IdentityVerdict, Neighbour, NeighbourLookup } from './identity.js';
+export { checkIdentity, findNeighbour, plainIpv4 } from './identity.js';
+export { MetadataMetrics } from './metrics.js';
+export type { PasswordAnswer } from './password.js';
+export { passwordExchange } from './password.js';
+export { generatePassword, PasswordStore, PasswordStoreError } from './password-store.js';
+export type { RecordOptions, UserDataLookup, VmRecord } from './records.js';
+export { buildRecords, metaDataFor } from './records.js';
+export type { MetadataLogger, MetadataServiceOptions, MetadataSyncResult } from './service.js';
+export { MetadataService } from './service.js';
+export type { FetchBudget, RefreshOutcome, UserDataEntry } from './userdata.js';
+export { decodeUserData, pickFetches, UserDataCache } from './userdata.js';

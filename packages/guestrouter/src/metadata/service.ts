@@ -1,0 +1,265 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { DesiredState } from '../desired/types.js';
+import type { Inventory } from '../inventory/types.js';
+import type { SocketBinder } from './binder.js';
+import { routeMetadata } from './http.js';
+import { checkIdentity, findNeighbour, type NeighbourLookup, plainIpv4 } from './identity.js';
+import type { MetadataMetrics } from './metrics.js';
+import { passwordExchange } from './password.js';
+import type { PasswordStore } from './password-store.js';
+import { buildRecords, type RecordOptions, type VmRecord } from './records.js';
+import type { RefreshOutcome, UserDataCache } from './userdata.js';
+
+export interface MetadataLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface MetadataServiceOptions {
+  readonly httpPort: number;
+  readonly passwordPort: number;
+  readonly binder: SocketBinder;
+  readonly passwords: PasswordStore;
+  readonly userData: UserDataCache;
+  readonly records?: RecordOptions;
+  readonly logger: MetadataLogger;
+  readonly metrics?: MetadataMetrics;
+}
+
+export interface MetadataSyncResult {
+  readonly vms: number;
+  readonly gateways: number;
+  readonly opened: number;
+  readonly closed: number;
+  readonly bindErrors: readonly string[];
+  readonly userData: RefreshOutcome;
+  readonly pendingPasswords: number;
+}
+
+/**
+ * The kernel's neighbour table, read again whenever a request comes on a
+ * connection accepted after the last read: a request is never judged on an
+ * entry older than its own connection (a VM that has just taken over an
+ * address by ARP is seen with its own MAC), and the connections accepted
+ * together share one read. The read is synchronous: a procfs read of a small
+ * table took about 0.1 ms here, and a request must not be answered before it.
+ */
+class NeighbourTable {
+  private text = '';
+  private readAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly path: () => string) {}
+
+  after(connectedAt: number): NeighbourLookup {
+    if (this.readAt < connectedAt) {
+      const startedAt = performance.now();
+      this.text = readFileSync(this.path(), 'utf8');
+      this.readAt = startedAt;
+    }
+    const text = this.text;
+    return (address, dev) => findNeighbour(text, address, dev);
+  }
+}
+
+interface Listener {
+  readonly server: http.Server;
+  readonly sockets: Set<Duplex>;
+}
+
+/**
+ * The Virtual Router's meta data server (port 80) and password server (port
+ * 8080) on every served gateway address, answered from the records built
+ * each cycle; run by `run`. Requests that fail the identity check get what an
+ * unknown address gets (404, `saved_password`) and are logged and counted;
+ * they never consume a pending password. Passwords are never logged.
+ */
+export class MetadataService {
+  private records = new Map<string, VmRecord>();
+  private readonly listeners = new Map<string, Listener>();
+  private readonly neighbours: NeighbourTable;
+  private readonly connectedAt = new WeakMap<object, number>();
+
+  constructor(private readonly options: MetadataServiceOptions) {
+    this.neighbours = new NeighbourTable(() => options.binder.arpPath);
+  }
+
+  async sync(desired: DesiredState, inventory: Inventory): Promise<MetadataSyncResult> {
+    const o = this.options;
+    const served = new Set(desired.links.map((l) => l.networkId));
+    const vmIds = inventory.nics.filter((n) => served.has(n.networkId)).map((n) => n.vmId);
+    const userData = await o.userData.refresh(vmIds);
+    o.metrics?.userDataFetches.inc({ outcome: 'ok' }, userData.fetched);
+    o.metrics?.userDataFetches.inc({ outcome: 'failed' }, userData.failed);
+    for (const e of userData.errors.slice(0, 5)) {
+      o.logger.warn(
+        { action: 'userdata', vmId: e.vmId, err: e.error },
+        'user data fetch failed; retried next cycle',
+      );
+    }
+    const { records, skipped } = buildRecords(desired, inventory, (id) => o.userData.get(id), o.records);
+    for (const why of skipped) o.logger.warn({ action: 'metadata-skip' }, why);
+    this.records = records;
+    o.metrics?.vms.set(records.size);
+
+    const networks = new Map(inventory.networks.map((n) => [n.id, n]));
+    const gateways = new Set<string>();
+    for (const link of desired.links) {
+      const gateway = networks.get(link.networkId)?.gateway;
+      if (gateway) gateways.add(gateway);
+    }
+    const wanted = new Map<string, { host: string; port: number; kind: 'metadata' | 'password' }>();
+    for (const host of gateways) {
+      wanted.set(`${host}:${o.httpPort}`, { host, port: o.httpPort, kind: 'metadata' });
+      wanted.set(`${host}:${o.passwordPort}`, { host, port: o.passwordPort, kind: 'password' });
+    }
+    let closed = 0;
+    for (const key of [...this.listeners.keys()]) {
+      if (!wanted.has(key)) {
+        await this.close(key);
+        closed++;
+      }
+    }
+    let opened = 0;
+    const bindErrors: string[] = [];
+    for (const [key, w] of wanted) {
+      if (this.listeners.has(key)) continue;
+      try {
+        const socket = await o.binder.bind(w.host, w.port);
+        this.listeners.set(key, await this.serve(socket, w.kind));
+        opened++;
+      } catch (error) {
+        bindErrors.push(`${key}: ${(error as Error).message}`);
+      }
+    }
+    const pendingPasswords = await o.passwords.sweep();
+    o.metrics?.pendingPasswords.set(pendingPasswords);
+    return {
+      vms: records.size,
+      gateways: gateways.size,
+      opened,
+      closed,
+      bindErrors,
+      userData,
+      pendingPasswords,
+    };
+  }
+
+  private async serve(socket: net.Server, kind: 'metadata' | 'password'): Promise<Listener> {
+    const handler = kind === 'metadata' ? this.onMetadata : this.onPassword;
+    const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
+      handler(req, res).catch((error: Error) => {
+        this.options.logger.error({ action: kind, err: error.message }, 'request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end();
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    const sockets = new Set<Duplex>();
+    server.on('connection', (s: Duplex) => {
+      this.connectedAt.set(s, performance.now());
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+    // Malformed HTTP never reaches a handler: answer 400 and close, and keep serving.
+    server.on('clientError', (error: NodeJS.ErrnoException, s: Duplex) => {
+      this.options.metrics?.requests.inc({ service: kind, result: 'malformed' });
+      if (s.writable && error.code !== 'ECONNRESET') {
+        s.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      } else s.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socket, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) =>
+      this.options.logger.error({ action: kind, err: error.message }, 'listener error'),
+    );
+    return { server, sockets };
+  }
+
+  private identify(req: http.IncomingMessage) {
+    const remote = plainIpv4(req.socket.remoteAddress);
+    const local = plainIpv4(req.socket.localAddress);
+    const table = this.neighbours.after(this.connectedAt.get(req.socket) ?? performance.now());
+    return { remote, local, verdict: checkIdentity(remote, local, this.records, table) };
+  }
+
+  private readonly onMetadata = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const { remote, local, verdict } = this.identify(req);
+    if (!verdict.ok && verdict.reason !== 'unknown-address')
+      this.refused('metadata', remote, local, verdict.reason);
+    const a = routeMetadata(req.method ?? '', req.url ?? '', verdict.ok ? verdict.vm : undefined);
+    const result = !verdict.ok && verdict.reason !== 'unknown-address' ? 'refused' : a.result;
+    this.options.metrics?.requests.inc({ service: 'metadata', result });
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(a.body),
+    };
+    if (a.status === 405) headers.allow = 'GET, HEAD';
+    if (a.status === 503) headers['retry-after'] = '5';
+    res.writeHead(a.status, headers);
+    res.end(req.method === 'HEAD' ? undefined : a.body);
+  };
+
+  private readonly onPassword = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const { remote, local, verdict } = this.identify(req);
+    const header = req.headers.domu_request;
+    const request = Array.isArray(header) ? header[0] : header;
+    let body: string;
+    let result: string;
+    if (!verdict.ok) {
+      if (verdict.reason !== 'unknown-address') this.refused('password', remote, local, verdict.reason);
+      // What the Virtual Router tells an address it has no password for; a bad request stays bad.
+      const a = passwordExchange(request, undefined);
+      body = a.body;
+      result = verdict.reason === 'unknown-address' ? a.result : 'refused';
+    } else {
+      const vm = verdict.vm;
+      const pending =
+        request?.trim() === 'send_my_password' ? await this.options.passwords.get(vm.vmId) : undefined;
+      const a = passwordExchange(request, pending);
+      if (a.result === 'acknowledged') await this.options.passwords.delete(vm.vmId);
+      if (a.result === 'sent' || a.result === 'acknowledged') {
+        this.options.logger.info(
+          { action: 'password', vmId: vm.vmId, client: remote, result: a.result },
+          `password ${a.result}`,
+        );
+      }
+      body = a.body;
+      result = a.result;
+    }
+    this.options.metrics?.requests.inc({ service: 'password', result });
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+
+  private refused(service: string, client: string, local: string, reason: string): void {
+    const vm = this.records.get(client);
+    this.options.logger.warn(
+      { action: 'identity-refused', service, client, gateway: local, reason, vmId: vm?.vmId, link: vm?.link },
+      `${service} request from ${client} refused: ${reason}`,
+    );
+  }
+
+  private async close(key: string): Promise<void> {
+    const l = this.listeners.get(key);
+    if (!l) return;
+    this.listeners.delete(key);
+    const closed = new Promise<void>((resolve) => l.server.close(() => resolve()));
+    for (const s of l.sockets) s.destroy();
+    await closed;
+  }
+
+  /** Closes every listener and stops the socket binder. */
+  async stop(): Promise<void> {
+    for (const key of [...this.listeners.keys()]) await this.close(key);
+    await this.options.binder.stop();
+  }
+}
