@@ -17,6 +17,8 @@ import type { GuestrouterConfig } from './config/schema.js';
 import { GuestrouterConfigError } from './errors.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
+import { NftKernel } from './nft/current.js';
+import { planOperations } from './plan/operations.js';
 import { renderPlan, renderShellPlan } from './plan/render.js';
 import type { Plan } from './plan/types.js';
 import { Controller, type ControllerSettings } from './reconcile/controller.js';
@@ -58,6 +60,7 @@ interface Session {
   trunk: string;
   uplink: string;
   kernel: IprouteKernel;
+  nft: NftKernel;
   fetch: () => Promise<Inventory>;
 }
 
@@ -80,12 +83,14 @@ function session(
     trunk,
     uplink,
     kernel: new IprouteKernel(config.netns),
+    nft: new NftKernel(config.netns),
     fetch: () => fetchInventory(client, { logger: log, ...(zoneId ? { zoneId } : {}) }),
   };
 }
 
 function reportPlanNotes(plan: Plan): void {
   for (const r of plan.refused) process.stderr.write(`guestrouter: ${r.message}\n`);
+  for (const r of plan.refusedRules ?? []) process.stderr.write(`guestrouter: ${r.message}\n`);
   for (const k of plan.kept) {
     process.stderr.write(
       `guestrouter: keeping ${k.link} as it is: network ${k.networkId} is refused, not removed\n`,
@@ -104,8 +109,11 @@ function planJson(plan: Plan, netns: string | undefined): object {
     shell: renderShellPlan(plan, netns),
     ipBatch: plan.ipCommands,
     sysctls: [...plan.sysctlsBefore, ...plan.sysctls],
+    nft: plan.nftScript ?? [],
+    operations: planOperations(plan),
     changes: plan.changes,
     refused: plan.refused,
+    refusedRules: plan.refusedRules ?? [],
     kept: plan.kept,
     missingInterfaces: plan.missingInterfaces,
     served: plan.served,
@@ -131,7 +139,7 @@ async function applyCommand(options: GlobalOptions): Promise<void> {
   const inventory = await s.fetch();
   const { plan } = await computePlan(inventory, s.kernel, s);
   if (!options.json) reportPlanNotes(plan);
-  await applyPlan(plan, s.kernel, s.config.netns);
+  await applyPlan(plan, s.kernel, s.config.netns, s.nft);
   if (options.json) {
     process.stdout.write(
       `${JSON.stringify({ applied: true, ...planJson(plan, s.config.netns) }, null, 2)}\n`,
@@ -170,6 +178,7 @@ function controllerSettings(s: Session, dhcp?: DnsmasqService): ControllerSettin
     trunk: s.trunk,
     uplink: s.uplink,
     kernel: s.kernel,
+    nft: s.nft,
     fetchInventory: s.fetch,
     intervalMs: s.config.run.intervalSeconds * 1000,
     jitterMs: s.config.run.jitterSeconds * 1000,

@@ -115,6 +115,18 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * The nftables rule set guestrouter owns (tables `inet guestrouter` and `ip guestrouter_nat`):
+     * anti-spoofing, tenant isolation, source/static NAT, port forwarding, ingress and egress firewall.
+     */
+    firewall: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Drop new traffic from one guest network into another's private network. */
+        isolation: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
     stateDir: z.string().min(1).default('/var/lib/guestrouter'),
     /** Prometheus endpoint of `run` (GET /metrics); off unless a port is given. */
     metrics: z

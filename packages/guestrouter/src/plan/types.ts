@@ -1,4 +1,6 @@
 import type { Refusal, SysctlSetting } from '../desired/types.js';
+import type { RuleRefusal } from '../nft/types.js';
+import type { Operation } from './operations.js';
 
 export type ChangeAction =
   | 'create-link'
@@ -9,7 +11,15 @@ export type ChangeAction =
   | 'set-up'
   | 'add-proxy-neighbour'
   | 'delete-proxy-neighbour'
-  | 'set-sysctl';
+  | 'set-sysctl'
+  | 'add-public-address'
+  | 'remove-public-address'
+  | 'create-nft-chain'
+  | 'replace-nft-chain'
+  | 'delete-nft-chain'
+  | 'create-nft-rule'
+  | 'update-nft-rule'
+  | 'delete-nft-rule';
 
 /** One change, for logs and JSON output; the literal commands are in Plan.sysctlsBefore, ipCommands, sysctls. */
 export interface Change {
@@ -17,6 +27,8 @@ export interface Change {
   readonly link?: string;
   readonly networkId?: string;
   readonly detail: string;
+  /** Why, when the action alone does not say it (nft rules, public addresses). */
+  readonly reason?: string;
 }
 
 export interface Plan {
@@ -35,4 +47,10 @@ export interface Plan {
   /** Trunk/uplink interfaces that do not exist: `plan` warns, `apply` refuses. */
   readonly missingInterfaces: readonly { readonly role: 'trunk' | 'uplink'; readonly name: string }[];
   readonly served: number;
+  /** The nft -f script that replaces guestrouter's tables in one transaction; empty when they are up to date. */
+  readonly nftScript?: readonly string[];
+  /** CloudStack rules (port forwards, firewall, NAT ...) not served, each with why. */
+  readonly refusedRules?: readonly RuleRefusal[];
+  /** The typed operations on the nft rule set (the ip/sysctl ones come from `changes`). */
+  readonly nftOperations?: readonly Operation[];
 }

@@ -122,17 +122,24 @@ export class Controller {
     }
     try {
       const { plan, desired } = await computePlan(inventory, s.kernel, s);
-      const refusals = plan.refused.map((r) => r.message).join('\n');
+      const refusedRules = plan.refusedRules ?? [];
+      const refusals = [...plan.refused, ...refusedRules].map((r) => r.message).join('\n');
       if (refusals !== this.lastRefusals) {
         for (const r of plan.refused) {
           this.logger.warn({ action: 'refuse', networkId: r.networkId, code: r.code }, r.message);
+        }
+        for (const r of refusedRules) {
+          this.logger.warn(
+            { action: 'refuse-rule', networkId: r.networkId, kind: r.kind, ruleId: r.ruleId },
+            r.message,
+          );
         }
         this.lastRefusals = refusals;
       }
       let failedLinks = new Set<string | undefined>();
       if (!isEmptyPlan(plan)) {
         try {
-          await applyPlan(plan, s.kernel, s.netns);
+          await applyPlan(plan, s.kernel, s.netns, s.nft);
         } catch (error) {
           if (!(error instanceof ApplyIncompleteError)) throw error;
           for (const f of error.failures) {

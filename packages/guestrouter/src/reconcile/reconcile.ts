@@ -5,8 +5,12 @@ import { ApplyIncompleteError, InterfaceMissingError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { CurrentState } from '../kernel/types.js';
+import type { NftAdapter } from '../nft/current.js';
+import { desiredNft } from '../nft/desired.js';
+import { diffNft } from '../nft/diff.js';
 import { diff } from '../plan/diff.js';
-import type { Plan } from '../plan/types.js';
+import type { Change, Plan } from '../plan/types.js';
+import { diffPublicAddresses, publicAddressLabel, readLabelledAddresses } from '../publicip/publicip.js';
 
 export interface PlanResult {
   readonly desired: DesiredState;
@@ -18,6 +22,8 @@ export interface PlanSettings {
   readonly trunk: string;
   readonly uplink: string;
   readonly config: GuestrouterConfig;
+  /** The nftables side; without it (or with firewall.enabled false) the plan covers links, addresses and sysctls only. */
+  readonly nft?: NftAdapter;
 }
 
 /** Inventory + kernel state -> plan. No change is made. */
@@ -35,7 +41,58 @@ export async function computePlan(
     proxyArp: settings.config.publicRouting.proxyArp,
   });
   const current = await kernel.readState(desired.sysctls.map((s) => s.key));
-  return { desired, current, plan: diff(desired, current, settings) };
+  const base = diff(desired, current, settings);
+  if (!settings.nft || !settings.config.firewall.enabled) return { desired, current, plan: base };
+  return { desired, current, plan: await withNft(base, desired, inventory, settings, settings.nft) };
+}
+
+/** Adds the nft rule set and the uplink's NAT public addresses to the link plan. */
+async function withNft(
+  base: Plan,
+  desired: DesiredState,
+  inventory: Inventory,
+  settings: PlanSettings,
+  nft: NftAdapter,
+): Promise<Plan> {
+  const conflicted = new Set(
+    base.refused.filter((r) => r.code === 'interface-conflict').map((r) => r.networkId),
+  );
+  const links = desired.links.filter((l) => !conflicted.has(l.networkId));
+  const wanted = desiredNft(inventory, links, {
+    uplink: settings.uplink,
+    isolation: settings.config.firewall.isolation,
+  });
+  const label = publicAddressLabel(settings.uplink);
+  const [currentNft, labelled] = await Promise.all([
+    nft.read(),
+    label ? readLabelledAddresses(settings.config.netns, settings.uplink, label) : Promise.resolve([]),
+  ]);
+  const nftPlan = diffNft(wanted, currentNft);
+  const refusedRules = [...wanted.refused];
+  let addresses = { lines: [] as string[], changes: [] as Change[] };
+  if (label) addresses = diffPublicAddresses(wanted.publicAddresses, labelled, settings.uplink, label);
+  else if (wanted.publicAddresses.length > 0) {
+    refusedRules.push({
+      kind: 'source-nat',
+      ruleId: settings.uplink,
+      message: `public addresses not answered: the uplink name ${settings.uplink} leaves no room for the address label ${settings.uplink}:gr (15 characters at most)`,
+    });
+  }
+  const nftChanges: Change[] = nftPlan.operations.map((op) => ({
+    action: `${op.action}-${op.object.kind}` as Change['action'],
+    detail: `${'table' in op.object ? `${op.object.table} ${op.object.chain}` : ''}${op.object.kind === 'nft-rule' ? ` ${op.object.key}` : ''}${op.detail ? `: ${op.detail}` : ''}`,
+    reason: op.reason,
+    ...(op.networkId ? { networkId: op.networkId } : {}),
+  }));
+  return {
+    ...base,
+    ipCommands: [...base.ipCommands, ...addresses.lines],
+    ipCommandLinks: [...base.ipCommandLinks, ...addresses.lines.map(() => settings.uplink)],
+    changes: [...base.changes, ...addresses.changes, ...nftChanges],
+    nftScript: nftPlan.script,
+    nftOperations: nftPlan.operations,
+    refusedRules,
+  };
 }
 
 /**
@@ -45,13 +102,22 @@ export async function computePlan(
  * sysctls still run, the failed link's sysctls are skipped, and the failures
  * are thrown together afterwards (ApplyIncompleteError).
  */
-export async function applyPlan(plan: Plan, kernel: KernelAdapter, netns?: string): Promise<void> {
+export async function applyPlan(
+  plan: Plan,
+  kernel: KernelAdapter,
+  netns?: string,
+  nft?: NftAdapter,
+): Promise<void> {
   const missing = plan.missingInterfaces[0];
   if (missing) throw new InterfaceMissingError(missing.role, missing.name, netns);
+  const script = plan.nftScript ?? [];
+  if (script.length > 0 && !nft) throw new Error('the plan changes nft rules but no nft adapter was given');
   await kernel.writeSysctls(plan.sysctlsBefore);
   const failed = await kernel.runBatch(plan.ipCommands);
   const failedLinks = new Set(failed.map((f) => plan.ipCommandLinks[f.index]));
   await kernel.writeSysctls(plan.sysctls.filter((s) => s.link === undefined || !failedLinks.has(s.link)));
+  // One transaction: an nft failure leaves the previous rule set in place and fails the cycle.
+  if (script.length > 0) await nft?.apply(script);
   if (failed.length > 0) {
     throw new ApplyIncompleteError(
       failed.map((f) => {
@@ -63,5 +129,10 @@ export async function applyPlan(plan: Plan, kernel: KernelAdapter, netns?: strin
 }
 
 export function isEmptyPlan(plan: Plan): boolean {
-  return plan.ipCommands.length === 0 && plan.sysctls.length === 0 && plan.sysctlsBefore.length === 0;
+  return (
+    plan.ipCommands.length === 0 &&
+    plan.sysctls.length === 0 &&
+    plan.sysctlsBefore.length === 0 &&
+    (plan.nftScript ?? []).length === 0
+  );
 }
