@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { PinoPretty } from 'pino-pretty';
@@ -14,7 +16,7 @@ import {
 } from './cloudstack/index.js';
 import { type ConfigOverrides, loadConfig, requireInterfaces } from './config/load.js';
 import type { GuestrouterConfig } from './config/schema.js';
-import { GuestrouterConfigError } from './errors.js';
+import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
 import { NftKernel } from './nft/current.js';
@@ -37,6 +39,7 @@ interface GlobalOptions {
   json?: boolean;
   once?: boolean;
   metricsPort?: number;
+  allowDeletes?: number;
 }
 
 const EXIT_RUNTIME = 1;
@@ -92,9 +95,12 @@ function reportPlanNotes(plan: Plan): void {
   for (const r of plan.refused) process.stderr.write(`guestrouter: ${r.message}\n`);
   for (const r of plan.refusedRules ?? []) process.stderr.write(`guestrouter: ${r.message}\n`);
   for (const k of plan.kept) {
-    process.stderr.write(
-      `guestrouter: keeping ${k.link} as it is: network ${k.networkId} is refused, not removed\n`,
-    );
+    const why = k.reason === 'refused' ? 'is refused, not removed' : 'is gone, but over the deletion budget';
+    process.stderr.write(`guestrouter: keeping ${k.link} as it is: network ${k.networkId} ${why}\n`);
+  }
+  if (plan.deletionsWithheld) {
+    const { links, limit } = plan.deletionsWithheld;
+    process.stderr.write(`guestrouter: ${new DeletionBudgetError(links, limit).message}\n`);
   }
   for (const m of plan.missingInterfaces) {
     process.stderr.write(
@@ -115,6 +121,7 @@ function planJson(plan: Plan, netns: string | undefined): object {
     refused: plan.refused,
     refusedRules: plan.refusedRules ?? [],
     kept: plan.kept,
+    ...(plan.deletionsWithheld ? { deletionsWithheld: plan.deletionsWithheld } : {}),
     missingInterfaces: plan.missingInterfaces,
     served: plan.served,
   };
@@ -137,7 +144,10 @@ async function planCommand(options: GlobalOptions): Promise<void> {
 async function applyCommand(options: GlobalOptions): Promise<void> {
   const s = session(options);
   const inventory = await s.fetch();
-  const { plan } = await computePlan(inventory, s.kernel, s);
+  const { plan } = await computePlan(inventory, s.kernel, {
+    ...s,
+    ...(options.allowDeletes === undefined ? {} : { allowDeletes: options.allowDeletes }),
+  });
   if (!options.json) reportPlanNotes(plan);
   await applyPlan(plan, s.kernel, s.config.netns, s.nft);
   if (options.json) {
@@ -153,6 +163,8 @@ async function applyCommand(options: GlobalOptions): Promise<void> {
   } else {
     process.stderr.write(`guestrouter: applied ${lines.length} commands (${plan.served} networks served)\n`);
   }
+  // The rest was applied; the withheld deletions make the run a failure the operator must look at.
+  if (plan.deletionsWithheld) process.exitCode = EXIT_RUNTIME;
 }
 
 async function statusCommand(options: GlobalOptions): Promise<void> {
@@ -203,6 +215,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           ...(first.dhcp.dns ? { dns: { upstream: first.dhcp.upstream } } : {}),
           ...(first.netns ? { netns: first.netns } : {}),
           logger,
+          metrics: metrics.services,
         })
       : undefined;
   if (first.dhcp.enabled && options.once) {
@@ -268,6 +281,19 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The version in package.json (one place to bump). */
+function packageVersion(): string {
+  const file = fileURLToPath(new URL('../package.json', import.meta.url));
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+function nonNegativeInteger(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('must be a whole number');
+  return n;
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -282,6 +308,9 @@ export function buildProgram(): Command {
     .option('--netns <name>', 'run ip/sysctl/ping inside this network namespace')
     .option('--zone <id>', 'only networks of this zone')
     .option('--json', 'machine-readable output', false)
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
+    // Each command's --help lists the global options too: its example uses --trunk and --uplink.
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
@@ -304,7 +333,17 @@ export function buildProgram(): Command {
   program
     .command('apply')
     .description('run the plan: ip -batch, then sysctl writes; a second apply is a no-op')
-    .addHelpText('after', '\nExample:\n  guestrouter apply --trunk eth1 --uplink eth0')
+    .addOption(
+      new Option(
+        '--allow-deletes <n>',
+        'confirm deleting up to n networks in this apply (above safety.maxDeletesPerCycle)',
+      ).argParser(nonNegativeInteger),
+    )
+    .addHelpText(
+      'after',
+      '\nExample:\n  guestrouter apply --trunk eth1 --uplink eth0\n' +
+        '  guestrouter apply --trunk eth1 --uplink eth0 --allow-deletes 12   # 12 networks really were removed',
+    )
     .action(action(applyCommand));
   program
     .command('status')

@@ -71,3 +71,21 @@ export class KernelStateParseError extends Error {
     this.name = 'KernelStateParseError';
   }
 }
+
+/** A plan would delete more links than the deletion budget allows; none was deleted. */
+export class DeletionBudgetError extends Error {
+  readonly code = 'DELETION_BUDGET';
+  constructor(
+    readonly links: readonly string[],
+    readonly limit: number,
+  ) {
+    const shown =
+      links.slice(0, 10).join(', ') + (links.length > 10 ? `, ... (${links.length - 10} more)` : '');
+    super(
+      `refusing to delete ${links.length} networks in one cycle (limit ${limit}): ${shown} kept as they are; ` +
+        `if CloudStack really removed them, confirm with \`guestrouter apply --allow-deletes ${links.length}\` ` +
+        '(or raise safety.maxDeletesPerCycle)',
+    );
+    this.name = 'DeletionBudgetError';
+  }
+}

@@ -179,6 +179,14 @@ export class CloudStackClient {
   ): Promise<T[]> {
     const items: T[] = [];
     const seen = new Set<string>();
+    // CloudStack puts the total in every page's `count`; the newest one is the truth to compare with.
+    let count: number | undefined;
+    const incomplete = (page: number, detail: string): CloudStackApiError =>
+      new CloudStackApiError(
+        `CloudStack ${command}: incomplete list: ${detail} (page ${page}, pagesize ${pageSize}); ` +
+          'an incomplete inventory is never used, nothing is changed',
+        { code: 'incomplete-list', command, transient: false },
+      );
     for (let page = 1; page <= MAX_PAGES; page++) {
       const body = await this.request<Record<string, unknown>>(command, {
         ...params,
@@ -186,7 +194,23 @@ export class CloudStackClient {
         pagesize: pageSize,
       });
       const pageItems = body[responseKey];
-      if (pageItems === undefined) return items;
+      if (body.count !== undefined) {
+        if (typeof body.count !== 'number' || !Number.isInteger(body.count) || body.count < 0) {
+          throw new CloudStackApiError(`CloudStack ${command}: malformed response: "count" is not a number`, {
+            code: 'malformed-response',
+            command,
+            transient: false,
+          });
+        }
+        count = body.count;
+      }
+      if (pageItems === undefined) {
+        // An empty answer (`{}`) is an empty list; a page without items that announces more is a missing page.
+        if (count !== undefined && items.length < count) {
+          throw incomplete(page, `the page came back without items after ${items.length} of ${count}`);
+        }
+        return items;
+      }
       if (!Array.isArray(pageItems)) {
         throw new CloudStackApiError(
           `CloudStack ${command}: malformed response: "${responseKey}" is not a list`,
@@ -196,6 +220,10 @@ export class CloudStackClient {
             transient: false,
           },
         );
+      }
+      if (count === undefined) {
+        // Without a total nobody can tell a short page from the end of the list.
+        throw incomplete(page, `the answer lists ${pageItems.length} items but has no "count"`);
       }
       let added = 0;
       let withId = 0;
@@ -209,15 +237,18 @@ export class CloudStackClient {
         items.push(item);
         added++;
       }
-      const count = typeof body.count === 'number' ? body.count : undefined;
-      if (pageItems.length < pageSize) return items;
-      if (count !== undefined && page * pageSize >= count) return items;
-      if (added === 0 && withId === pageItems.length) {
+      if (page > 1 && added === 0 && withId === pageItems.length && pageItems.length > 0) {
         // A full page of nothing new: the server ignores `page`; stop instead of looping.
         throw new CloudStackApiError(
           `CloudStack ${command}: page ${page} repeats earlier items; the server seems to ignore paging`,
           { code: 'malformed-response', command, transient: false },
         );
+      }
+      if (pageItems.length < pageSize || page * pageSize >= count) {
+        if (items.length < count) {
+          throw incomplete(page, `received ${items.length} of the ${count} items "count" announces`);
+        }
+        return items;
       }
     }
     throw new CloudStackApiError(

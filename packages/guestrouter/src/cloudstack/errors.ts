@@ -21,7 +21,9 @@ export type CloudStackErrorCode =
   /** The server's TLS certificate was not accepted. */
   | 'tls'
   /** The body exceeded the client's size limit. */
-  | 'response-too-large';
+  | 'response-too-large'
+  /** A list came back with fewer items than its `count`, or a page without items before the end. */
+  | 'incomplete-list';
 
 export interface CloudStackApiErrorDetails {
   readonly code: CloudStackErrorCode;

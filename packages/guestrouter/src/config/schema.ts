@@ -127,6 +127,18 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Limits that stop a wrong inventory from tearing networks down. */
+    safety: z
+      .object({
+        /**
+         * The most networks one cycle may delete; above it none is deleted and the cycle fails with
+         * a message (apply --allow-deletes N confirms). Unset: 5 or 10 % of the served links,
+         * whichever is larger.
+         */
+        maxDeletesPerCycle: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .default({}),
     stateDir: z.string().min(1).default('/var/lib/guestrouter'),
     /** Prometheus endpoint of `run` (GET /metrics); off unless a port is given. */
     metrics: z

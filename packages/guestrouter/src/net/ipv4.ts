@@ -52,6 +52,16 @@ export function parseCidr(text: string): Ipv4Cidr | undefined {
   return { network: ip, prefix, first: ip, last: (ip | ~mask) >>> 0 };
 }
 
+/** The subnet of an interface address such as `192.0.2.1/24` (host bits allowed, unlike parseCidr). */
+export function subnetOfAddress(text: string): Ipv4Cidr | undefined {
+  const [addr, prefixText] = text.split('/');
+  const ip = parseIpv4(addr ?? '');
+  if (ip === undefined || prefixText === undefined || !/^\d{1,2}$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  if (prefix > 32) return undefined;
+  return parseCidr(`${formatIpv4((ip & maskOf(prefix)) >>> 0)}/${prefix}`);
+}
+
 /** Prefix length of a contiguous netmask such as 255.255.255.0, undefined when not contiguous. */
 export function prefixFromNetmask(netmask: string): number | undefined {
   const value = parseIpv4(netmask);

@@ -1,6 +1,7 @@
 import type { DesiredLink, DesiredState, LinkSpec, Refusal, SysctlSetting } from '../desired/types.js';
 import { networkIdFromMark, PROXY_NEIGH_PROTOCOL } from '../desired/types.js';
 import type { CurrentLink, CurrentState } from '../kernel/types.js';
+import { cidrContains, type Ipv4Cidr, parseIpv4, subnetOfAddress } from '../net/ipv4.js';
 import { linkAddCommand } from './render.js';
 import type { Change, Plan } from './types.js';
 
@@ -33,6 +34,19 @@ interface IpLine {
 export interface DiffOptions {
   readonly trunk: string;
   readonly uplink: string;
+  /**
+   * The most marked links one plan may delete (their networks left the inventory); above it no
+   * link is deleted and the plan says so (`deletionsWithheld`). Undefined: no limit.
+   */
+  readonly maxDeletes?: number;
+}
+
+/**
+ * The default deletion budget: 5 networks or 10 % of the marked links the router has, whichever
+ * is larger. A whole zone vanishing from an answer is far more likely a fault than a decision.
+ */
+export function defaultMaxDeletes(markedLinks: number): number {
+  return Math.max(5, Math.ceil(markedLinks / 10));
 }
 
 /**
@@ -47,7 +61,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   const changes: Change[] = [];
   const deletions: IpLine[] = [];
   const perLink: IpLine[] = [];
-  const kept: { link: string; networkId: string }[] = [];
+  const kept: Plan['kept'][number][] = [];
 
   const served: DesiredLink[] = [];
   for (const link of desired.links) {
@@ -66,15 +80,38 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   const servedNames = new Set(served.map((l) => l.name));
   const refusedIds = new Set(refused.map((r) => r.networkId));
 
+  const doomed: { name: string; networkId: string }[] = [];
   for (const [name, link] of current.links) {
     const networkId = networkIdFromMark(link.alias);
     if (networkId === undefined || servedNames.has(name)) continue;
     if (desired.inventoryNetworkIds.has(networkId) && refusedIds.has(networkId)) {
-      kept.push({ link: name, networkId });
+      kept.push({ link: name, networkId, reason: 'refused' });
       continue;
     }
-    deletions.push({ line: `link del dev ${name}`, link: name });
-    changes.push({ action: 'delete-link', link: name, networkId, detail: 'its network is no longer served' });
+    doomed.push({ name, networkId });
+  }
+  let deletionsWithheld: Plan['deletionsWithheld'];
+  const withheldCidrs: Ipv4Cidr[] = [];
+  if (options.maxDeletes !== undefined && doomed.length > options.maxDeletes) {
+    // All or nothing: deleting an arbitrary few of many would not be anyone's intent.
+    deletionsWithheld = { links: doomed.map((d) => d.name), limit: options.maxDeletes };
+    for (const d of doomed) {
+      kept.push({ link: d.name, networkId: d.networkId, reason: 'deletion-budget' });
+      for (const address of current.links.get(d.name)?.addresses ?? []) {
+        const cidr = subnetOfAddress(address);
+        if (cidr) withheldCidrs.push(cidr);
+      }
+    }
+  } else {
+    for (const d of doomed) {
+      deletions.push({ line: `link del dev ${d.name}`, link: d.name });
+      changes.push({
+        action: 'delete-link',
+        link: d.name,
+        networkId: d.networkId,
+        detail: 'its network is no longer served',
+      });
+    }
   }
 
   const recreated = new Set<string>();
@@ -142,6 +179,8 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   for (const n of current.proxyNeighbours) {
     if (n.protocol !== mark || wantedKeys.has(neighbourKey(n.address, n.dev))) continue;
     if (desired.keepProxyAddresses.has(n.address)) continue;
+    const address = parseIpv4(n.address);
+    if (address !== undefined && withheldCidrs.some((c) => cidrContains(c, address))) continue;
     perLink.push({ line: `neigh del proxy ${n.address} dev ${n.dev}`, link: n.dev });
     changes.push({ action: 'delete-proxy-neighbour', link: n.dev, detail: n.address });
   }
@@ -185,5 +224,6 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     kept,
     missingInterfaces,
     served: served.length,
+    ...(deletionsWithheld ? { deletionsWithheld } : {}),
   };
 }

@@ -42,8 +42,17 @@ export interface Plan {
   readonly sysctls: readonly SysctlSetting[];
   readonly changes: readonly Change[];
   readonly refused: readonly Refusal[];
-  /** Managed links left exactly as they are because their network is refused, not removed. */
-  readonly kept: readonly { readonly link: string; readonly networkId: string }[];
+  /**
+   * Managed links left exactly as they are: their network is refused, not removed (`refused`), or
+   * deleting them would exceed the deletion budget (`deletion-budget`).
+   */
+  readonly kept: readonly {
+    readonly link: string;
+    readonly networkId: string;
+    readonly reason: 'refused' | 'deletion-budget';
+  }[];
+  /** Set when more links would be deleted than the budget allows: none of them is. */
+  readonly deletionsWithheld?: { readonly links: readonly string[]; readonly limit: number };
   /** Trunk/uplink interfaces that do not exist: `plan` warns, `apply` refuses. */
   readonly missingInterfaces: readonly { readonly role: 'trunk' | 'uplink'; readonly name: string }[];
   readonly served: number;

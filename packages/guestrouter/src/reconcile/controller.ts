@@ -1,6 +1,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplyIncompleteError } from '../errors.js';
+import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
@@ -136,6 +136,16 @@ export class Controller {
         }
         this.lastRefusals = refusals;
       }
+      const budgetErrors: string[] = [];
+      if (plan.deletionsWithheld) {
+        const budget = new DeletionBudgetError(plan.deletionsWithheld.links, plan.deletionsWithheld.limit);
+        budgetErrors.push(budget.message);
+        this.metrics?.deletionsWithheld.inc();
+        this.logger.error(
+          { action: 'deletion-budget', links: budget.links.length, limit: budget.limit },
+          budget.message,
+        );
+      }
       let failedLinks = new Set<string | undefined>();
       if (!isEmptyPlan(plan)) {
         try {
@@ -156,7 +166,7 @@ export class Controller {
           this.metrics?.changes.inc({ action: change.action });
         }
       }
-      let dhcpOk = true;
+      const serviceErrors: string[] = [];
       if (s.dhcp !== undefined) {
         try {
           const r = await s.dhcp.sync(desired, inventory);
@@ -166,20 +176,34 @@ export class Controller {
               `dhcp ${r.action}`,
             );
           }
+          if (r.exited) {
+            // DHCP was down for part of the interval: this cycle is not ok, even though it is up again.
+            serviceErrors.push(
+              `dnsmasq had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
+            );
+          }
         } catch (error) {
-          dhcpOk = false;
+          serviceErrors.push((error as Error).message);
           this.logger.error({ action: 'dhcp', err: (error as Error).message }, 'dhcp not served');
         }
       }
+      const errors = [
+        ...(failedLinks.size > 0 ? [`${failedLinks.size} link(s) failed to apply`] : []),
+        ...budgetErrors,
+        ...serviceErrors,
+      ];
       const outcome: CycleOutcome = {
-        ok: failedLinks.size === 0 && dhcpOk,
+        ok: errors.length === 0,
         changes: plan.changes.length,
         served: plan.served,
         refused: plan.refused.length,
+        ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
       };
       // The state file is written before the cycle is reported done, so whoever reads the log line finds it.
       await this.writeState(outcome, inventory.fetchedAt);
-      this.logger.info({ action: 'cycle', ...outcome, ms: Date.now() - started }, 'reconcile done');
+      const line = { action: 'cycle', ...outcome, ms: Date.now() - started };
+      if (outcome.ok) this.logger.info(line, 'reconcile done');
+      else this.logger.error(line, `reconcile failed: ${outcome.error}`);
       return outcome;
     } catch (error) {
       const message = (error as Error).message;
@@ -196,7 +220,11 @@ export class Controller {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
       const tmp = `${file}.tmp`;
-      await writeFile(tmp, `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome })}\n`);
+      const services = this.settings.dhcp ? { dnsmasq: this.settings.dhcp.health() } : {};
+      await writeFile(
+        tmp,
+        `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome, services }, null, 2)}\n`,
+      );
       await rename(tmp, file);
     } catch (error) {
       this.logger.warn(

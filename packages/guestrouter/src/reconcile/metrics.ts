@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { OwnedProcessMetrics } from '../services/owned-process.js';
 
 /** prom-client metrics of the run loop, named guestrouter_<thing>_<unit>. */
 export class ControllerMetrics {
@@ -38,6 +39,13 @@ export class ControllerMetrics {
     help: 'Unix time of the last cycle that fetched the inventory and applied its plan',
     registers: [this.registry],
   });
+  readonly deletionsWithheld = new Counter({
+    name: 'guestrouter_deletions_withheld_total',
+    help: 'Cycles that deleted nothing because more networks would go than safety.maxDeletesPerCycle allows',
+    registers: [this.registry],
+  });
+  /** The daemons run owns (dnsmasq, ...): up, starts, failures by reason. */
+  readonly services = new OwnedProcessMetrics(this.registry);
 }
 
 /** Serves GET /metrics; resolves with the bound port (port 0 picks a free one). */

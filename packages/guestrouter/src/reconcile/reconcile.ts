@@ -1,6 +1,6 @@
 import type { GuestrouterConfig } from '../config/schema.js';
 import { desiredState } from '../desired/desired.js';
-import type { DesiredState } from '../desired/types.js';
+import { type DesiredState, networkIdFromMark } from '../desired/types.js';
 import { ApplyIncompleteError, InterfaceMissingError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
@@ -8,7 +8,7 @@ import type { CurrentState } from '../kernel/types.js';
 import type { NftAdapter } from '../nft/current.js';
 import { desiredNft } from '../nft/desired.js';
 import { diffNft } from '../nft/diff.js';
-import { diff } from '../plan/diff.js';
+import { defaultMaxDeletes, diff } from '../plan/diff.js';
 import type { Change, Plan } from '../plan/types.js';
 import { diffPublicAddresses, publicAddressLabel, readLabelledAddresses } from '../publicip/publicip.js';
 
@@ -24,6 +24,8 @@ export interface PlanSettings {
   readonly config: GuestrouterConfig;
   /** The nftables side; without it (or with firewall.enabled false) the plan covers links, addresses and sysctls only. */
   readonly nft?: NftAdapter;
+  /** The operator's confirmation for this run (`apply --allow-deletes N`): overrides the budget. */
+  readonly allowDeletes?: number;
 }
 
 /** Inventory + kernel state -> plan. No change is made. */
@@ -41,8 +43,13 @@ export async function computePlan(
     proxyArp: settings.config.publicRouting.proxyArp,
   });
   const current = await kernel.readState(desired.sysctls.map((s) => s.key));
-  const base = diff(desired, current, settings);
+  const marked = [...current.links.values()].filter((l) => networkIdFromMark(l.alias) !== undefined).length;
+  const maxDeletes =
+    settings.allowDeletes ?? settings.config.safety.maxDeletesPerCycle ?? defaultMaxDeletes(marked);
+  const base = diff(desired, current, { trunk: settings.trunk, uplink: settings.uplink, maxDeletes });
   if (!settings.nft || !settings.config.firewall.enabled) return { desired, current, plan: base };
+  // Withheld deletions mean the inventory may be wrong: the rule set (NAT of those networks included) stays as it is.
+  if (base.deletionsWithheld) return { desired, current, plan: base };
   return { desired, current, plan: await withNft(base, desired, inventory, settings, settings.nft) };
 }
 

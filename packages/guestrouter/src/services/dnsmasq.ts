@@ -1,10 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
 import { inNetns } from '../kernel/exec.js';
 import { type RenderedDhcp, renderDhcp } from './dhcp.js';
+import {
+  OwnedProcess,
+  type OwnedProcessHealth,
+  type OwnedProcessMetrics,
+  type ProcessExit,
+} from './owned-process.js';
 
 export interface DnsmasqLogger {
   info(obj: object, msg?: string): void;
@@ -22,28 +27,33 @@ export interface DnsmasqOptions {
   readonly dns?: { readonly upstream: readonly string[] };
   readonly netns?: string;
   readonly logger: DnsmasqLogger;
+  readonly metrics?: OwnedProcessMetrics;
+  /** How long dnsmasq must stay up to count as started (default 400 ms). */
+  readonly startGraceMs?: number;
 }
 
 export interface DhcpSyncResult {
   readonly networks: number;
   readonly leases: number;
-  /** What was done to dnsmasq this time. */
-  readonly action: 'started' | 'restarted' | 'reloaded' | 'unchanged' | 'stopped' | 'idle';
+  /** What was done to dnsmasq this time (`recovered`: it had died since the last sync and was started again). */
+  readonly action: 'started' | 'restarted' | 'recovered' | 'reloaded' | 'unchanged' | 'stopped' | 'idle';
+  /** When dnsmasq had died since the last sync: how (the cycle that finds it is reported failed). */
+  readonly exited?: ProcessExit;
 }
 
 /**
- * Runs one dnsmasq for the DHCP of every served network, as a child of the
- * controller, stopped by its PID. A change of networks rewrites the
- * configuration and restarts dnsmasq; a change of VMs only rewrites the hosts
- * file and sends SIGHUP, which makes dnsmasq re-read it without dropping
- * anything. With no served network dnsmasq is stopped. A dnsmasq that died is
- * started again at the next sync. dnsmasq gives up root after start, so the
+ * Runs one dnsmasq for the DHCP of every served network, as an owned child of
+ * the controller (see owned-process.ts: pid file, stale instance stopped before
+ * a start, stop by PID). A change of networks rewrites the configuration and
+ * restarts dnsmasq; a change of VMs only rewrites the hosts file and sends
+ * SIGHUP, which makes dnsmasq re-read it without dropping anything. With no
+ * served network dnsmasq is stopped. A dnsmasq that died is started again at
+ * the next sync, which reports it. dnsmasq gives up root after start, so the
  * state directory must be traversable by its user (the default
  * /var/lib/guestrouter is).
  */
 export class DnsmasqService {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
+  private readonly process: OwnedProcess;
   private readonly confFile: string;
   private readonly hostsFile: string;
   private readonly pidFile: string;
@@ -54,10 +64,30 @@ export class DnsmasqService {
     this.hostsFile = join(options.dir, 'dhcp-hosts');
     this.pidFile = join(options.dir, 'dnsmasq.pid');
     this.dnsHostsFile = join(options.dir, 'dns-hosts');
+    const [command, args] = inNetns(options.netns, options.binary, [
+      '--keep-in-foreground',
+      '--log-facility=-',
+      `--conf-file=${this.confFile}`,
+    ]);
+    this.process = new OwnedProcess({
+      name: 'dnsmasq',
+      command,
+      args,
+      pidFile: this.pidFile,
+      // The config path is under this state dir: no other dnsmasq has it on its command line.
+      identity: [`--conf-file=${this.confFile}`],
+      logger: options.logger,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(options.startGraceMs === undefined ? {} : { startGraceMs: options.startGraceMs }),
+    });
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.process.pid;
+  }
+
+  health(): OwnedProcessHealth {
+    return this.process.health();
   }
 
   private render(desired: DesiredState, inventory: Inventory): RenderedDhcp {
@@ -72,12 +102,13 @@ export class DnsmasqService {
     });
   }
 
+  /** Throws ServiceStartError when dnsmasq cannot be started. */
   async sync(desired: DesiredState, inventory: Inventory): Promise<DhcpSyncResult> {
     const r = this.render(desired, inventory);
     for (const why of r.skipped) this.options.logger.warn({ action: 'dhcp-skip' }, why);
     if (r.networks === 0) {
-      const wasRunning = this.running;
-      await this.stop();
+      const wasRunning = this.process.running;
+      await this.process.stop();
       return { networks: 0, leases: 0, action: wasRunning ? 'stopped' : 'idle' };
     }
     // dnsmasq drops root after start and re-reads the hosts file as its own user on SIGHUP: the
@@ -89,73 +120,25 @@ export class DnsmasqService {
     const dhcpHostsChanged = await writeIfChanged(this.hostsFile, r.hosts);
     const dnsHostsChanged = this.options.dns ? await writeIfChanged(this.dnsHostsFile, r.dnsHosts) : false;
     const hostsChanged = dhcpHostsChanged || dnsHostsChanged;
-    let action: DhcpSyncResult['action'] = 'unchanged';
-    if (!this.running) {
-      await this.start();
-      action = 'started';
-    } else if (confChanged) {
-      await this.stop();
-      await this.start();
-      action = 'restarted';
-    } else if (hostsChanged) {
-      this.child?.kill('SIGHUP');
-      action = 'reloaded';
+    const base = { networks: r.networks, leases: r.leases };
+    if (confChanged && this.process.running) {
+      await this.process.stop();
+      await this.process.start();
+      return { ...base, action: 'restarted' };
     }
-    return { networks: r.networks, leases: r.leases, action };
-  }
-
-  private get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  private async start(): Promise<void> {
-    const [file, args] = inNetns(this.options.netns, this.options.binary, [
-      '--keep-in-foreground',
-      '--log-facility=-',
-      `--conf-file=${this.confFile}`,
-    ]);
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child = child;
-    let stderr = '';
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-2000);
-    });
-    this.exited = new Promise((resolve) => {
-      child.once('close', (code, signal) => {
-        if (this.child === child) {
-          this.child = undefined;
-          this.options.logger.error(
-            { action: 'dhcp-exit', code, signal, stderr: stderr.trim() },
-            'dnsmasq exited; it is started again at the next reconcile',
-          );
-        }
-        resolve();
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', (err) => {
-        this.child = undefined;
-        reject(new Error(`cannot start ${this.options.binary}: ${err.message}`));
-      });
-    });
-    this.options.logger.info(
-      { action: 'dhcp-start', pid: child.pid, conf: this.confFile },
-      'dnsmasq started',
-    );
+    const ensured = await this.process.ensureRunning();
+    if (ensured.action === 'restarted') return { ...base, action: 'recovered', exited: ensured.exit };
+    if (ensured.action === 'started') return { ...base, action: 'started' };
+    if (hostsChanged) {
+      this.process.signal('SIGHUP');
+      return { ...base, action: 'reloaded' };
+    }
+    return { ...base, action: 'unchanged' };
   }
 
   /** Stops dnsmasq by its PID: SIGTERM, SIGKILL after 5 s. */
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child === undefined) return;
-    this.child = undefined;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.kill('SIGTERM');
-    await this.exited;
-    clearTimeout(timer);
+    await this.process.stop();
   }
 }
 

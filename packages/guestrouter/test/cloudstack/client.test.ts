@@ -317,7 +317,7 @@ describe('CloudStack client when the server is down', () => {
 
 describe('CloudStack client against a server that ignores paging', () => {
   test('stops with malformed-response instead of looping when a full page repeats', async () => {
-    const page = JSON.stringify({ listzonesresponse: { zone: [{ id: 'a' }, { id: 'b' }] } });
+    const page = JSON.stringify({ listzonesresponse: { count: 4, zone: [{ id: 'a' }, { id: 'b' }] } });
     const server = createHttpServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(page);

@@ -328,3 +328,59 @@ describe('fetchInventory and projects', () => {
     client.close();
   });
 });
+
+describe('fetchInventory uses complete lists only', () => {
+  test('a page that ends short of its count fails the read, naming the command and the numbers', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 5, vmsPerNetwork: 1, isolation: 'vxlan' }),
+    });
+    const { client } = clientFor(sim);
+    sim.failNext(1, 'shortPage', 'listNetworks');
+    await assert.rejects(fetchInventory(client), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'incomplete-list');
+      assert.match(e.message, /CloudStack listNetworks: incomplete list: received 4 of the 5 items/);
+      assert.match(e.message, /nothing is changed/);
+      return true;
+    });
+    client.close();
+  });
+
+  test('a short page in the middle of a paged list fails the read', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 7, vmsPerNetwork: 1, isolation: 'vxlan' }),
+    });
+    const { client } = clientFor(sim, { pageSize: 3 });
+    // Page 1 whole, page 2 short by one: a client that stops at the first short page would take 5 of 7.
+    sim.failNext(1, 'shortPage', 'listVirtualMachines', 1);
+    await assert.rejects(
+      fetchInventory(client),
+      /listVirtualMachines: incomplete list: received 5 of the 7 items/,
+    );
+    client.close();
+  });
+
+  test('a page that comes back without items before count is reached fails the read', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 7, vmsPerNetwork: 1, isolation: 'vxlan' }),
+    });
+    const { client } = clientFor(sim, { pageSize: 3 });
+    // Page 1 of listNetworks passes, page 2 has the count and no items.
+    sim.failNext(1, 'missingPage', 'listNetworks', 1);
+    await assert.rejects(
+      fetchInventory(client),
+      /listNetworks: incomplete list: the page came back without items after 3 of 7 \(page 2, pagesize 3\)/,
+    );
+    assert.equal((await fetchInventory(client)).networks.length, 7, 'the next read, whole, is used');
+    client.close();
+  });
+
+  test('an empty list is a complete list', async () => {
+    const sim = await simulator({
+      state: generateSimState({ networks: 0, vmsPerNetwork: 0, isolation: 'vxlan' }),
+    });
+    const { client } = clientFor(sim);
+    const inventory = await fetchInventory(client);
+    assert.deepEqual(inventory.networks, []);
+    client.close();
+  });
+});

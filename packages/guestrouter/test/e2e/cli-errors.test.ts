@@ -86,6 +86,13 @@ describe('guestrouter CLI inputs and failures', () => {
       const result = await runCli([command, '--help'], {});
       assert.equal(result.code, 0);
       assert.match(result.stdout, new RegExp(`Example:\\n  guestrouter ${command}`));
+      assert.match(result.stdout, /Global Options:[\s\S]*--trunk <iface>[\s\S]*--uplink <iface>/);
     }
+  });
+
+  test('--version prints the package version', async () => {
+    const result = await runCli(['--version'], {});
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout.trim(), '0.1.0');
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -117,6 +117,10 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     const state = generateSimState({ networks: 1, vmsPerNetwork: 2, isolation: 'vxlan' });
     sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
     topo.hostAll(state);
+    startRun();
+  });
+
+  function startRun(): void {
     child = spawn(
       process.execPath,
       ['--import', 'tsx', cliPath, 'run', ...routerArgs(topo.router, config.file)],
@@ -127,7 +131,24 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     );
     log = new LogWatcher(child);
     started = log.next((l) => l.action === 'dhcp' && l.dnsmasq === 'started', 'dnsmasq started');
-  });
+  }
+
+  /** dnsmasq processes serving this test's config (any namespace: /proc shows them all). */
+  function dnsmasqPids(): number[] {
+    const conf = `--conf-file=${join(config.dir, 'state', 'dhcp', 'dnsmasq.conf')}`;
+    const pids: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        if (argv.includes(conf) && !/\) [ZX] /.test(stat)) pids.push(Number(entry));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return pids;
+  }
 
   after(async () => {
     if (child && child.exitCode === null) {
@@ -217,9 +238,70 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.ok(log.lines.some((l) => l.action === 'dhcp' && l.pid === pid && l.dnsmasq === 'reloaded'));
   });
 
+  test('after SIGKILL of run, a new run stops the orphan dnsmasq, runs exactly one and serves a VM added meanwhile', async () => {
+    await started;
+    const orphan = dnsmasqPids();
+    assert.equal(orphan.length, 1);
+    const killed = new Promise((resolve) => child?.once('exit', resolve));
+    child?.kill('SIGKILL');
+    await killed;
+    assert.deepEqual(dnsmasqPids(), orphan, 'SIGKILL leaves dnsmasq running (nothing could stop it)');
+    const template = sim.state.virtualMachines[0];
+    assert.ok(template?.nic?.[0]);
+    sim.state.virtualMachines.push({
+      ...template,
+      id: 'a0000000-0000-4000-8000-00000000d0c3',
+      name: 'after-kill',
+      nic: [
+        {
+          ...template.nic[0],
+          id: 'a0000000-0000-4000-8000-00000000d0c4',
+          ipaddress: '192.0.2.60',
+          macaddress: '02:00:0d:0c:00:60',
+        },
+      ],
+    });
+    startRun();
+    await started;
+    const stale = log.lines.find((l) => l.action === 'service-stale');
+    assert.equal(stale?.pid, orphan[0], 'the orphan was found and stopped');
+    const now = dnsmasqPids();
+    assert.equal(now.length, 1, 'exactly one dnsmasq serves the router namespace');
+    assert.notEqual(now[0], orphan[0]);
+    await log.next((l) => l.action === 'cycle' && l.ok === true, 'an ok cycle');
+    topo.hostAll(sim.state);
+    const ns = topo.vm('192.0.2.60');
+    bareVm(ns, '02:00:0d:0c:00:60');
+    const { code, lease } = dhcpClient(ns, 5);
+    assert.equal(code, 0);
+    assert.equal(lease.ip, '192.0.2.60');
+    const state = JSON.parse(readFileSync(join(config.dir, 'state', 'state.json'), 'utf8'));
+    assert.equal(state.services.dnsmasq.state, 'running');
+    assert.equal(state.services.dnsmasq.pid, now[0]);
+  });
+
+  test('a dnsmasq that dies is reported: the cycle that finds it fails at error level, then it serves again', async () => {
+    await started;
+    const [pid] = dnsmasqPids();
+    assert.ok(pid);
+    const failed = log.next(
+      (l) =>
+        l.action === 'cycle' &&
+        l.ok === false &&
+        l.level === 50 &&
+        /dnsmasq had exited/.test(String(l.error)),
+      'a failed cycle naming dnsmasq',
+    );
+    process.kill(pid, 'SIGKILL');
+    await failed;
+    assert.ok(log.lines.some((l) => l.action === 'service-exit' && l.level === 50 && l.signal === 'SIGKILL'));
+    await log.next((l) => l.action === 'cycle' && l.ok === true, 'an ok cycle after the restart');
+    assert.equal(dnsmasqPids().length, 1);
+  });
+
   test('SIGTERM stops dnsmasq with the controller', async () => {
-    const pid = log.lines.find((l) => l.action === 'dhcp' && l.dnsmasq === 'started')?.pid as number;
-    assert.ok(pid > 0);
+    const [pid] = dnsmasqPids();
+    assert.ok(pid !== undefined && pid > 0);
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
     child?.kill('SIGTERM');
     assert.equal(await exited, 0);

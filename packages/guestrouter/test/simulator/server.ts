@@ -54,7 +54,9 @@ export interface SimState {
  * CloudStack error answers, `http429` a rate-limit answer, `close` the socket
  * dropped without an answer, `stall` no answer at all (the client must time out),
  * `truncate` headers and half the body then the socket dropped, `stallBody`
- * headers and half the body then nothing.
+ * headers and half the body then nothing. List answers that look fine but are not whole:
+ * `shortPage` the page without its last item (the `count` still says how many there are),
+ * `missingPage` the page with its `count` and no items (as a page past the end).
  */
 export type FaultKind =
   | 'http500'
@@ -65,7 +67,12 @@ export type FaultKind =
   | 'close'
   | 'stall'
   | 'truncate'
-  | 'stallBody';
+  | 'stallBody'
+  | 'shortPage'
+  | 'missingPage';
+
+/** Faults that change a correct list answer instead of replacing it. */
+const LIST_FAULTS: ReadonlySet<FaultKind> = new Set(['shortPage', 'missingPage']);
 
 export interface SimulatorHandle {
   url: string;
@@ -75,8 +82,8 @@ export interface SimulatorHandle {
   state: SimState;
   /** Every request served, in order; status 0 for dropped connections (the newest 50,000-100,000 are kept). */
   requests: { command: string; status: number }[];
-  /** The next n requests (only those for `command` when given) get the fault. */
-  failNext(n: number, kind: FaultKind, command?: string): void;
+  /** The next n requests (only those for `command` when given) get the fault, after `skip` matching ones pass. */
+  failNext(n: number, kind: FaultKind, command?: string, skip?: number): void;
   stop(): Promise<void>;
 }
 
@@ -379,7 +386,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const secretKey = options.secretKey ?? randomKey();
   const rootAdmin = options.rootAdmin ?? true;
   const maxPageSize = options.maxPageSize ?? 500;
-  const faults: { kind: FaultKind; command: string | undefined }[] = [];
+  const faults: { kind: FaultKind; command: string | undefined; skip: number }[] = [];
   const stalled = new Set<http.ServerResponse>();
   const sockets = new Set<Socket>();
 
@@ -389,8 +396,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     secretKey,
     state: options.state,
     requests: [],
-    failNext(n, kind, command) {
-      for (let i = 0; i < n; i++) faults.push({ kind, command: command?.toLowerCase() });
+    failNext(n, kind, command, skip = 0) {
+      for (let i = 0; i < n; i++) faults.push({ kind, command: command?.toLowerCase(), skip });
     },
     stop: async () => {},
   };
@@ -438,7 +445,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     const faultIndex = faults.findIndex(
       (f) => f.command === undefined || f.command === command.toLowerCase(),
     );
-    if (faultIndex >= 0) {
+    let listFault: FaultKind | undefined;
+    const pending = faults[faultIndex];
+    if (pending !== undefined && pending.skip > 0) {
+      // This request passes; the ones after it get the fault. Every pending fault of the command waits.
+      for (const f of faults) if (f.command === pending.command && f.skip > 0) f.skip--;
+    } else if (faultIndex >= 0 && LIST_FAULTS.has(faults[faultIndex]?.kind as FaultKind)) {
+      listFault = faults.splice(faultIndex, 1)[0]?.kind;
+    } else if (faultIndex >= 0) {
       const [fault] = faults.splice(faultIndex, 1);
       if (fault !== undefined) {
         injectFault(res, command, fault.kind);
@@ -519,7 +533,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       send(res, command, 200, JSON.stringify({ [responseKey]: {} }));
       return;
     }
-    const page1 = pageSize === -1 ? listed : listed.slice((page - 1) * pageSize, page * pageSize);
+    let page1 = pageSize === -1 ? listed : listed.slice((page - 1) * pageSize, page * pageSize);
+    if (listFault === 'shortPage') page1 = page1.slice(0, -1);
+    if (listFault === 'missingPage') page1 = [];
     const hide = spec.hide as ((item: unknown) => unknown) | undefined;
     const slice = rootAdmin || hide === undefined ? page1 : page1.map(hide);
     // CloudStack answers a page past the end with the count and no items.

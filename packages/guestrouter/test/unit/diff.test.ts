@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { type DesiredOptions, desiredState } from '../../src/desired/desired.js';
 import type { CurrentLink, CurrentState } from '../../src/kernel/types.js';
-import { diff } from '../../src/plan/diff.js';
+import { defaultMaxDeletes, diff } from '../../src/plan/diff.js';
 import { renderPlan, renderShellPlan } from '../../src/plan/render.js';
 import { guestNetwork, inventoryOf } from '../helpers/inventory.js';
 
@@ -138,7 +138,7 @@ describe('diff and plan rendering', () => {
     const current = currentOf([...hostLinks, appliedVxlan5001()], appliedSysctls);
     const plan = planFor([broken, guestNetwork(2)], current);
     assert.ok(!renderPlan(plan).some((line) => line.includes('vxlan5001')));
-    assert.deepEqual(plan.kept, [{ link: 'vxlan5001', networkId: 'net-1' }]);
+    assert.deepEqual(plan.kept, [{ link: 'vxlan5001', networkId: 'net-1', reason: 'refused' }]);
     assert.equal(plan.refused[0]?.code, 'gateway-outside-cidr');
   });
   test('refuses a network whose interface name is held by an unmarked link, and touches neither', () => {
@@ -259,5 +259,76 @@ describe('diff and plan rendering', () => {
     };
     const lines = renderPlan(diff(desiredState(inventoryOf([broken], 1), options), current, options));
     assert.ok(!lines.some((l) => l.startsWith('neigh')));
+  });
+});
+
+describe('the deletion budget', () => {
+  /** n marked links of networks net-1..net-n, as the kernel has them after an apply. */
+  function markedLinks(n: number): CurrentLink[] {
+    return Array.from({ length: n }, (_, i) =>
+      plain(`vxlan${5001 + i}`, {
+        alias: `guestrouter:net-${i + 1}`,
+        kind: 'vxlan',
+        addresses: [`10.0.${i + 1}.1/24`],
+      }),
+    );
+  }
+
+  test('is 5 networks or 10 % of the marked links, whichever is larger', () => {
+    assert.equal(defaultMaxDeletes(0), 5);
+    assert.equal(defaultMaxDeletes(50), 5);
+    assert.equal(defaultMaxDeletes(51), 6);
+    assert.equal(defaultMaxDeletes(2000), 200);
+  });
+
+  test('within the budget, the links of removed networks are deleted', () => {
+    const current = currentOf([...hostLinks, ...markedLinks(8)]);
+    const plan = diff(
+      desiredState(inventoryOf([guestNetwork(1), guestNetwork(2), guestNetwork(3)]), base),
+      current,
+      {
+        ...base,
+        maxDeletes: 5,
+      },
+    );
+    assert.equal(plan.changes.filter((c) => c.action === 'delete-link').length, 5);
+    assert.equal(plan.deletionsWithheld, undefined);
+  });
+
+  test('above the budget nothing is deleted, the links are kept with the reason, the rest is planned', () => {
+    const current = currentOf([...hostLinks, ...markedLinks(8)]);
+    const plan = diff(desiredState(inventoryOf([guestNetwork(9)]), base), current, {
+      ...base,
+      maxDeletes: 5,
+    });
+    assert.ok(!renderPlan(plan).some((l) => l.startsWith('link del')), renderPlan(plan).join('\n'));
+    assert.deepEqual(plan.deletionsWithheld?.links, [
+      'vxlan5001',
+      'vxlan5002',
+      'vxlan5003',
+      'vxlan5004',
+      'vxlan5005',
+      'vxlan5006',
+      'vxlan5007',
+      'vxlan5008',
+    ]);
+    assert.equal(plan.deletionsWithheld?.limit, 5);
+    assert.ok(plan.kept.every((k) => k.reason === 'deletion-budget'));
+    assert.ok(
+      renderPlan(plan).some((l) => l.startsWith('link add vxlan5009')),
+      'a new network is still added',
+    );
+  });
+
+  test('above the budget the proxy neighbours of the kept links stay too', () => {
+    const options = { ...base, proxyArp: 'addresses' as const };
+    const links = markedLinks(7).map((l, i) => ({ ...l, addresses: [`198.51.${100 + i}.1/24`] }));
+    const current: CurrentState = {
+      ...currentOf([...hostLinks, ...links]),
+      proxyNeighbours: [{ address: '198.51.102.10', dev: 'eth0', protocol: '147' }],
+    };
+    const plan = diff(desiredState(inventoryOf([]), options), current, { ...options, maxDeletes: 5 });
+    assert.ok(plan.deletionsWithheld);
+    assert.ok(!renderPlan(plan).some((l) => l.startsWith('neigh del')));
   });
 });
