@@ -19,6 +19,7 @@ import type { GuestrouterConfig } from './config/schema.js';
 import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
+import { HaproxyService } from './lb/haproxy.js';
 import { NftKernel } from './nft/current.js';
 import { planOperations } from './plan/operations.js';
 import { renderPlan, renderShellPlan } from './plan/render.js';
@@ -183,9 +184,10 @@ async function statusCommand(options: GlobalOptions): Promise<void> {
   else process.stdout.write(`${formatStatus(rows)}\n`);
 }
 
-function controllerSettings(s: Session, dhcp?: DnsmasqService): ControllerSettings {
+function controllerSettings(s: Session, dhcp?: DnsmasqService, lb?: HaproxyService): ControllerSettings {
   return {
     ...(dhcp ? { dhcp } : {}),
+    ...(lb ? { lb } : {}),
     config: s.config,
     trunk: s.trunk,
     uplink: s.uplink,
@@ -218,11 +220,23 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           metrics: metrics.services,
         })
       : undefined;
+  // haproxy, like dnsmasq, is a child of a long-running `run`; --once would leave it orphaned.
+  const lb =
+    first.firewall.enabled && !options.once
+      ? new HaproxyService({
+          dir: join(first.stateDir, 'haproxy'),
+          binary: first.loadBalancer.haproxy,
+          checkIntervalMs: first.loadBalancer.checkIntervalMs,
+          ...(first.netns ? { netns: first.netns } : {}),
+          logger,
+          metrics: metrics.services,
+        })
+      : undefined;
   if (first.dhcp.enabled && options.once) {
     logger.warn({ action: 'dhcp' }, 'dhcp.enabled is ignored with --once: DHCP is served by a running `run`');
   }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry), dhcp),
+    controllerSettings(session(options, logger, metrics.registry), dhcp, lb),
     logger,
     Math.random,
     metrics,
@@ -257,7 +271,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp));
+        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp, lb));
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },

@@ -14,6 +14,7 @@
  */
 import type { DesiredLink } from '../desired/types.js';
 import type { Inventory, PublicIp, VmNic } from '../inventory/types.js';
+import type { DesiredLb } from '../lb/desired.js';
 import { cidrContains, parseCidr, parseIpv4 } from '../net/ipv4.js';
 import {
   type DesiredNft,
@@ -65,6 +66,7 @@ export function desiredNft(
   inventory: Inventory,
   links: readonly DesiredLink[],
   options: NftOptions,
+  lb: DesiredLb = { frontends: [], refused: [] },
 ): DesiredNft {
   const rules = inventory.rules ?? { portForwards: [], firewall: [], egress: [], loadBalancers: [] };
   const refused: RuleRefusal[] = [];
@@ -360,6 +362,22 @@ export function desiredNft(
       networkId: owner.net.link.networkId,
     });
   }
+  // Load balancer ports are open as on the VR (its haproxy rules open their own port), to the rule's CIDRs.
+  for (const f of lb.frontends) {
+    const owner = byAddress.get(f.publicIpId);
+    if (!owner) continue;
+    answer(owner.ip, f.networkId, `load balancer ${f.name} port ${f.publicPort}`);
+    preFw.push({
+      table: FILTER_TABLE,
+      chain: 'prerouting',
+      key: `lb:${f.ruleId}`,
+      text: [`ip daddr ${f.publicAddress}`, f.sourceMatch, `tcp dport ${f.publicPort}`, 'accept']
+        .filter((p) => p !== '')
+        .join(' '),
+      reason: `load balancer ${f.name} on ${f.publicAddress}:${f.publicPort}`,
+      networkId: f.networkId,
+    });
+  }
   const addresses = [...publicAddresses.values()].sort(
     (a, b) => (parseIpv4(a.address) ?? 0) - (parseIpv4(b.address) ?? 0),
   );
@@ -468,19 +486,10 @@ export function desiredNft(
     }
   }
 
-  for (const lb of rules.loadBalancers) {
-    refused.push({
-      kind: 'load-balancer',
-      ruleId: lb.id,
-      ...(lb.networkId ? { networkId: lb.networkId } : {}),
-      message: `load balancer rule ${lb.name} (${lb.id}) not served: load balancing is not implemented yet (see README, Unfinished)`,
-    });
-  }
-
   return {
     chains: CHAINS,
     rules: [...pre, ...preFw, ...forward, ...dnat, ...hairpin, ...snatStatic, ...snat],
     publicAddresses: addresses,
-    refused,
+    refused: [...refused, ...lb.refused],
   };
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
+import type { HaproxyService } from '../lb/haproxy.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
 import type { ControllerMetrics } from './metrics.js';
 import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
@@ -23,6 +24,8 @@ export interface ControllerSettings extends PlanSettings {
   readonly netns?: string;
   /** DHCP for the served networks (config dhcp.enabled); synced after every successful plan. */
   readonly dhcp?: DnsmasqService;
+  /** Load balancing (the CloudStack LB rules) through one haproxy; synced after every successful plan. */
+  readonly lb?: HaproxyService;
 }
 
 export interface CycleOutcome {
@@ -60,7 +63,15 @@ export class Controller {
   /** Replaces the settings; the next cycle uses them. */
   reload(settings: ControllerSettings): void {
     const old = this.settings.dhcp;
+    const oldLb = this.settings.lb;
     this.settings = settings;
+    if (oldLb !== undefined && oldLb !== settings.lb) {
+      oldLb
+        .stop()
+        .catch((error: Error) =>
+          this.logger.error({ action: 'lb', err: error.message }, 'stopping haproxy failed'),
+        );
+    }
     if (old !== undefined && old !== settings.dhcp) {
       old
         .stop()
@@ -77,6 +88,7 @@ export class Controller {
     this.timer = undefined;
     if (this.running) await this.running;
     await this.settings.dhcp?.stop();
+    await this.settings.lb?.stop();
   }
 
   private schedule(delayMs: number): void {
@@ -121,7 +133,7 @@ export class Controller {
       return { ok: false, changes: 0, served: 0, refused: 0, error: message };
     }
     try {
-      const { plan, desired } = await computePlan(inventory, s.kernel, s);
+      const { plan, desired, lb } = await computePlan(inventory, s.kernel, s);
       const refusedRules = plan.refusedRules ?? [];
       const refusals = [...plan.refused, ...refusedRules].map((r) => r.message).join('\n');
       if (refusals !== this.lastRefusals) {
@@ -187,6 +199,31 @@ export class Controller {
           this.logger.error({ action: 'dhcp', err: (error as Error).message }, 'dhcp not served');
         }
       }
+      if (s.lb !== undefined && lb !== undefined) {
+        try {
+          const r = await s.lb.sync(lb);
+          if (r.action !== 'unchanged' && r.action !== 'idle') {
+            this.logger.info(
+              {
+                action: 'lb',
+                haproxy: r.action,
+                frontends: r.frontends,
+                backends: r.backends,
+                pid: s.lb.pid,
+              },
+              `load balancer ${r.action}`,
+            );
+          }
+          if (r.exited) {
+            serviceErrors.push(
+              `haproxy had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
+            );
+          }
+        } catch (error) {
+          serviceErrors.push((error as Error).message);
+          this.logger.error({ action: 'lb', err: (error as Error).message }, 'load balancing not updated');
+        }
+      }
       const errors = [
         ...(failedLinks.size > 0 ? [`${failedLinks.size} link(s) failed to apply`] : []),
         ...budgetErrors,
@@ -220,7 +257,10 @@ export class Controller {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
       const tmp = `${file}.tmp`;
-      const services = this.settings.dhcp ? { dnsmasq: this.settings.dhcp.health() } : {};
+      const services = {
+        ...(this.settings.dhcp ? { dnsmasq: this.settings.dhcp.health() } : {}),
+        ...(this.settings.lb ? { haproxy: this.settings.lb.health() } : {}),
+      };
       await writeFile(
         tmp,
         `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome, services }, null, 2)}\n`,

@@ -1,10 +1,11 @@
 import type { GuestrouterConfig } from '../config/schema.js';
 import { desiredState } from '../desired/desired.js';
-import { type DesiredState, networkIdFromMark } from '../desired/types.js';
+import { type DesiredLink, type DesiredState, networkIdFromMark } from '../desired/types.js';
 import { ApplyIncompleteError, InterfaceMissingError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { CurrentState } from '../kernel/types.js';
+import { type DesiredLb, desiredLoadBalancers } from '../lb/desired.js';
 import type { NftAdapter } from '../nft/current.js';
 import { desiredNft } from '../nft/desired.js';
 import { diffNft } from '../nft/diff.js';
@@ -16,6 +17,8 @@ export interface PlanResult {
   readonly desired: DesiredState;
   readonly current: CurrentState;
   readonly plan: Plan;
+  /** The load balancer frontends `run` gives haproxy (computed with the nft rule set that opens their ports). */
+  readonly lb?: DesiredLb;
 }
 
 export interface PlanSettings {
@@ -50,25 +53,29 @@ export async function computePlan(
   if (!settings.nft || !settings.config.firewall.enabled) return { desired, current, plan: base };
   // Withheld deletions mean the inventory may be wrong: the rule set (NAT of those networks included) stays as it is.
   if (base.deletionsWithheld) return { desired, current, plan: base };
-  return { desired, current, plan: await withNft(base, desired, inventory, settings, settings.nft) };
+  const conflicted = new Set(
+    base.refused.filter((r) => r.code === 'interface-conflict').map((r) => r.networkId),
+  );
+  const links = desired.links.filter((l) => !conflicted.has(l.networkId));
+  const lb = desiredLoadBalancers(inventory, links);
+  return { desired, current, lb, plan: await withNft(base, links, lb, inventory, settings, settings.nft) };
 }
 
 /** Adds the nft rule set and the uplink's NAT public addresses to the link plan. */
 async function withNft(
   base: Plan,
-  desired: DesiredState,
+  links: readonly DesiredLink[],
+  lb: DesiredLb,
   inventory: Inventory,
   settings: PlanSettings,
   nft: NftAdapter,
 ): Promise<Plan> {
-  const conflicted = new Set(
-    base.refused.filter((r) => r.code === 'interface-conflict').map((r) => r.networkId),
+  const wanted = desiredNft(
+    inventory,
+    links,
+    { uplink: settings.uplink, isolation: settings.config.firewall.isolation },
+    lb,
   );
-  const links = desired.links.filter((l) => !conflicted.has(l.networkId));
-  const wanted = desiredNft(inventory, links, {
-    uplink: settings.uplink,
-    isolation: settings.config.firewall.isolation,
-  });
   const label = publicAddressLabel(settings.uplink);
   const [currentNft, labelled] = await Promise.all([
     nft.read(),

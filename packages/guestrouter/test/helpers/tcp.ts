@@ -9,10 +9,12 @@ import { once } from 'node:events';
 
 const SERVER = `
 const net = require('node:net');
-const ports = process.argv.slice(1).map(Number);
+const args = process.argv.slice(1);
+const label = Number.isNaN(Number(args[0])) ? args.shift() + ' ' : '';
+const ports = args.map(Number);
 let ready = 0;
 for (const port of ports) {
-  net.createServer((s) => { s.on('error', () => {}); s.end(s.remoteAddress.replace(/^::ffff:/, '') + ' ' + port + '\\n'); })
+  net.createServer((s) => { s.on('error', () => {}); s.end(label + s.remoteAddress.replace(/^::ffff:/, '') + ' ' + port + '\\n'); })
     .listen(port, '0.0.0.0', () => { if (++ready === ports.length) process.stdout.write('ready\\n'); });
 }
 `;
@@ -31,8 +33,11 @@ s.on('error', (e) => { process.stdout.write('error ' + e.code); process.exit(1);
 export class TcpServers {
   private readonly children: ChildProcess[] = [];
 
-  /** Starts one server process in `ns` listening on every port given; resolves when all listen. */
-  async start(ns: string, ...ports: number[]): Promise<ChildProcess> {
+  /**
+   * Starts one server process in `ns` listening on every port given; resolves when all listen.
+   * A string first (a label) is put before every answer, to tell load-balanced backends apart.
+   */
+  async start(ns: string, ...ports: (number | string)[]): Promise<ChildProcess> {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', SERVER, ...ports.map(String)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
