@@ -103,6 +103,10 @@ function reportPlanNotes(plan: Plan): void {
     const { links, limit } = plan.deletionsWithheld;
     process.stderr.write(`guestrouter: ${new DeletionBudgetError(links, limit).message}\n`);
   }
+  for (const op of plan.serviceOperations ?? []) {
+    if (op.object.kind === 'service-config')
+      process.stderr.write(`guestrouter: ${op.action} ${op.object.path}: ${op.reason}\n`);
+  }
   for (const m of plan.missingInterfaces) {
     process.stderr.write(
       `guestrouter: warning: the ${m.role} interface ${m.name} does not exist here; apply would refuse to run\n`,

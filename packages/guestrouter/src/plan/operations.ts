@@ -14,7 +14,8 @@ export type PlanObject =
   | { readonly kind: 'proxy-neighbour'; readonly dev: string; readonly address: string }
   | { readonly kind: 'sysctl'; readonly key: string }
   | { readonly kind: 'nft-chain'; readonly table: string; readonly chain: string }
-  | { readonly kind: 'nft-rule'; readonly table: string; readonly chain: string; readonly key: string };
+  | { readonly kind: 'nft-rule'; readonly table: string; readonly chain: string; readonly key: string }
+  | { readonly kind: 'service-config'; readonly service: string; readonly path: string };
 
 export interface Operation {
   readonly action: PlanAction;
@@ -119,5 +120,9 @@ export function operationsFromChanges(changes: readonly Change[]): Operation[] {
 
 /** Every operation of a plan: ip/sysctl changes first (in the order apply runs them), then the nft rule set. */
 export function planOperations(plan: Plan): Operation[] {
-  return [...operationsFromChanges(plan.changes), ...(plan.nftOperations ?? [])];
+  return [
+    ...operationsFromChanges(plan.changes),
+    ...(plan.nftOperations ?? []),
+    ...(plan.serviceOperations ?? []),
+  ];
 }

@@ -62,4 +62,6 @@ export interface Plan {
   readonly refusedRules?: readonly RuleRefusal[];
   /** The typed operations on the nft rule set (the ip/sysctl ones come from `changes`). */
   readonly nftOperations?: readonly Operation[];
+  /** Service configurations `run` writes and reloads (haproxy); not part of what `apply` runs. */
+  readonly serviceOperations?: readonly Operation[];
 }

@@ -6,6 +6,7 @@ import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { CurrentState } from '../kernel/types.js';
 import { type DesiredLb, desiredLoadBalancers } from '../lb/desired.js';
+import { haproxyOperation } from '../lb/plan.js';
 import type { NftAdapter } from '../nft/current.js';
 import { desiredNft } from '../nft/desired.js';
 import { diffNft } from '../nft/diff.js';
@@ -58,7 +59,13 @@ export async function computePlan(
   );
   const links = desired.links.filter((l) => !conflicted.has(l.networkId));
   const lb = desiredLoadBalancers(inventory, links);
-  return { desired, current, lb, plan: await withNft(base, links, lb, inventory, settings, settings.nft) };
+  const plan = await withNft(base, links, lb, inventory, settings, settings.nft);
+  const haproxy = await haproxyOperation(
+    lb,
+    settings.config.stateDir,
+    settings.config.loadBalancer.checkIntervalMs,
+  );
+  return { desired, current, lb, plan: haproxy ? { ...plan, serviceOperations: [haproxy] } : plan };
 }
 
 /** Adds the nft rule set and the uplink's NAT public addresses to the link plan. */

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { LoadBalancerRule } from '../../src/inventory/rules.js';
 import type { Inventory } from '../../src/inventory/types.js';
 import { desiredLoadBalancers } from '../../src/lb/desired.js';
 import { renderHaproxyConfig } from '../../src/lb/haproxy-config.js';
+import { haproxyDir, haproxyOperation } from '../../src/lb/plan.js';
 import { desiredNft } from '../../src/nft/desired.js';
 import { guestNetwork, inventoryOf } from '../helpers/inventory.js';
 
@@ -113,5 +117,27 @@ describe('load balancer rules', () => {
     );
     assert.equal(lb.frontends[0]?.backends.length, 1);
     assert.match(lb.refused[0]?.message ?? '', /member VM ghost left out/);
+  });
+});
+
+describe('the haproxy configuration in the typed plan', () => {
+  test('create when missing, nothing when equal, update when changed, delete when no rule is left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gr-lbplan-'));
+    try {
+      const lb = desiredLoadBalancers(inventory([lbRule('lb-1')]), links);
+      const created = await haproxyOperation(lb, dir, 1000);
+      assert.deepEqual([created?.action, created?.object.kind], ['create', 'service-config']);
+      mkdirSync(haproxyDir(dir), { recursive: true });
+      const file = join(haproxyDir(dir), 'haproxy.cfg');
+      writeFileSync(
+        file,
+        renderHaproxyConfig(lb, { statsSocket: join(haproxyDir(dir), 'stats.sock'), checkIntervalMs: 1000 }),
+      );
+      assert.equal(await haproxyOperation(lb, dir, 1000), undefined);
+      assert.equal((await haproxyOperation(lb, dir, 2000))?.action, 'update');
+      assert.equal((await haproxyOperation({ frontends: [], refused: [] }, dir, 1000))?.action, 'delete');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
