@@ -79,10 +79,11 @@ export function desiredNft(
   const snat: NftRule[] = [];
   if (links.length === 0) return { chains: [], rules: [], publicAddresses: [], refused };
 
+  const networksById = new Map(inventory.networks.map((n) => [n.id, n]));
   const served = new Map<string, ServedNetwork>();
   for (const link of links) {
     const [gatewayCidr] = link.addresses;
-    const network = inventory.networks.find((n) => n.id === link.networkId);
+    const network = networksById.get(link.networkId);
     if (!gatewayCidr || !network) continue;
     served.set(link.networkId, { link, cidr: network.cidr, gateway: gatewayCidr.split('/')[0] as string });
   }
@@ -269,18 +270,29 @@ export function desiredNft(
       source: source.value,
     });
   }
-  const overlapping = new Set<string>();
-  for (const a of forwards) {
-    for (const b of forwards) {
-      if (a === b || a.ip.id !== b.ip.id || a.protocol !== b.protocol) continue;
-      if (a.pub.start <= b.pub.end && b.pub.start <= a.pub.end) overlapping.add(a.id);
+  // Overlaps are found per public address and protocol, sorted by start port: linear after the sort.
+  const overlapping = new Map<string, Set<string>>();
+  const groups = new Map<string, Forward[]>();
+  for (const f of forwards) {
+    const key = `${f.ip.id}\t${f.protocol}`;
+    const group = groups.get(key) ?? [];
+    group.push(f);
+    groups.set(key, group);
+  }
+  for (const group of groups.values()) {
+    group.sort((a, b) => a.pub.start - b.pub.start);
+    let reach: Forward | undefined;
+    for (const f of group) {
+      if (reach && f.pub.start <= reach.pub.end) {
+        overlapping.set(f.id, (overlapping.get(f.id) ?? new Set()).add(reach.id));
+        overlapping.set(reach.id, (overlapping.get(reach.id) ?? new Set()).add(f.id));
+      }
+      if (!reach || f.pub.end > reach.pub.end) reach = f;
     }
   }
   for (const f of forwards) {
-    if (overlapping.has(f.id)) {
-      const others = forwards
-        .filter((o) => o !== f && overlapping.has(o.id) && o.ip.id === f.ip.id && o.protocol === f.protocol)
-        .map((o) => o.id);
+    const others = [...(overlapping.get(f.id) ?? [])].sort();
+    if (others.length > 0) {
       refused.push({
         kind: 'port-forward',
         ruleId: f.id,
@@ -425,10 +437,15 @@ export function desiredNft(
         : 'isolation off (firewall.isolation=false): only the internet is kept out of private networks',
     });
   }
+  const egressByNetwork = new Map<string, typeof rules.egress>();
+  for (const r of rules.egress) {
+    if (r.networkId === undefined) continue;
+    egressByNetwork.set(r.networkId, [...(egressByNetwork.get(r.networkId) ?? []), r]);
+  }
   for (const net of [...served.values()].sort((a, b) => a.link.name.localeCompare(b.link.name))) {
-    const network = inventory.networks.find((n) => n.id === net.link.networkId);
+    const network = networksById.get(net.link.networkId);
     const allow = network?.egressDefaultAllow ?? true;
-    const egress = rules.egress.filter((r) => r.networkId === net.link.networkId);
+    const egress = egressByNetwork.get(net.link.networkId) ?? [];
     const guestCidr = parseCidr(net.cidr);
     const head = `iifname ${q(net.link.name)} oifname ${q(options.uplink)}`;
     let listed = 0;

@@ -57,7 +57,9 @@ export function diffNft(desired: DesiredNft, current: CurrentNft): NftPlan {
     }
     have.set(ruleId(r, r.key), r.hash);
     const chain = `${tableId(r.table)}\t${r.chain}`;
-    order.set(chain, [...(order.get(chain) ?? []), r.key]);
+    const keys = order.get(chain) ?? [];
+    keys.push(r.key);
+    order.set(chain, keys);
   }
   const wanted = new Set<string>();
   const wantedOrder = new Map<string, string[]>();
@@ -65,7 +67,9 @@ export function diffNft(desired: DesiredNft, current: CurrentNft): NftPlan {
     const id = ruleId(rule, rule.key);
     wanted.add(id);
     const chain = `${tableId(rule.table)}\t${rule.chain}`;
-    wantedOrder.set(chain, [...(wantedOrder.get(chain) ?? []), rule.key]);
+    const keys = wantedOrder.get(chain) ?? [];
+    keys.push(rule.key);
+    wantedOrder.set(chain, keys);
     const object = {
       kind: 'nft-rule' as const,
       table: tableId(rule.table),
