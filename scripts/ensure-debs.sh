@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   postfix p0f spamassassin rspamd redis-server postgrey swaks python3-scapy
-  dnsmasq nftables haproxy keepalived iproute2 iputils-ping curl procps time util-linux acl coreutils udhcpc
+  dnsmasq nftables haproxy keepalived iproute2 iputils-ping iputils-arping curl procps time util-linux acl coreutils udhcpc
 )
 
 missing=()

@@ -321,7 +321,7 @@ async function connectionBench(connections: number, runs: number): Promise<void>
     const nft = new NftKernel(topo.router);
     const settings = { trunk: 'trunk', uplink: 'uplink', config, nft };
     const { plan, lb: desiredLb } = await computePlan(inventory, kernel, settings);
-    await applyPlan(plan, kernel, topo.router, nft);
+    await applyPlan(plan, kernel, topo.router, undefined, nft);
     if (desiredLb) await lb.sync(desiredLb ?? desiredLoadBalancers(inventory, []));
     for (const address of ['10.0.4.2', '10.0.4.3', '198.51.100.2'])
       await servers.start(topo.vm(address), 7000);

@@ -154,7 +154,19 @@ async function applyCommand(options: GlobalOptions): Promise<void> {
     ...(options.allowDeletes === undefined ? {} : { allowDeletes: options.allowDeletes }),
   });
   if (!options.json) reportPlanNotes(plan);
-  await applyPlan(plan, s.kernel, s.config.netns, s.nft);
+  await applyPlan(
+    plan,
+    s.kernel,
+    s.config.netns,
+    (failures) => {
+      for (const f of failures) {
+        process.stderr.write(
+          `guestrouter: warning: gratuitous ARP for ${f.address} on ${f.link} failed: ${f.err}\n`,
+        );
+      }
+    },
+    s.nft,
+  );
   if (options.json) {
     process.stdout.write(
       `${JSON.stringify({ applied: true, ...planJson(plan, s.config.netns) }, null, 2)}\n`,

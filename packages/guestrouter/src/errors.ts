@@ -49,14 +49,30 @@ export class CommandFailedError extends Error {
 /** Some plan lines failed; the others were applied (ip -force -batch). */
 export class ApplyIncompleteError extends Error {
   readonly code = 'APPLY_INCOMPLETE';
+  /** Failures counted by error text, most frequent first. */
+  readonly summary: { readonly links: number; readonly byError: Record<string, number> };
   constructor(
     readonly failures: readonly { readonly line: string; readonly link?: string; readonly error: string }[],
   ) {
+    const counts = new Map<string, number>();
+    for (const f of failures) counts.set(f.error, (counts.get(f.error) ?? 0) + 1);
+    const byError = Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]));
+    const links = new Set(failures.map((f) => f.link)).size;
+    // A batch of thousands of failed lines gives a message of a few lines, not 147 KB.
+    const shown = failures.slice(0, 5).map((f) => `"${f.line}": ${f.error}`);
+    const more = failures.length > 5 ? `; ... ${failures.length - 5} more` : '';
+    const kinds =
+      failures.length > 5
+        ? ` (by error: ${Object.entries(byError)
+            .slice(0, 5)
+            .map(([e, n]) => `${n} x ${e}`)
+            .join('; ')})`
+        : '';
     super(
-      `${failures.length} plan line(s) failed, the rest was applied: ` +
-        failures.map((f) => `"${f.line}": ${f.error}`).join('; '),
+      `${failures.length} plan line(s) on ${links} link(s) failed, the rest was applied: ${shown.join('; ')}${more}${kinds}`,
     );
     this.name = 'ApplyIncompleteError';
+    this.summary = { links, byError };
   }
 }
 

@@ -2,6 +2,7 @@ import type { NetworkSelection } from '../config/schema.js';
 import { type VxlanConfig, vxlanPort } from '../config/schema.js';
 import type { GuestNetwork, Inventory } from '../inventory/types.js';
 import { cidrContains, isPublicCidr, parseIpv4 } from '../net/ipv4.js';
+import { gatewayMac } from './mac.js';
 import { isSelected } from './select.js';
 import type { DesiredLink, DesiredState, LinkSpec, ProxyNeighbour, Refusal, SysctlSetting } from './types.js';
 import { markFor } from './types.js';
@@ -82,6 +83,7 @@ export function desiredState(inventory: Inventory, options: DesiredOptions): Des
       spec,
       addresses: [`${v.gateway}/${v.cidr.prefix}`],
       public: isPublicCidr(v.cidr),
+      mac: gatewayMac(v.network.id),
     });
   }
   links.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
@@ -119,7 +121,12 @@ export function desiredState(inventory: Inventory, options: DesiredOptions): Des
 }
 
 export function sysctlsFor(links: readonly DesiredLink[], options: DesiredOptions): SysctlSetting[] {
-  const settings: SysctlSetting[] = [{ key: 'net.ipv4.ip_forward', value: '1' }];
+  const settings: SysctlSetting[] = [
+    { key: 'net.ipv4.ip_forward', value: '1' },
+    // Links created from now on announce their addresses (gratuitous ARP) when they come up: a
+    // re-created gateway is in the VMs' ARP caches at once. Only the default for new links changes.
+    { key: 'net.ipv4.conf.default.arp_notify', value: '1' },
+  ];
   // All VXLAN devices on one UDP port share one kernel socket, and a socket may
   // join at most igmp_max_memberships groups (default 20): past 20 multicast
   // networks `link set up` fails with ENOBUFS unless this limit is raised first.
@@ -137,6 +144,14 @@ export function sysctlsFor(links: readonly DesiredLink[], options: DesiredOption
   for (const link of links) {
     settings.push({ key: confKey(link.name, 'forwarding'), value: '1', link: link.name });
     settings.push({ key: confKey(link.name, 'proxy_arp'), value: '1', link: link.name });
+    // Strict reverse-path filtering: a VM may only source addresses routed back through its own
+    // network's link, so it cannot send as another tenant's (public) address. The kernel uses the
+    // larger of this and conf.all.rp_filter; all=2 (loose) would weaken it, all=0 (the default) does not.
+    settings.push({ key: confKey(link.name, 'rp_filter'), value: '1', link: link.name });
+    // Deleting the primary address (a gateway change) promotes a secondary of the same subnet instead
+    // of deleting it along: without it the batch's later lines on that subnet fail.
+    settings.push({ key: confKey(link.name, 'promote_secondaries'), value: '1', link: link.name });
+    settings.push({ key: confKey(link.name, 'arp_notify'), value: '1', link: link.name });
   }
   return settings;
 }

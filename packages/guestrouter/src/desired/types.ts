@@ -24,6 +24,8 @@ export interface DesiredLink {
   /** `gateway/prefix`, e.g. `10.1.0.1/24`. */
   readonly addresses: readonly string[];
   readonly public: boolean;
+  /** The link's MAC, derived from the network id (stable across re-creation); set when the link is created. */
+  readonly mac: string;
 }
 
 export interface SysctlSetting {

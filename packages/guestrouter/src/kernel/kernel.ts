@@ -16,6 +16,8 @@ export interface KernelAdapter {
   readState(sysctlKeys: readonly string[]): Promise<CurrentState>;
   runBatch(lines: readonly string[]): Promise<BatchFailure[]>;
   writeSysctls(settings: readonly SysctlSetting[]): Promise<void>;
+  /** Sends one gratuitous ARP for an address on a link; resolves with an error text when it could not. */
+  announce(link: string, address: string): Promise<string | undefined>;
 }
 
 export interface BatchFailure {
@@ -84,6 +86,20 @@ export class IprouteKernel implements KernelAdapter {
     if (failures.length === 0)
       throw new CommandFailedError(`ip ${args.join(' ')}`, result.code, result.stderr);
     return failures;
+  }
+
+  /**
+   * `arping -U -c 1`: the VMs on the link update the gateway's MAC in their ARP caches at once
+   * instead of after their entry goes stale (iputils-arping; it waits its 1 s interval before exiting).
+   */
+  async announce(link: string, address: string): Promise<string | undefined> {
+    const [file, args] = inNetns(this.netns, 'arping', ['-q', '-U', '-c', '1', '-I', link, address]);
+    try {
+      const result = await execFile(file, args, undefined, 10_000);
+      return result.code === 0 ? undefined : result.stderr.trim() || `arping exit ${result.code}`;
+    } catch (error) {
+      return (error as Error).message;
+    }
   }
 
   async writeSysctls(settings: readonly SysctlSetting[]): Promise<void> {

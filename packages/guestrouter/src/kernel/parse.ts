@@ -41,6 +41,8 @@ export function parseLinks(text: string): Map<string, Omit<CurrentLink, 'address
     } = { name, up: flags.includes('UP') };
     const alias = str(entry.ifalias);
     if (alias !== undefined) link.alias = alias;
+    const mac = str(entry.address);
+    if (mac !== undefined) link.mac = mac.toLowerCase();
     if (kind !== undefined) link.kind = kind;
     if (kind === 'vlan') {
       const id = num(data.id);

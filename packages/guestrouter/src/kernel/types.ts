@@ -4,6 +4,8 @@ export interface CurrentLink {
   readonly name: string;
   readonly alias?: string;
   readonly up: boolean;
+  /** The link-layer address (`address` in ip -json), lower case. */
+  readonly mac?: string;
   /** `linkinfo.info_kind` (vxlan, vlan, veth, bridge ...), undefined for plain devices. */
   readonly kind?: string;
   readonly vlan?: { readonly id: number; readonly parent?: string };

@@ -3,7 +3,7 @@ import { networkIdFromMark, PROXY_NEIGH_PROTOCOL } from '../desired/types.js';
 import type { CurrentLink, CurrentState } from '../kernel/types.js';
 import { cidrContains, type Ipv4Cidr, parseIpv4, subnetOfAddress } from '../net/ipv4.js';
 import { linkAddCommand } from './render.js';
-import type { Change, Plan } from './types.js';
+import type { Announcement, Change, Plan } from './types.js';
 
 function sameSpec(spec: LinkSpec, current: CurrentLink): boolean {
   if (spec.kind === 'vlan') {
@@ -23,6 +23,20 @@ function sameSpec(spec: LinkSpec, current: CurrentLink): boolean {
     (x.dev ?? spec.dev) === spec.dev &&
     (spec.local === undefined || x.local === spec.local) &&
     (spec.ttl === undefined || x.ttl === spec.ttl)
+  );
+}
+
+/**
+ * An unmarked link that is exactly what guestrouter would create for this network, still down
+ * and without any IPv4 address: the state an apply killed right after `link add` leaves. A link an
+ * operator made and uses (up, or with an address, or different settings) never matches.
+ */
+function isUnfinishedCreate(link: DesiredLink, existing: CurrentLink): boolean {
+  return (
+    sameSpec(link.spec, existing) &&
+    !existing.up &&
+    existing.addresses.length === 0 &&
+    (existing.mac === undefined || existing.mac === link.mac)
   );
 }
 
@@ -64,8 +78,15 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   const kept: Plan['kept'][number][] = [];
 
   const served: DesiredLink[] = [];
+  const adopted = new Set<string>();
   for (const link of desired.links) {
     const existing = current.links.get(link.name);
+    if (existing && networkIdFromMark(existing.alias) === undefined && isUnfinishedCreate(link, existing)) {
+      // What an apply killed between `link add` and `link set ... alias` leaves: ours, adopted.
+      adopted.add(link.name);
+      served.push(link);
+      continue;
+    }
     if (existing && networkIdFromMark(existing.alias) === undefined) {
       refused.push({
         networkId: link.networkId,
@@ -115,9 +136,18 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   }
 
   const recreated = new Set<string>();
+  const announce: Announcement[] = [];
   for (const link of served) {
     let existing = current.links.get(link.name);
-    if (existing && (!sameSpec(link.spec, existing) || existing.alias !== link.alias)) {
+    if (existing && adopted.has(link.name)) {
+      perLink.push({ line: `link set dev ${link.name} alias ${link.alias}`, link: link.name });
+      changes.push({
+        action: 'adopt-link',
+        link: link.name,
+        networkId: link.networkId,
+        detail: 'created by an interrupted apply (exact settings, down, no address, no mark yet)',
+      });
+    } else if (existing && (!sameSpec(link.spec, existing) || existing.alias !== link.alias)) {
       deletions.push({ line: `link del dev ${link.name}`, link: link.name });
       changes.push({
         action: 'recreate-link',
@@ -156,6 +186,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     }
     for (const address of link.addresses) {
       if (!have.has(address)) {
+        if (existing?.up) announce.push({ link: link.name, address: address.split('/')[0] as string });
         perLink.push({ line: `addr add ${address} dev ${link.name}`, link: link.name });
         changes.push({ action: 'add-address', link: link.name, networkId: link.networkId, detail: address });
       }
@@ -191,7 +222,9 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
   }
 
   const fresh = new Set(
-    served.filter((l) => !current.links.has(l.name) || recreated.has(l.name)).map((l) => l.name),
+    served
+      .filter((l) => !current.links.has(l.name) || recreated.has(l.name) || adopted.has(l.name))
+      .map((l) => l.name),
   );
   const conflicted = new Set(desired.links.filter((l) => !servedNames.has(l.name)).map((l) => l.name));
   const sysctlsBefore: SysctlSetting[] = [];
@@ -202,7 +235,11 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     const have = current.sysctls.get(setting.key);
     const satisfied = setting.minimum ? Number(have) >= Number(setting.value) : have === setting.value;
     if (!isFresh && satisfied) continue;
-    (setting.link === undefined ? sysctlsBefore : sysctls).push(setting);
+    // A link that exists already gets its settings before the batch: promote_secondaries must be on
+    // before a gateway change deletes the old primary address.
+    const before =
+      setting.link === undefined || (!fresh.has(setting.link) && current.links.has(setting.link));
+    (before ? sysctlsBefore : sysctls).push(setting);
     changes.push({
       action: 'set-sysctl',
       ...(setting.link ? { link: setting.link } : {}),
@@ -224,6 +261,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
     kept,
     missingInterfaces,
     served: served.length,
+    announce,
     ...(deletionsWithheld ? { deletionsWithheld } : {}),
   };
 }

@@ -4,8 +4,10 @@ import type { Plan } from './types.js';
 
 export function linkAddCommand(link: DesiredLink): string {
   const spec = link.spec;
-  if (spec.kind === 'vlan') return `link add link ${spec.parent} name ${link.name} type vlan id ${spec.id}`;
-  const parts = [`link add ${link.name} type vxlan id ${spec.vni}`];
+  // The MAC is given at creation: the link never exists with a random one that VMs could learn.
+  if (spec.kind === 'vlan')
+    return `link add link ${spec.parent} name ${link.name} address ${link.mac} type vlan id ${spec.id}`;
+  const parts = [`link add ${link.name} address ${link.mac} type vxlan id ${spec.vni}`];
   if (spec.group) parts.push(`group ${spec.group}`);
   if (spec.local) parts.push(`local ${spec.local}`);
   // Always explicit: without dstport this iproute2 warns and picks the kernel's 8472.

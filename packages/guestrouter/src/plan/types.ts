@@ -4,6 +4,7 @@ import type { Operation } from './operations.js';
 
 export type ChangeAction =
   | 'create-link'
+  | 'adopt-link'
   | 'recreate-link'
   | 'delete-link'
   | 'add-address'
@@ -64,4 +65,11 @@ export interface Plan {
   readonly nftOperations?: readonly Operation[];
   /** Service configurations `run` writes and reloads (haproxy); not part of what `apply` runs. */
   readonly serviceOperations?: readonly Operation[];
+  /** Gateway addresses added to links that were up already: announced by gratuitous ARP after the batch. */
+  readonly announce: readonly Announcement[];
+}
+
+export interface Announcement {
+  readonly link: string;
+  readonly address: string;
 }

@@ -5,8 +5,12 @@ import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { HaproxyService } from '../lb/haproxy.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
+import { servingNetworks } from '../services/serving.js';
 import type { ControllerMetrics } from './metrics.js';
 import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
+
+/** Failed plan lines logged one by one; the rest are counted in one summary line. */
+const LOGGED_LINE_FAILURES = 20;
 
 export interface ControllerLogger {
   info(obj: object, msg?: string): void;
@@ -31,7 +35,10 @@ export interface ControllerSettings extends PlanSettings {
 export interface CycleOutcome {
   readonly ok: boolean;
   readonly changes: number;
+  /** Networks served with their planned state after the cycle (lines that failed excluded). */
   readonly served: number;
+  /** Refused networks whose link is kept as it was, still routing and served DHCP/DNS. */
+  readonly kept?: number;
   readonly refused: number;
   readonly error?: string;
 }
@@ -133,7 +140,7 @@ export class Controller {
       return { ok: false, changes: 0, served: 0, refused: 0, error: message };
     }
     try {
-      const { plan, desired, lb } = await computePlan(inventory, s.kernel, s);
+      const { plan, desired, current, lb } = await computePlan(inventory, s.kernel, s);
       const refusedRules = plan.refusedRules ?? [];
       const refusals = [...plan.refused, ...refusedRules].map((r) => r.message).join('\n');
       if (refusals !== this.lastRefusals) {
@@ -161,13 +168,34 @@ export class Controller {
       let failedLinks = new Set<string | undefined>();
       if (!isEmptyPlan(plan)) {
         try {
-          await applyPlan(plan, s.kernel, s.netns, s.nft);
+          await applyPlan(
+            plan,
+            s.kernel,
+            s.netns,
+            (failures) => {
+              for (const f of failures) {
+                this.logger.warn(
+                  { action: 'announce', link: f.link, address: f.address, err: f.err },
+                  'gratuitous ARP failed',
+                );
+              }
+            },
+            s.nft,
+          );
         } catch (error) {
           if (!(error instanceof ApplyIncompleteError)) throw error;
-          for (const f of error.failures) {
+          // One line each for the first failures, then one summary: thousands of failed lines (a
+          // kernel without 802.1Q and 2,000 VLANs) must not become thousands of log lines.
+          for (const f of error.failures.slice(0, LOGGED_LINE_FAILURES)) {
             this.logger.error(
               { action: 'apply-line', link: f.link, line: f.line, err: f.error },
               'plan line failed',
+            );
+          }
+          if (error.failures.length > LOGGED_LINE_FAILURES) {
+            this.logger.error(
+              { action: 'apply-lines', failed: error.failures.length, byError: error.summary.byError },
+              `${error.failures.length - LOGGED_LINE_FAILURES} more plan lines failed`,
             );
           }
           failedLinks = new Set(error.failures.map((f) => f.link));
@@ -178,20 +206,27 @@ export class Controller {
           this.metrics?.changes.inc({ action: change.action });
         }
       }
+      const serving = servingNetworks(inventory, desired, current, plan, failedLinks);
       const serviceErrors: string[] = [];
       if (s.dhcp !== undefined) {
         try {
-          const r = await s.dhcp.sync(desired, inventory);
+          const r = await s.dhcp.sync(serving, inventory);
           if (r.action !== 'unchanged' && r.action !== 'idle') {
             this.logger.info(
-              { action: 'dhcp', dnsmasq: r.action, networks: r.networks, leases: r.leases, pid: s.dhcp.pid },
+              {
+                action: 'dhcp',
+                dnsmasq: r.action,
+                networks: r.networks,
+                leases: r.leases,
+                pids: s.dhcp.pids,
+              },
               `dhcp ${r.action}`,
             );
           }
           if (r.exited) {
             // DHCP was down for part of the interval: this cycle is not ok, even though it is up again.
             serviceErrors.push(
-              `dnsmasq had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
+              `${r.exitedService ?? 'dnsmasq'} had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
             );
           }
         } catch (error) {
@@ -232,7 +267,10 @@ export class Controller {
       const outcome: CycleOutcome = {
         ok: errors.length === 0,
         changes: plan.changes.length,
-        served: plan.served,
+        // Networks whose gateway is in place after this cycle: planned ones whose lines all ran, and
+        // refused ones kept as they were.
+        served: serving.filter((n) => !n.kept).length,
+        kept: serving.filter((n) => n.kept).length,
         refused: plan.refused.length,
         ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
       };
@@ -258,7 +296,7 @@ export class Controller {
       const file = join(dir, 'state.json');
       const tmp = `${file}.tmp`;
       const services = {
-        ...(this.settings.dhcp ? { dnsmasq: this.settings.dhcp.health() } : {}),
+        ...(this.settings.dhcp ? this.settings.dhcp.health() : {}),
         ...(this.settings.lb ? { haproxy: this.settings.lb.health() } : {}),
       };
       await writeFile(

@@ -11,7 +11,7 @@ import type { NftAdapter } from '../nft/current.js';
 import { desiredNft } from '../nft/desired.js';
 import { diffNft } from '../nft/diff.js';
 import { defaultMaxDeletes, diff } from '../plan/diff.js';
-import type { Change, Plan } from '../plan/types.js';
+import type { Announcement, Change, Plan } from '../plan/types.js';
 import { diffPublicAddresses, publicAddressLabel, readLabelledAddresses } from '../publicip/publicip.js';
 
 export interface PlanResult {
@@ -127,6 +127,7 @@ export async function applyPlan(
   plan: Plan,
   kernel: KernelAdapter,
   netns?: string,
+  onAnnounceFailure?: (failures: readonly (Announcement & { err: string })[]) => void,
   nft?: NftAdapter,
 ): Promise<void> {
   const missing = plan.missingInterfaces[0];
@@ -137,6 +138,15 @@ export async function applyPlan(
   const failed = await kernel.runBatch(plan.ipCommands);
   const failedLinks = new Set(failed.map((f) => plan.ipCommandLinks[f.index]));
   await kernel.writeSysctls(plan.sysctls.filter((s) => s.link === undefined || !failedLinks.has(s.link)));
+  // A link that comes up announces its addresses itself (arp_notify); a gateway added to a link that
+  // was up already is announced here, so VMs do not wait for their ARP entry to go stale.
+  const announcements = plan.announce.filter((a) => !failedLinks.has(a.link));
+  const announceFailures = await mapBounded(announcements, 16, (a) => kernel.announce(a.link, a.address));
+  onAnnounceFailure?.(
+    announceFailures.flatMap((err, i) =>
+      err === undefined ? [] : [{ ...(announcements[i] as Announcement), err }],
+    ),
+  );
   // One transaction: an nft failure leaves the previous rule set in place and fails the cycle.
   if (script.length > 0) await nft?.apply(script);
   if (failed.length > 0) {
@@ -147,6 +157,23 @@ export async function applyPlan(
       }),
     );
   }
+}
+
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

@@ -1,6 +1,6 @@
-import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
-import { formatIpv4, type Ipv4Cidr, maskOf, parseCidr, parseIpv4 } from '../net/ipv4.js';
+import { formatIpv4, type Ipv4Cidr, maskOf, parseIpv4 } from '../net/ipv4.js';
+import type { ServingNetwork } from './serving.js';
 
 export interface DhcpOptions {
   /** dnsmasq lease time, e.g. `12h`, `3600` (seconds) or `infinite`. */
@@ -42,12 +42,14 @@ const tagOf = (link: string): string => `gr_${link.replace(/[^A-Za-z0-9]/g, '_')
  * serves: static leases only (`dhcp-range=...,static`), so a VM gets exactly the
  * address CloudStack assigned to its NIC's MAC, with the network's gateway as
  * its router, and an unknown MAC gets nothing. One dnsmasq serves every guest
- * link; DNS is off (`port=0`) unless `dns` is given. Pure: the inventory and
- * desired state in, text out.
+ * link; DNS is off (`port=0`) unless `dns` is given. Pure: the serving networks
+ * (servingNetworks) and the inventory in, text out.
  */
-export function renderDhcp(desired: DesiredState, inventory: Inventory, options: DhcpOptions): RenderedDhcp {
-  const networks = new Map(inventory.networks.map((n) => [n.id, n]));
-  const links = [...desired.links].sort((a, b) => a.name.localeCompare(b.name));
+export function renderDhcp(
+  serving: readonly ServingNetwork[],
+  inventory: Inventory,
+  options: DhcpOptions,
+): RenderedDhcp {
   const dns = options.dns;
   const conf: string[] = [
     `# Written by guestrouter: DHCP${dns ? ' and DNS' : ''} for the guest networks it serves. Changes are overwritten.`,
@@ -69,16 +71,14 @@ export function renderDhcp(desired: DesiredState, inventory: Inventory, options:
     for (const server of dns.upstream) conf.push(`server=${server}`);
   }
   const served = new Map<string, { tag: string; cidr: Ipv4Cidr }>();
-  for (const link of links) {
-    const network = networks.get(link.networkId);
-    const cidr = network ? parseCidr(network.cidr) : undefined;
-    if (!network || !cidr) continue;
-    const tag = tagOf(link.name);
-    served.set(link.networkId, { tag, cidr });
+  for (const network of serving) {
+    const { cidr } = network;
+    const tag = tagOf(network.link);
+    served.set(network.networkId, { tag, cidr });
     const mask = formatIpv4(maskOf(cidr.prefix));
     conf.push(
-      `# ${network.name} (${network.id})`,
-      `interface=${link.name}`,
+      `# ${network.networkName} (${network.networkId})${network.kept ? ': refused, kept with its last good addressing' : ''}`,
+      `interface=${network.link}`,
       `dhcp-range=set:${tag},${formatIpv4(cidr.network)},static,${mask},${options.leaseTime}`,
       `dhcp-option=tag:${tag},option:router,${network.gateway}`,
     );

@@ -1,6 +1,5 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
 import { inNetns } from '../kernel/exec.js';
 import { type RenderedDhcp, renderDhcp } from './dhcp.js';
@@ -9,7 +8,9 @@ import {
   type OwnedProcessHealth,
   type OwnedProcessMetrics,
   type ProcessExit,
+  reapByArgumentPrefix,
 } from './owned-process.js';
+import type { ServingNetwork } from './serving.js';
 
 export interface DnsmasqLogger {
   info(obj: object, msg?: string): void;
@@ -18,7 +19,7 @@ export interface DnsmasqLogger {
 }
 
 export interface DnsmasqOptions {
-  /** The directory for dnsmasq.conf, dhcp-hosts and the pid file. */
+  /** The directory for the instances: one subdirectory per link (dnsmasq.conf, dhcp-hosts, dns-hosts, pid file). */
   readonly dir: string;
   readonly binary: string;
   readonly leaseTime: string;
@@ -39,27 +40,119 @@ export interface DhcpSyncResult {
   readonly action: 'started' | 'restarted' | 'recovered' | 'reloaded' | 'unchanged' | 'stopped' | 'idle';
   /** When dnsmasq had died since the last sync: how (the cycle that finds it is reported failed). */
   readonly exited?: ProcessExit;
+  /** Which instance had died (`dnsmasq-<link>`). */
+  readonly exitedService?: string;
 }
 
 /**
- * Runs one dnsmasq for the DHCP of every served network, as an owned child of
- * the controller (see owned-process.ts: pid file, stale instance stopped before
- * a start, stop by PID). A change of networks rewrites the configuration and
- * restarts dnsmasq; a change of VMs only rewrites the hosts file and sends
- * SIGHUP, which makes dnsmasq re-read it without dropping anything. With no
- * served network dnsmasq is stopped. A dnsmasq that died is started again at
- * the next sync, which reports it. dnsmasq gives up root after start, so the
- * state directory must be traversable by its user (the default
- * /var/lib/guestrouter is).
+ * One dnsmasq per served network, bound to that network's link only, as the Virtual Router gave
+ * each network its own: DHCP with static leases for the network's VMs and, with `dns`, DNS on its
+ * gateway that answers that network's VM names only (the same name in two networks is no
+ * conflict; another network's names are NXDOMAIN here). libvirt runs its networks the same way:
+ * with `bind-dynamic` and one interface, each instance's DHCP socket is bound to its device.
+ *
+ * Each instance is an owned child (owned-process.ts: pid file, stale instance stopped before a
+ * start, stop by PID). A change of the network's addressing rewrites its configuration and restarts
+ * it; a change of its VMs rewrites the hosts files and sends SIGHUP. An instance whose network is
+ * no longer served is stopped and its directory removed. dnsmasq gives up root after start, so the
+ * state directory must be traversable by its user (the default /var/lib/guestrouter is).
  */
 export class DnsmasqService {
+  private readonly instances = new Map<string, DnsmasqInstance>();
+  private reaped = false;
+
+  constructor(private readonly options: DnsmasqOptions) {}
+
+  /** Instances by link name. */
+  get pids(): Record<string, number | undefined> {
+    return Object.fromEntries([...this.instances].map(([link, i]) => [link, i.pid]));
+  }
+
+  health(): Record<string, OwnedProcessHealth> {
+    return Object.fromEntries([...this.instances.values()].map((i) => [i.name, i.health()]));
+  }
+
+  /** Throws when an instance cannot be started (the others are still synced). */
+  async sync(serving: readonly ServingNetwork[], inventory: Inventory): Promise<DhcpSyncResult> {
+    await mkdir(this.options.dir, { recursive: true, mode: 0o755 });
+    await chmod(this.options.dir, 0o755);
+    const wanted = new Set(serving.map((n) => n.link));
+    if (!this.reaped) {
+      // Whatever dnsmasq runs with a config under this directory now was left by a killed run (or
+      // is the single instance of older versions): none is ours yet. One /proc scan for them all;
+      // afterwards each instance checks its own pid file only.
+      this.reaped = true;
+      await reapByArgumentPrefix(`--conf-file=${this.options.dir}/`, 'dnsmasq', this.options.logger);
+    }
+    const results: DhcpSyncResult[] = [];
+    const errors: string[] = [];
+    let stopped = 0;
+    for (const [link, instance] of this.instances) {
+      if (wanted.has(link)) continue;
+      await instance.stop();
+      this.instances.delete(link);
+      await rm(join(this.options.dir, link), { recursive: true, force: true });
+      stopped++;
+    }
+    await forEachBounded(serving, 16, async (network) => {
+      let instance = this.instances.get(network.link);
+      if (instance === undefined) {
+        instance = new DnsmasqInstance(
+          { ...this.options, dir: join(this.options.dir, network.link) },
+          network.link,
+        );
+        this.instances.set(network.link, instance);
+      }
+      try {
+        results.push(await instance.sync([network], inventory));
+      } catch (error) {
+        errors.push((error as Error).message);
+      }
+    });
+    if (errors.length > 0)
+      throw new Error(
+        errors.slice(0, 5).join('; ') + (errors.length > 5 ? ` (+${errors.length - 5} more)` : ''),
+      );
+    const rank: DhcpSyncResult['action'][] = [
+      'recovered',
+      'restarted',
+      'started',
+      'reloaded',
+      'stopped',
+      'unchanged',
+      'idle',
+    ];
+    const actions = results.map((r) => r.action);
+    if (stopped > 0) actions.push('stopped');
+    const action = rank.find((a) => actions.includes(a)) ?? 'idle';
+    const exited = results.find((r) => r.exited !== undefined);
+    return {
+      networks: results.reduce((n, r) => n + r.networks, 0),
+      leases: results.reduce((n, r) => n + r.leases, 0),
+      action: results.length === 0 && stopped === 0 ? 'idle' : action,
+      ...(exited?.exited ? { exited: exited.exited, exitedService: exited.exitedService } : {}),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.instances.values()].map((i) => i.stop()));
+  }
+}
+
+/** One dnsmasq for one network (see DnsmasqService). */
+class DnsmasqInstance {
   private readonly process: OwnedProcess;
   private readonly confFile: string;
   private readonly hostsFile: string;
   private readonly pidFile: string;
   private readonly dnsHostsFile: string;
+  readonly name: string;
 
-  constructor(private readonly options: DnsmasqOptions) {
+  constructor(
+    private readonly options: DnsmasqOptions,
+    link: string,
+  ) {
+    this.name = `dnsmasq-${link}`;
     this.confFile = join(options.dir, 'dnsmasq.conf');
     this.hostsFile = join(options.dir, 'dhcp-hosts');
     this.pidFile = join(options.dir, 'dnsmasq.pid');
@@ -70,12 +163,13 @@ export class DnsmasqService {
       `--conf-file=${this.confFile}`,
     ]);
     this.process = new OwnedProcess({
-      name: 'dnsmasq',
+      name: this.name,
       command,
       args,
       pidFile: this.pidFile,
       // The config path is under this state dir: no other dnsmasq has it on its command line.
       identity: [`--conf-file=${this.confFile}`],
+      scanProcesses: false,
       logger: options.logger,
       ...(options.metrics ? { metrics: options.metrics } : {}),
       ...(options.startGraceMs === undefined ? {} : { startGraceMs: options.startGraceMs }),
@@ -90,8 +184,8 @@ export class DnsmasqService {
     return this.process.health();
   }
 
-  private render(desired: DesiredState, inventory: Inventory): RenderedDhcp {
-    return renderDhcp(desired, inventory, {
+  private render(serving: readonly ServingNetwork[], inventory: Inventory): RenderedDhcp {
+    return renderDhcp(serving, inventory, {
       leaseTime: this.options.leaseTime,
       hostsFile: this.hostsFile,
       pidFile: this.pidFile,
@@ -103,8 +197,8 @@ export class DnsmasqService {
   }
 
   /** Throws ServiceStartError when dnsmasq cannot be started. */
-  async sync(desired: DesiredState, inventory: Inventory): Promise<DhcpSyncResult> {
-    const r = this.render(desired, inventory);
+  async sync(serving: readonly ServingNetwork[], inventory: Inventory): Promise<DhcpSyncResult> {
+    const r = this.render(serving, inventory);
     for (const why of r.skipped) this.options.logger.warn({ action: 'dhcp-skip' }, why);
     if (r.networks === 0) {
       const wasRunning = this.process.running;
@@ -127,7 +221,8 @@ export class DnsmasqService {
       return { ...base, action: 'restarted' };
     }
     const ensured = await this.process.ensureRunning();
-    if (ensured.action === 'restarted') return { ...base, action: 'recovered', exited: ensured.exit };
+    if (ensured.action === 'restarted')
+      return { ...base, action: 'recovered', exited: ensured.exit, exitedService: this.name };
     if (ensured.action === 'started') return { ...base, action: 'started' };
     if (hostsChanged) {
       this.process.signal('SIGHUP');
@@ -151,4 +246,16 @@ async function writeIfChanged(file: string, content: string): Promise<boolean> {
   await chmod(tmp, 0o644);
   await rename(tmp, file);
   return true;
+}
+
+async function forEachBounded<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

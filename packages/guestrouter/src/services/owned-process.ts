@@ -77,6 +77,11 @@ export interface OwnedProcessOptions {
   readonly crashWindowMs?: number;
   /** For tests: where /proc is. */
   readonly procDir?: string;
+  /**
+   * Also look through every process for the identity when the pid file names none (default true).
+   * A family of instances (one per network) sets it false and reaps once with reapByArgumentPrefix.
+   */
+  readonly scanProcesses?: boolean;
 }
 
 export interface ProcessExit {
@@ -175,7 +180,7 @@ export class OwnedProcess {
   /** Starts the daemon (after stopping any stale instance); resolves with its PID. */
   async start(): Promise<number> {
     if (this.running && this.child?.pid !== undefined) return this.child.pid;
-    await this.stopStale();
+    await this.reapStale();
     const { name, command, args, logger } = this.options;
     const child = spawn(command, [...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
@@ -296,20 +301,25 @@ export class OwnedProcess {
     );
   }
 
-  /** Finds instances a killed controller left behind and stops them by PID. */
-  private async stopStale(): Promise<void> {
+  /**
+   * Finds instances a killed controller left behind and stops them by PID: the pid file's PID
+   * when its command line carries the identity, then (unless `scanProcesses` is false) every
+   * process whose command line does.
+   */
+  async reapStale(): Promise<void> {
     const candidates = new Set<number>();
     const recorded = Number.parseInt(await readFile(this.options.pidFile, 'utf8').catch(() => ''), 10);
     if (Number.isInteger(recorded) && recorded > 0) candidates.add(recorded);
     // The pid file may be gone or stale while the orphan still runs: look for the identity too.
-    for (const entry of await readdir(this.procDir).catch(() => [] as string[])) {
-      if (/^\d+$/.test(entry)) candidates.add(Number(entry));
-    }
+    if (this.options.scanProcesses !== false)
+      for (const pid of await listPids(this.procDir)) candidates.add(pid);
+    const { name, logger, metrics } = this.options;
     for (const pid of candidates) {
       if (pid === process.pid) continue;
-      const argv = await this.commandLine(pid);
+      const argv = await commandLine(this.procDir, pid);
       if (argv === undefined || !this.matches(argv)) continue;
-      await this.killStale(pid, argv);
+      metrics?.failures.inc({ service: name, reason: 'stale-stopped' });
+      await stopStaleProcess(pid, argv, name, logger, this.procDir, this.stopTimeoutMs);
     }
     await rm(this.options.pidFile, { force: true });
   }
@@ -317,37 +327,70 @@ export class OwnedProcess {
   private matches(argv: readonly string[]): boolean {
     return this.options.identity.length > 0 && this.options.identity.every((id) => argv.includes(id));
   }
+}
 
-  private async commandLine(pid: number): Promise<string[] | undefined> {
-    const raw = await readFile(`${this.procDir}/${pid}/cmdline`, 'utf8').catch(() => undefined);
-    if (!raw) return undefined; // gone, or a kernel thread / zombie
-    return raw.split('\0').filter((a) => a !== '');
+/**
+ * One /proc scan for a whole family of daemons (one per network, say): stops by PID every process
+ * with an argument starting with `argPrefix` (e.g. `--conf-file=/var/lib/guestrouter/dhcp/`).
+ * Resolves with how many were stopped.
+ */
+export async function reapByArgumentPrefix(
+  argPrefix: string,
+  name: string,
+  logger: OwnedProcessLogger,
+  procDir = '/proc',
+  stopTimeoutMs = 5000,
+): Promise<number> {
+  let stopped = 0;
+  for (const pid of await listPids(procDir)) {
+    if (pid === process.pid) continue;
+    const argv = await commandLine(procDir, pid);
+    if (argv === undefined || !argv.some((a) => a.startsWith(argPrefix))) continue;
+    await stopStaleProcess(pid, argv, name, logger, procDir, stopTimeoutMs);
+    stopped++;
   }
+  return stopped;
+}
 
-  private async killStale(pid: number, argv: readonly string[]): Promise<void> {
-    const { name, logger, metrics } = this.options;
-    logger.warn(
-      { action: 'service-stale', service: name, pid, cmdline: argv.join(' ').slice(0, 300) },
-      `stopping a stale ${name} left by an earlier run`,
-    );
-    metrics?.failures.inc({ service: name, reason: 'stale-stopped' });
-    if (!signalPid(pid, 'SIGTERM')) return;
-    const deadline = Date.now() + this.stopTimeoutMs;
-    while (Date.now() < deadline) {
-      if (!(await this.alive(pid))) return;
-      await sleep(50);
-    }
-    signalPid(pid, 'SIGKILL');
-    while (await this.alive(pid)) await sleep(50);
-  }
+async function listPids(procDir: string): Promise<number[]> {
+  const entries = await readdir(procDir).catch(() => [] as string[]);
+  return entries.filter((e) => /^\d+$/.test(e)).map(Number);
+}
 
-  /** Alive and not a zombie (an orphan's zombie waits for init, it holds no port). */
-  private async alive(pid: number): Promise<boolean> {
-    const stat = await readFile(`${this.procDir}/${pid}/stat`, 'utf8').catch(() => undefined);
-    if (stat === undefined) return false;
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+async function commandLine(procDir: string, pid: number): Promise<string[] | undefined> {
+  const raw = await readFile(`${procDir}/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (!raw) return undefined; // gone, or a kernel thread / zombie
+  return raw.split('\0').filter((a) => a !== '');
+}
+
+async function stopStaleProcess(
+  pid: number,
+  argv: readonly string[],
+  name: string,
+  logger: OwnedProcessLogger,
+  procDir: string,
+  stopTimeoutMs: number,
+): Promise<void> {
+  logger.warn(
+    { action: 'service-stale', service: name, pid, cmdline: argv.join(' ').slice(0, 300) },
+    `stopping a stale ${name} left by an earlier run`,
+  );
+  if (!signalPid(pid, 'SIGTERM')) return;
+  const deadline = Date.now() + stopTimeoutMs;
+  while (Date.now() < deadline) {
+    if (!(await alive(procDir, pid))) return;
+    await sleep(50);
   }
+  signalPid(pid, 'SIGKILL');
+  while (await alive(procDir, pid)) await sleep(50);
+}
+
+/** Alive and not a zombie (an orphan's zombie waits for init, it holds no port). */
+async function alive(procDir: string, pid: number): Promise<boolean> {
+  const stat = await readFile(`${procDir}/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return false;
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
 }
 
 function signalPid(pid: number, signal: NodeJS.Signals): boolean {

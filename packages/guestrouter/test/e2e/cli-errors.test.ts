@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { gatewayMac } from '../../src/desired/mac.js';
 import { runCli, simulatorEnv, TempConfig } from '../helpers/cli.js';
-import { generateSimState } from '../simulator/fixtures.js';
+import { generateSimState, networkId } from '../simulator/fixtures.js';
 import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
 
 // Interfaces that do not exist in the host namespace: plan must still compute.
@@ -33,7 +34,11 @@ describe('guestrouter CLI inputs and failures', () => {
     const result = await runCli(['plan', ...ifaces], env());
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trim().split('\n');
-    assert.ok(lines.includes('ip link add link grnotrunk0 name grnotrunk0.101 type vlan id 101'));
+    assert.ok(
+      lines.includes(
+        `ip link add link grnotrunk0 name grnotrunk0.101 address ${gatewayMac(networkId(1))} type vlan id 101`,
+      ),
+    );
     assert.ok(lines.includes('ip addr add 198.51.100.1/24 dev grnotrunk0.102'));
     assert.ok(lines.includes('sysctl -w net.ipv4.conf.grnotrunk0/101.proxy_arp=1'));
     assert.ok(!lines.some((l) => l.includes('.107')), 'the broken network is not planned');

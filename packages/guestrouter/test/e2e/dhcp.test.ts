@@ -133,16 +133,20 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     started = log.next((l) => l.action === 'dhcp' && l.dnsmasq === 'started', 'dnsmasq started');
   }
 
-  /** dnsmasq processes serving this test's config (any namespace: /proc shows them all). */
-  function dnsmasqPids(): number[] {
-    const conf = `--conf-file=${join(config.dir, 'state', 'dhcp', 'dnsmasq.conf')}`;
+  /** dnsmasq processes of this test's state dir (any namespace: /proc shows them all); `link`: that network's only. */
+  function dnsmasqPids(link?: string): number[] {
+    const dir = join(config.dir, 'state', 'dhcp');
+    const want = (arg: string) =>
+      link === undefined
+        ? arg.startsWith(`--conf-file=${dir}/`)
+        : arg === `--conf-file=${join(dir, link, 'dnsmasq.conf')}`;
     const pids: number[] = [];
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
         const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        if (argv.includes(conf) && !/\) [ZX] /.test(stat)) pids.push(Number(entry));
+        if (argv.some(want) && !/\) [ZX] /.test(stat)) pids.push(Number(entry));
       } catch {
         // exited meanwhile
       }
@@ -171,7 +175,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.equal(
       code,
       0,
-      `udhcpc got a lease:\n${output}\n${readFileSync(join(config.dir, 'state', 'dhcp', 'dnsmasq.conf'), 'utf8')}\n${JSON.stringify(log.lines.filter((l) => l.action === 'dhcp' || l.level === 50))}`,
+      `udhcpc got a lease:\n${output}\n${readFileSync(join(config.dir, 'state', 'dhcp', 'vxlan5001', 'dnsmasq.conf'), 'utf8')}\n${JSON.stringify(log.lines.filter((l) => l.action === 'dhcp' || l.level === 50))}`,
     );
     assert.equal(lease.ip, nic.ipaddress);
     assert.equal(lease.router, sim.state.networks[0]?.gateway);
@@ -206,7 +210,10 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
 
   test('a VM added in CloudStack gets its lease after the next reconcile, without a dnsmasq restart', async () => {
     await started;
-    const pid = log.lines.find((l) => l.action === 'dhcp' && l.dnsmasq === 'started')?.pid;
+    const pidOf = (l: Record<string, unknown>) => (l.pids as Record<string, number> | undefined)?.vxlan5001;
+    const started1 = log.lines.find((l) => l.action === 'dhcp' && l.dnsmasq === 'started');
+    const pid = started1 ? pidOf(started1) : undefined;
+    assert.ok(pid);
     const template = sim.state.virtualMachines[0];
     assert.ok(template?.nic?.[0]);
     const added = {
@@ -235,13 +242,136 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
       !log.lines.some((l) => l.action === 'dhcp' && l.dnsmasq === 'restarted'),
       'dnsmasq re-read its hosts file (SIGHUP) instead of restarting',
     );
-    assert.ok(log.lines.some((l) => l.action === 'dhcp' && l.pid === pid && l.dnsmasq === 'reloaded'));
+    assert.ok(log.lines.some((l) => l.action === 'dhcp' && pidOf(l) === pid && l.dnsmasq === 'reloaded'));
+  });
+
+  test('a network refused for an overlap keeps answering DHCP; a hand-made link of a network is never served', async () => {
+    await started;
+    const base = sim.state.networks[0];
+    assert.ok(base);
+    const clone = (n: number, cidr: string, gateway: string, netmask: string) => ({
+      ...base,
+      id: `b0000000-0000-4000-8000-0000000000${n}`,
+      name: `guest-${n}`,
+      cidr,
+      gateway,
+      netmask,
+      vlan: String(n),
+      broadcasturi: `vxlan://${n}`,
+    });
+    // A hand-made link holds the name the network with VNI 7777 would get; guestrouter leaves it alone.
+    ip(
+      '-n',
+      topo.router,
+      'link',
+      'add',
+      'vxlan7777',
+      'type',
+      'vxlan',
+      'id',
+      '7777',
+      'dstport',
+      '4789',
+      'dev',
+      'trunk',
+    );
+    ip('-n', topo.router, 'addr', 'add', '10.77.0.1/24', 'dev', 'vxlan7777');
+    ip('-n', topo.router, 'link', 'set', 'vxlan7777', 'up');
+    const refused = log.next(
+      (l) => l.action === 'refuse' && l.code === 'cidr-overlap',
+      'the overlap refusal',
+    );
+    sim.state.networks.push(
+      clone(77, '192.0.2.0/25', '192.0.2.126', '255.255.255.128'),
+      clone(7777, '10.77.0.0/24', '10.77.0.1', '255.255.255.0'),
+    );
+    try {
+      await refused;
+      await log.next((l) => l.action === 'cycle', 'a cycle with the refusal');
+      const cycle = await new Promise<Record<string, unknown>>((resolve) => {
+        void log
+          .next((l) => l.action === 'cycle', 'one more cycle')
+          .then(() => resolve(log.lines.at(-1) ?? {}));
+      });
+      assert.equal(cycle.kept, 1, 'the refused network is kept, and counted as kept');
+      const conf = readFileSync(join(config.dir, 'state', 'dhcp', 'vxlan5001', 'dnsmasq.conf'), 'utf8');
+      assert.match(conf, /^interface=vxlan5001$/m, 'the kept network is still served');
+      assert.doesNotMatch(conf, /vxlan7777/, 'the hand-made link is not served');
+      const vm = sim.state.virtualMachines[1]?.nic?.[0];
+      assert.ok(vm?.ipaddress && vm.macaddress);
+      const ns = topo.vm(vm.ipaddress);
+      bareVm(ns, vm.macaddress);
+      const { code, lease } = dhcpClient(ns, 5);
+      assert.equal(code, 0, 'the VM of the refused-but-kept network gets its lease');
+      assert.equal(lease.ip, vm.ipaddress);
+      ip('-n', ns, 'addr', 'add', `${vm.ipaddress}/24`, 'dev', 'eth0');
+    } finally {
+      sim.state.networks.splice(1);
+      ip('-n', topo.router, 'link', 'del', 'vxlan7777');
+    }
+  });
+
+  test("DNS per network, as the Virtual Router: a VM's name is answered on its own network's gateway only", async () => {
+    await started;
+    // A second network whose VM has the same name as one in the first: no conflict, each its own.
+    const more = generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vxlan' });
+    const net2 = more.networks[1];
+    const own2 = more.virtualMachines.find((v) => v.nic?.[0]?.networkid === net2?.id);
+    const first = sim.state.virtualMachines[0];
+    assert.ok(net2?.gateway && own2?.nic?.[0] && first?.name && first.nic?.[0]?.ipaddress);
+    const twin = {
+      ...own2,
+      id: 'a0000000-0000-4000-8000-00000000d0c9',
+      name: first.name,
+      nic: [
+        {
+          ...own2.nic[0],
+          id: 'a0000000-0000-4000-8000-00000000d0ca',
+          ipaddress: '198.51.100.9',
+          macaddress: '02:00:0d:0c:00:99',
+        },
+      ],
+    };
+    const served = log.next(
+      (l) => l.action === 'cycle' && l.served === 2 && l.ok === true,
+      'a cycle serving both networks',
+      30_000,
+    );
+    sim.state.networks.push(net2);
+    sim.state.virtualMachines.push(own2, twin);
+    try {
+      await served;
+      await log.next((l) => l.action === 'cycle' && l.ok === true, 'one more good cycle');
+      topo.hostAll(sim.state);
+      const ns1 = topo.vm(sim.state.virtualMachines[1]?.nic?.[0]?.ipaddress as string);
+      const ns2 = topo.vm(own2.nic?.[0]?.ipaddress as string);
+      const gw1 = sim.state.networks[0]?.gateway as string;
+      assert.equal(dnsQuery(ns1, gw1, first.name), first.nic[0].ipaddress, 'own network: its own VM');
+      assert.equal(
+        dnsQuery(ns2, net2.gateway, first.name),
+        '198.51.100.9',
+        'the same name in network 2: its twin',
+      );
+      assert.equal(dnsQuery(ns2, net2.gateway, `${own2.name}.cloud.test`), own2.nic?.[0]?.ipaddress);
+      assert.equal(
+        dnsQuery(ns1, gw1, `${own2.name}.cloud.test`),
+        'NXDOMAIN',
+        "another network's VM: NXDOMAIN",
+      );
+      assert.equal(dnsQuery(ns1, gw1, own2.name as string), 'NXDOMAIN');
+      assert.equal(dnsmasqPids().length, 2, 'one dnsmasq per served network');
+    } finally {
+      sim.state.networks.splice(1);
+      sim.state.virtualMachines.splice(sim.state.virtualMachines.indexOf(own2), 2);
+      await log.next((l) => l.action === 'cycle' && l.served === 1, 'back to one network', 30_000);
+    }
   });
 
   test('after SIGKILL of run, a new run stops the orphan dnsmasq, runs exactly one and serves a VM added meanwhile', async () => {
     await started;
-    const orphan = dnsmasqPids();
+    const orphan = dnsmasqPids('vxlan5001');
     assert.equal(orphan.length, 1);
+    assert.deepEqual(dnsmasqPids(), orphan, 'one network, one dnsmasq');
     const killed = new Promise((resolve) => child?.once('exit', resolve));
     child?.kill('SIGKILL');
     await killed;
@@ -276,8 +406,8 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.equal(code, 0);
     assert.equal(lease.ip, '192.0.2.60');
     const state = JSON.parse(readFileSync(join(config.dir, 'state', 'state.json'), 'utf8'));
-    assert.equal(state.services.dnsmasq.state, 'running');
-    assert.equal(state.services.dnsmasq.pid, now[0]);
+    assert.equal(state.services['dnsmasq-vxlan5001'].state, 'running');
+    assert.equal(state.services['dnsmasq-vxlan5001'].pid, now[0]);
   });
 
   test('a dnsmasq that dies is reported: the cycle that finds it fails at error level, then it serves again', async () => {
@@ -289,7 +419,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
         l.action === 'cycle' &&
         l.ok === false &&
         l.level === 50 &&
-        /dnsmasq had exited/.test(String(l.error)),
+        /dnsmasq-vxlan5001 had exited/.test(String(l.error)),
       'a failed cycle naming dnsmasq',
     );
     process.kill(pid, 'SIGKILL');

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { gatewayMac } from '../../src/desired/mac.js';
 import { parseLinks } from '../../src/kernel/parse.js';
 import { routerArgs, runCli, simulatorEnv, TempConfig } from '../helpers/cli.js';
 import { ip } from '../helpers/netns.js';
 import { RouterLab } from '../helpers/topology.js';
-import { generateSimState } from '../simulator/fixtures.js';
+import { generateSimState, networkId } from '../simulator/fixtures.js';
 import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
 
 /*
@@ -79,7 +80,7 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
     const lines = result.stdout.trim().split('\n');
     assert.ok(
       lines.includes(
-        `ip -n ${router} link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev trunk`,
+        `ip -n ${router} link add vxlan5001 address ${gatewayMac(networkId(1))} type vxlan id 5001 group 239.0.19.137 dstport 8472 dev trunk`,
       ),
       result.stdout,
     );
@@ -219,7 +220,7 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
     assert.equal(result.code, 1);
     assert.match(
       result.stderr,
-      /"link add link trunk name trunk\.105 type vlan id 105": Error: Unknown device type/,
+      /"link add link trunk name trunk\.105 address [0-9a-f:]{17} type vlan id 105": Error: Unknown device type/,
     );
     const links = routerLinks();
     assert.equal(links.get('vxlan5004')?.up, true);

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { OwnedProcess, OwnedProcessMetrics, ServiceStartError } from '../../src/services/owned-process.js';
+import {
+  OwnedProcess,
+  OwnedProcessMetrics,
+  reapByArgumentPrefix,
+  ServiceStartError,
+} from '../../src/services/owned-process.js';
 
 /*
  * The owned-process module against real processes: /bin/sh loops whose command line carries an
@@ -201,5 +206,16 @@ describe('owned child processes: pid file, stale instances, start failures, cras
     assert.equal(h.recentExits, 3);
     assert.equal(h.crashLoop, true);
     assert.equal(h.lastExit?.signal, 'SIGKILL');
+  });
+
+  test('a family of instances is reaped with one scan: every process with an argument under the prefix, nothing else', async () => {
+    const a = orphan(['-c', 'while :; do sleep 0.2; done', 'x', `--conf-file=${dir}/net-a/c`]);
+    const b = orphan(['-c', 'while :; do sleep 0.2; done', 'x', `--conf-file=${dir}/net-b/c`]);
+    const other = orphan(['-c', 'while :; do sleep 0.2; done', 'x', `--conf-file=${dir}-elsewhere/c`]);
+    const rec = recorder();
+    assert.equal(await reapByArgumentPrefix(`--conf-file=${dir}/`, 'looper', rec.logger), 2);
+    assert.ok(!alive(a) && !alive(b));
+    assert.ok(alive(other));
+    assert.equal(rec.lines.filter((l) => l.obj.action === 'service-stale').length, 2);
   });
 });

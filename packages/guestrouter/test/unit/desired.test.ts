@@ -68,12 +68,19 @@ describe('desiredState', () => {
     const keys = state.sysctls.map((s) => `${s.key}=${s.value}`);
     assert.deepEqual(keys, [
       'net.ipv4.ip_forward=1',
+      'net.ipv4.conf.default.arp_notify=1',
       'net.ipv4.igmp_max_memberships=2',
       'net.ipv4.conf.eth0.proxy_arp=1',
       'net.ipv4.conf.vxlan5001.forwarding=1',
       'net.ipv4.conf.vxlan5001.proxy_arp=1',
+      'net.ipv4.conf.vxlan5001.rp_filter=1',
+      'net.ipv4.conf.vxlan5001.promote_secondaries=1',
+      'net.ipv4.conf.vxlan5001.arp_notify=1',
       'net.ipv4.conf.vxlan5002.forwarding=1',
       'net.ipv4.conf.vxlan5002.proxy_arp=1',
+      'net.ipv4.conf.vxlan5002.rp_filter=1',
+      'net.ipv4.conf.vxlan5002.promote_secondaries=1',
+      'net.ipv4.conf.vxlan5002.arp_notify=1',
     ]);
     assert.equal(state.links.find((l) => l.name === 'vxlan5002')?.public, true);
     assert.equal(state.links.find((l) => l.name === 'vxlan5001')?.public, false);

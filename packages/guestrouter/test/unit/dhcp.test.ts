@@ -3,7 +3,10 @@ import { describe, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { desiredState } from '../../src/desired/desired.js';
 import type { Inventory } from '../../src/inventory/types.js';
+import type { CurrentLink, CurrentState } from '../../src/kernel/types.js';
+import { diff } from '../../src/plan/diff.js';
 import { renderDhcp } from '../../src/services/dhcp.js';
+import { servingNetworks } from '../../src/services/serving.js';
 import { guestNetwork, inventoryOf, vmNic } from '../helpers/inventory.js';
 
 const files = { hostsFile: '/run/gr/dhcp-hosts', pidFile: '/run/gr/dnsmasq.pid', leaseTime: '12h' };
@@ -20,7 +23,9 @@ function render(
     selection: config.networks,
     publicRouting: true,
   });
-  return renderDhcp(desired, inventory, { ...files, ...extra });
+  const current: CurrentState = { links: new Map(), sysctls: new Map(), proxyNeighbours: [] };
+  const plan = diff(desired, current, { trunk: 'eth1', uplink: 'eth0' });
+  return renderDhcp(servingNetworks(inventory, desired, current, plan), inventory, { ...files, ...extra });
 }
 
 /** Every one of `lines` is a whole line of `conf`. */
@@ -112,5 +117,73 @@ describe('renderDhcp', () => {
     assert.equal(r.networks, 0);
     assert.equal(r.hosts, '');
     assert.doesNotMatch(r.conf, /^interface=/m);
+  });
+});
+
+describe('servingNetworks: services follow what is served', () => {
+  const options = {
+    trunk: 'eth1',
+    uplink: 'eth0',
+    vxlan: parseConfig({}).vxlan,
+    selection: parseConfig({}).networks,
+    publicRouting: true,
+  };
+  const link = (name: string, extra: Partial<CurrentLink>): CurrentLink => ({
+    name,
+    up: true,
+    addresses: [],
+    ...extra,
+  });
+  const stateOf = (links: CurrentLink[]): CurrentState => ({
+    links: new Map(links.map((l) => [l.name, l])),
+    sysctls: new Map(),
+    proxyNeighbours: [],
+  });
+
+  test('a link somebody else made under the name of a network is never served', () => {
+    const inventory = inventoryOf([guestNetwork(1), guestNetwork(2)], 1);
+    const desired = desiredState(inventory, options);
+    const current = stateOf([
+      link('vxlan5002', { kind: 'vxlan', vxlan: { vni: 5002, learning: true }, addresses: ['10.9.9.9/24'] }),
+    ]);
+    const plan = diff(desired, current, options);
+    assert.deepEqual(
+      servingNetworks(inventory, desired, current, plan).map((n) => n.link),
+      ['vxlan5001'],
+    );
+  });
+
+  test('a network refused for an overlap but kept is served with the gateway its link carries', () => {
+    const kept = guestNetwork(1);
+    const overlapping = guestNetwork(2, {
+      cidr: '10.0.1.0/25',
+      gateway: '10.0.1.126',
+      netmask: '255.255.255.128',
+    });
+    const inventory = inventoryOf([kept, overlapping], 1);
+    const desired = desiredState(inventory, options);
+    const current = stateOf([
+      link('vxlan5001', { alias: 'guestrouter:net-1', kind: 'vxlan', addresses: ['10.0.1.1/24'] }),
+    ]);
+    const plan = diff(desired, current, options);
+    const serving = servingNetworks(inventory, desired, current, plan);
+    assert.deepEqual(
+      serving.map((n) => [n.link, n.gateway, n.kept]),
+      [['vxlan5001', '10.0.1.1', true]],
+    );
+    const r = renderDhcp(serving, inventory, files);
+    assert.ok(r.conf.includes('dhcp-range=set:gr_vxlan5001,10.0.1.0,static,255.255.255.0,12h'));
+    assert.ok(r.hosts.includes('10.0.1.10'), 'its VMs keep their leases');
+  });
+
+  test('a link whose plan lines failed is not served', () => {
+    const inventory = inventoryOf([guestNetwork(1), guestNetwork(2)], 1);
+    const desired = desiredState(inventory, options);
+    const current = stateOf([]);
+    const plan = diff(desired, current, options);
+    assert.deepEqual(
+      servingNetworks(inventory, desired, current, plan, new Set(['vxlan5001'])).map((n) => n.link),
+      ['vxlan5002'],
+    );
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { type DesiredOptions, desiredState } from '../../src/desired/desired.js';
+import { gatewayMac } from '../../src/desired/mac.js';
 import type { CurrentLink, CurrentState } from '../../src/kernel/types.js';
 import { defaultMaxDeletes, diff } from '../../src/plan/diff.js';
 import { renderPlan, renderShellPlan } from '../../src/plan/render.js';
@@ -20,7 +21,11 @@ function plain(name: string, extra: Partial<CurrentLink> = {}): CurrentLink {
 }
 
 /** Kernel defaults as read on this machine: forwarding off, a socket joins at most 20 multicast groups. */
-const kernelDefaults = { 'net.ipv4.ip_forward': '0', 'net.ipv4.igmp_max_memberships': '20' };
+const kernelDefaults = {
+  'net.ipv4.ip_forward': '0',
+  'net.ipv4.igmp_max_memberships': '20',
+  'net.ipv4.conf.default.arp_notify': '0',
+};
 
 function currentOf(links: CurrentLink[], sysctls: Record<string, string> = {}): CurrentState {
   return {
@@ -47,10 +52,17 @@ function appliedVxlan5001(extra: Partial<CurrentLink> = {}): CurrentLink {
   });
 }
 
+/** The MAC guestrouter gives net-1's link. */
+const mac1 = gatewayMac('net-1');
+
 const appliedSysctls = {
   'net.ipv4.ip_forward': '1',
+  'net.ipv4.conf.default.arp_notify': '1',
+  'net.ipv4.conf.vxlan5001.arp_notify': '1',
   'net.ipv4.conf.vxlan5001.forwarding': '1',
   'net.ipv4.conf.vxlan5001.proxy_arp': '1',
+  'net.ipv4.conf.vxlan5001.rp_filter': '1',
+  'net.ipv4.conf.vxlan5001.promote_secondaries': '1',
 };
 
 describe('diff and plan rendering', () => {
@@ -60,14 +72,16 @@ describe('diff and plan rendering', () => {
     const shell = renderShellPlan(plan);
     assert.equal(shell.length, batch.length);
     assert.ok(
-      shell.includes('ip link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1'),
+      shell.includes(
+        `ip link add vxlan5001 address ${mac1} type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1`,
+      ),
     );
     assert.ok(shell.includes('sysctl -w net.ipv4.ip_forward=1'));
     assert.ok(shell.every((line) => line.startsWith('ip ') || line.startsWith('sysctl -w ')));
     const inNs = renderShellPlan(plan, 'r1');
     assert.ok(
       inNs.includes(
-        'ip -n r1 link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1',
+        `ip -n r1 link add vxlan5001 address ${mac1} type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1`,
       ),
     );
     assert.ok(inNs.includes('ip netns exec r1 sysctl -w net.ipv4.ip_forward=1'));
@@ -76,31 +90,39 @@ describe('diff and plan rendering', () => {
   test('plans a new VXLAN network as global sysctls, ip -batch lines, then per-link sysctls', () => {
     assert.deepEqual(renderPlan(planFor()), [
       'sysctl -w net.ipv4.ip_forward=1',
-      'link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1',
+      'sysctl -w net.ipv4.conf.default.arp_notify=1',
+      `link add vxlan5001 address ${mac1} type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1`,
       'link set dev vxlan5001 alias guestrouter:net-1',
       'addr add 10.0.1.1/24 dev vxlan5001',
       'link set dev vxlan5001 up',
       'sysctl -w net.ipv4.conf.vxlan5001.forwarding=1',
       'sysctl -w net.ipv4.conf.vxlan5001.proxy_arp=1',
+      'sysctl -w net.ipv4.conf.vxlan5001.rp_filter=1',
+      'sysctl -w net.ipv4.conf.vxlan5001.promote_secondaries=1',
+      'sysctl -w net.ipv4.conf.vxlan5001.arp_notify=1',
     ]);
   });
   test('plans a VLAN network as <trunk>.<vlan> with a "/" sysctl key (the VLAN path, checked through plan output)', () => {
     const plan = planFor([guestNetwork(1, { isolation: { kind: 'vlan', id: 1234 } })]);
     assert.deepEqual(renderPlan(plan), [
       'sysctl -w net.ipv4.ip_forward=1',
-      'link add link eth1 name eth1.1234 type vlan id 1234',
+      'sysctl -w net.ipv4.conf.default.arp_notify=1',
+      `link add link eth1 name eth1.1234 address ${gatewayMac('net-1')} type vlan id 1234`,
       'link set dev eth1.1234 alias guestrouter:net-1',
       'addr add 10.0.1.1/24 dev eth1.1234',
       'link set dev eth1.1234 up',
       'sysctl -w net.ipv4.conf.eth1/1234.forwarding=1',
       'sysctl -w net.ipv4.conf.eth1/1234.proxy_arp=1',
+      'sysctl -w net.ipv4.conf.eth1/1234.rp_filter=1',
+      'sysctl -w net.ipv4.conf.eth1/1234.promote_secondaries=1',
+      'sysctl -w net.ipv4.conf.eth1/1234.arp_notify=1',
     ]);
   });
   test('plans an evpn VXLAN link with port 4789 and nolearning', () => {
     const options = { ...base, vxlan: parseConfig({ vxlan: { mode: 'evpn', local: '192.0.2.2' } }).vxlan };
     assert.equal(
-      renderPlan(planFor([guestNetwork(1)], currentOf(hostLinks), options))[1],
-      'link add vxlan5001 type vxlan id 5001 local 192.0.2.2 dstport 4789 nolearning dev eth1',
+      renderPlan(planFor([guestNetwork(1)], currentOf(hostLinks), options))[2],
+      `link add vxlan5001 address ${mac1} type vxlan id 5001 local 192.0.2.2 dstport 4789 nolearning dev eth1`,
     );
   });
   test('plans nothing when the kernel already matches (a second apply is a no-op)', () => {
@@ -162,7 +184,10 @@ describe('diff and plan rendering', () => {
     );
     const lines = renderPlan(planFor([guestNetwork(1)], current));
     assert.equal(lines[0], 'link del dev vxlan5001');
-    assert.equal(lines[1], 'link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1');
+    assert.equal(
+      lines[1],
+      `link add vxlan5001 address ${mac1} type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1`,
+    );
     assert.ok(lines.includes('sysctl -w net.ipv4.conf.vxlan5001.proxy_arp=1'));
   });
   test('fixes addresses and state of an existing marked link in place', () => {
@@ -188,11 +213,12 @@ describe('diff and plan rendering', () => {
   test('raises igmp_max_memberships before the batch when more than 20 multicast VXLAN networks are served', () => {
     const networks = Array.from({ length: 25 }, (_, i) => guestNetwork(i + 1));
     const lines = renderPlan(planFor(networks));
-    assert.deepEqual(lines.slice(0, 2), [
+    assert.deepEqual(lines.slice(0, 3), [
       'sysctl -w net.ipv4.ip_forward=1',
+      'sysctl -w net.ipv4.conf.default.arp_notify=1',
       'sysctl -w net.ipv4.igmp_max_memberships=25',
     ]);
-    assert.ok(lines[2]?.startsWith('link add'));
+    assert.ok(lines[3]?.startsWith('link add'));
     const raised = currentOf(hostLinks, { 'net.ipv4.igmp_max_memberships': '512' });
     assert.ok(
       !renderPlan(planFor(networks, raised)).some((l) => l.includes('igmp')),
@@ -203,7 +229,7 @@ describe('diff and plan rendering', () => {
   });
   test('still computes the plan when the trunk is missing, and reports it', () => {
     const plan = planFor([guestNetwork(1)], currentOf([plain('lo')]));
-    assert.equal(renderPlan(plan).length, 7);
+    assert.equal(renderPlan(plan).length, 11);
     assert.deepEqual(plan.missingInterfaces, [
       { role: 'trunk', name: 'eth1' },
       { role: 'uplink', name: 'eth0' },
@@ -217,7 +243,7 @@ describe('diff and plan rendering', () => {
     const lines = renderPlan(planFor([guestNetwork(1)], current));
     assert.deepEqual(lines.slice(0, 3), [
       'link del dev vxlan5001',
-      'link add vxlan5001 type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1',
+      `link add vxlan5001 address ${mac1} type vxlan id 5001 group 239.0.19.137 dstport 8472 dev eth1`,
       'link set dev vxlan5001 alias guestrouter:net-1',
     ]);
   });
@@ -330,5 +356,61 @@ describe('the deletion budget', () => {
     const plan = diff(desiredState(inventoryOf([]), options), current, { ...options, maxDeletes: 5 });
     assert.ok(plan.deletionsWithheld);
     assert.ok(!renderPlan(plan).some((l) => l.startsWith('neigh del')));
+  });
+});
+
+describe('crash consistency, gateway MACs and gateway changes', () => {
+  test('gateway MACs are derived from the network id: stable, locally administered, unicast, distinct', () => {
+    assert.equal(gatewayMac('net-1'), gatewayMac('net-1'));
+    assert.notEqual(gatewayMac('net-1'), gatewayMac('net-2'));
+    for (const id of ['net-1', 'net-2', 'b0000000-0000-4000-8000-000000000001']) {
+      const first = Number.parseInt(gatewayMac(id).slice(0, 2), 16);
+      assert.equal(first & 0x02, 0x02, 'locally administered');
+      assert.equal(first & 0x01, 0, 'unicast');
+      assert.match(gatewayMac(id), /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    }
+  });
+
+  test('an unmarked link exactly as an interrupted apply left it (down, no address) is adopted and completed', () => {
+    const leftover = appliedVxlan5001({ alias: undefined, up: false, addresses: [], mac: mac1 });
+    const plan = planFor([guestNetwork(1)], currentOf([...hostLinks, leftover], appliedSysctls));
+    assert.deepEqual(plan.refused, []);
+    assert.equal(plan.served, 1);
+    assert.deepEqual(plan.ipCommands, [
+      'link set dev vxlan5001 alias guestrouter:net-1',
+      'addr add 10.0.1.1/24 dev vxlan5001',
+      'link set dev vxlan5001 up',
+    ]);
+    assert.ok(plan.changes.some((c) => c.action === 'adopt-link'));
+  });
+
+  test('an unmarked link that is up, addressed, or has other settings is an operator link: refused, untouched', () => {
+    for (const extra of [
+      { up: true },
+      { addresses: ['10.0.1.1/24'] },
+      { vxlan: { vni: 5001, learning: true } },
+    ]) {
+      const handMade = appliedVxlan5001({ alias: undefined, up: false, addresses: [], ...extra });
+      const plan = planFor([guestNetwork(1)], currentOf([...hostLinks, handMade]));
+      assert.equal(plan.refused[0]?.code, 'interface-conflict', JSON.stringify(extra));
+      assert.ok(!plan.ipCommands.some((l) => l.includes('vxlan5001')));
+    }
+  });
+
+  test('a gateway change on an existing link turns promote_secondaries on before the batch deletes the old address', () => {
+    const current = currentOf(
+      [...hostLinks, appliedVxlan5001({ addresses: ['10.0.1.1/24', '10.0.1.200/24'] })],
+      {
+        ...appliedSysctls,
+        'net.ipv4.conf.vxlan5001.promote_secondaries': '0',
+      },
+    );
+    const plan = planFor([guestNetwork(1, { gateway: '10.0.1.254' })], current);
+    assert.deepEqual(renderPlan(plan), [
+      'sysctl -w net.ipv4.conf.vxlan5001.promote_secondaries=1',
+      'addr del 10.0.1.1/24 dev vxlan5001',
+      'addr del 10.0.1.200/24 dev vxlan5001',
+      'addr add 10.0.1.254/24 dev vxlan5001',
+    ]);
   });
 });

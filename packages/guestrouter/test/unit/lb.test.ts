@@ -3,6 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { parseConfig } from '../../src/config/load.js';
+import { desiredState } from '../../src/desired/desired.js';
 import type { LoadBalancerRule } from '../../src/inventory/rules.js';
 import type { Inventory } from '../../src/inventory/types.js';
 import { desiredLoadBalancers } from '../../src/lb/desired.js';
@@ -38,17 +40,14 @@ function inventory(rules: LoadBalancerRule[]): Inventory {
   };
 }
 
-const links = [
-  {
-    name: 'vxlan5001',
-    networkId: net.id,
-    networkName: net.name,
-    alias: `guestrouter:${net.id}`,
-    spec: { kind: 'vxlan' as const, vni: 5001, port: 8472, dev: 'eth1', learning: true },
-    addresses: ['10.0.1.1/24'],
-    public: false,
-  },
-];
+const defaults = parseConfig({});
+const links = desiredState(inventoryOf([net]), {
+  trunk: 'eth1',
+  uplink: 'eth0',
+  vxlan: defaults.vxlan,
+  selection: defaults.networks,
+  publicRouting: true,
+}).links;
 
 describe('load balancer rules', () => {
   test('a rule becomes a frontend with its members; its port is opened and its address answered', () => {

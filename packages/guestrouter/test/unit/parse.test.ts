@@ -25,6 +25,7 @@ describe('ip -json parsers', () => {
       name: 'vxlan5001',
       up: true,
       alias: 'guestrouter:net-1',
+      mac: 'd2:4d:26:b7:00:de',
       kind: 'vxlan',
       vxlan: { vni: 5001, port: 8472, group: '239.0.19.137', dev: 'veth0', learning: true },
       addresses: ['10.1.0.1/24'],
