@@ -76,9 +76,9 @@ node --import tsx packages/guestrouter/src/cli.ts run --netns "$R" --trunk trunk
 RUN_PID=$!
 for _ in $(seq 100); do grep -q '"dnsmasq":"started"' "$WORK/run.log" && break; sleep 0.2; done
 grep -o '"msg":"dhcp started"' "$WORK/run.log" >/dev/null || { echo "dnsmasq did not start:"; cat "$WORK/run.log"; exit 1; }
-echo "dnsmasq started for $(grep -o '"networks":[0-9]*' "$WORK/run.log" | head -1 | cut -d: -f2) networks:"
-sed 's/^/  /' "$WORK/state/dhcp/dhcp-hosts"
-mac=$(grep ',192.0.2.2,' "$WORK/state/dhcp/dhcp-hosts" | cut -d, -f1)
+echo "dnsmasq started for $(grep -o '"networks":[0-9]*' "$WORK/run.log" | head -1 | cut -d: -f2) networks (one instance each):"
+cat "$WORK"/state/dhcp/*/dhcp-hosts | sed 's/^/  /'
+mac=$(cat "$WORK"/state/dhcp/*/dhcp-hosts | grep ',192.0.2.2,' | cut -d, -f1)
 ip -n "$P-vm1" addr flush dev eth0
 ip -n "$P-vm1" link set eth0 down; ip -n "$P-vm1" link set eth0 address "$mac"; ip -n "$P-vm1" link set eth0 up
 say "ip netns exec $P-vm1 udhcpc -i eth0   # VM 1 booted without an address, MAC $mac"

@@ -39,6 +39,8 @@ export interface CycleOutcome {
   readonly served: number;
   /** Refused networks whose link is kept as it was, still routing and served DHCP/DNS. */
   readonly kept?: number;
+  /** The inventory was fetched and the kernel read: served/refused are current. */
+  readonly fetched?: boolean;
   readonly refused: number;
   readonly error?: string;
 }
@@ -53,6 +55,8 @@ export class Controller {
   private running: Promise<CycleOutcome> | undefined;
   private stopped = false;
   private lastRefusals = '';
+  /** What the last cycle that read the inventory and the kernel saw (state.json of failed fetches). */
+  private lastFetched: { at: string; served: number; kept: number; refused: number } | undefined;
   cycles = 0;
 
   constructor(
@@ -116,11 +120,13 @@ export class Controller {
     const outcome = await this.reconcile();
     stopTimer?.();
     this.metrics?.cycles.inc({ result: outcome.ok ? 'ok' : 'failed' });
-    if (outcome.ok) {
+    // A cycle that read the kernel knows what serves, even when it failed (a link, a daemon); one that
+    // could not fetch the inventory knows nothing new and leaves the gauges as they were.
+    if (outcome.fetched) {
       this.metrics?.served.set(outcome.served);
       this.metrics?.refused.set(outcome.refused);
-      this.metrics?.lastSuccess.set(Date.now() / 1000);
     }
+    if (outcome.ok) this.metrics?.lastSuccess.set(Date.now() / 1000);
     return outcome;
   }
 
@@ -137,7 +143,10 @@ export class Controller {
         { action: 'fetch-inventory', err: message, kept: true },
         'inventory fetch failed; the router keeps its current state',
       );
-      return { ok: false, changes: 0, served: 0, refused: 0, error: message };
+      const failed: CycleOutcome = { ok: false, changes: 0, served: 0, refused: 0, error: message };
+      // state.json says this cycle failed and why; what serves is what the last cycle that read it saw.
+      await this.writeState(failed, undefined);
+      return failed;
     }
     try {
       const { plan, desired, current, lb } = await computePlan(inventory, s.kernel, s);
@@ -272,6 +281,7 @@ export class Controller {
         served: serving.filter((n) => !n.kept).length,
         kept: serving.filter((n) => n.kept).length,
         refused: plan.refused.length,
+        fetched: true,
         ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
       };
       // The state file is written before the cycle is reported done, so whoever reads the log line finds it.
@@ -288,9 +298,24 @@ export class Controller {
   }
 
   /** Last successful cycle, for operators (`cat state.json`); best effort. */
-  private async writeState(outcome: CycleOutcome, fetchedAt: number): Promise<void> {
+  private async writeState(outcome: CycleOutcome, fetchedAt: number | undefined): Promise<void> {
     const dir = this.settings.stateDir;
     if (!dir) return;
+    const at = new Date().toISOString();
+    let record: object;
+    if (fetchedAt === undefined) {
+      const { ok, error } = outcome;
+      record = {
+        at,
+        ok,
+        error,
+        fetched: false,
+        ...(this.lastFetched ? { lastFetched: this.lastFetched } : {}),
+      };
+    } else {
+      record = { at, fetchedAt, ...outcome };
+      this.lastFetched = { at, served: outcome.served, kept: outcome.kept ?? 0, refused: outcome.refused };
+    }
     try {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
@@ -299,10 +324,7 @@ export class Controller {
         ...(this.settings.dhcp ? this.settings.dhcp.health() : {}),
         ...(this.settings.lb ? { haproxy: this.settings.lb.health() } : {}),
       };
-      await writeFile(
-        tmp,
-        `${JSON.stringify({ at: new Date().toISOString(), fetchedAt, ...outcome, services }, null, 2)}\n`,
-      );
+      await writeFile(tmp, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
       await rename(tmp, file);
     } catch (error) {
       this.logger.warn(

@@ -96,6 +96,16 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     sim.failNext(2, 'http500');
     await log.next((l) => l.action === 'fetch-inventory' && l.kept === true, 'a failed fetch');
     assert.ok(links().has('vxlan5001') && links().has('vxlan5002'));
+    // state.json says so too (written right after the log line), with what the last good read saw.
+    let state: Record<string, unknown> = {};
+    for (let i = 0; i < 40 && state.ok !== false; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      state = JSON.parse(readFileSync(join(config.dir, 'state', 'state.json'), 'utf8'));
+    }
+    assert.equal(state.ok, false);
+    assert.equal(state.fetched, false);
+    assert.match(String(state.error), /listZones|HTTP 500|500/);
+    assert.equal((state.lastFetched as { served?: number } | undefined)?.served, 2);
     await log.next((l) => l.msg === 'reconcile done', 'a good cycle after the failure');
     assert.ok(links().has('vxlan5001'));
     const port = log.lines.find((l) => l.action === 'metrics')?.port;
