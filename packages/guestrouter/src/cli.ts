@@ -23,6 +23,7 @@ import type { GuestrouterConfig } from './config/schema.js';
 import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
+import { HaproxyService } from './lb/haproxy.js';
 import {
   generatePassword,
   LocalBinder,
@@ -32,6 +33,8 @@ import {
   PasswordStore,
   UserDataCache,
 } from './metadata/index.js';
+import { NftKernel } from './nft/current.js';
+import { planOperations } from './plan/operations.js';
 import { renderPlan, renderShellPlan } from './plan/render.js';
 import type { Plan } from './plan/types.js';
 import { Controller, type ControllerSettings } from './reconcile/controller.js';
@@ -84,6 +87,7 @@ interface Session {
   trunk: string;
   uplink: string;
   kernel: IprouteKernel;
+  nft: NftKernel;
   fetch: () => Promise<Inventory>;
 }
 
@@ -118,12 +122,14 @@ function session(
     trunk,
     uplink,
     kernel: new IprouteKernel(config.netns),
+    nft: new NftKernel(config.netns),
     fetch: () => fetchInventory(client, { logger: log, ...(zoneId ? { zoneId } : {}) }),
   };
 }
 
 function reportPlanNotes(plan: Plan): void {
   for (const r of plan.refused) process.stderr.write(`guestrouter: ${r.message}\n`);
+  for (const r of plan.refusedRules ?? []) process.stderr.write(`guestrouter: ${r.message}\n`);
   for (const k of plan.kept) {
     const why = k.reason === 'refused' ? 'is refused, not removed' : 'is gone, but over the deletion budget';
     process.stderr.write(`guestrouter: keeping ${k.link} as it is: network ${k.networkId} ${why}\n`);
@@ -131,6 +137,10 @@ function reportPlanNotes(plan: Plan): void {
   if (plan.deletionsWithheld) {
     const { links, limit } = plan.deletionsWithheld;
     process.stderr.write(`guestrouter: ${new DeletionBudgetError(links, limit).message}\n`);
+  }
+  for (const op of plan.serviceOperations ?? []) {
+    if (op.object.kind === 'service-config')
+      process.stderr.write(`guestrouter: ${op.action} ${op.object.path}: ${op.reason}\n`);
   }
   for (const m of plan.missingInterfaces) {
     process.stderr.write(
@@ -145,8 +155,11 @@ function planJson(plan: Plan, netns: string | undefined): object {
     shell: renderShellPlan(plan, netns),
     ipBatch: plan.ipCommands,
     sysctls: [...plan.sysctlsBefore, ...plan.sysctls],
+    nft: plan.nftScript ?? [],
+    operations: planOperations(plan),
     changes: plan.changes,
     refused: plan.refused,
+    refusedRules: plan.refusedRules ?? [],
     kept: plan.kept,
     ...(plan.deletionsWithheld ? { deletionsWithheld: plan.deletionsWithheld } : {}),
     missingInterfaces: plan.missingInterfaces,
@@ -176,13 +189,19 @@ async function applyCommand(options: GlobalOptions): Promise<void> {
     ...(options.allowDeletes === undefined ? {} : { allowDeletes: options.allowDeletes }),
   });
   if (!options.json) reportPlanNotes(plan);
-  await applyPlan(plan, s.kernel, s.config.netns, (failures) => {
-    for (const f of failures) {
-      process.stderr.write(
-        `guestrouter: warning: gratuitous ARP for ${f.address} on ${f.link} failed: ${f.err}\n`,
-      );
-    }
-  });
+  await applyPlan(
+    plan,
+    s.kernel,
+    s.config.netns,
+    (failures) => {
+      for (const f of failures) {
+        process.stderr.write(
+          `guestrouter: warning: gratuitous ARP for ${f.address} on ${f.link} failed: ${f.err}\n`,
+        );
+      }
+    },
+    s.nft,
+  );
   if (options.json) {
     process.stdout.write(
       `${JSON.stringify({ applied: true, ...planJson(plan, s.config.netns) }, null, 2)}\n`,
@@ -220,14 +239,17 @@ function controllerSettings(
   s: Session,
   dhcp?: DnsmasqService,
   metadata?: MetadataService,
+  lb?: HaproxyService,
 ): ControllerSettings {
   return {
     ...(dhcp ? { dhcp } : {}),
     ...(metadata ? { metadata } : {}),
+    ...(lb ? { lb } : {}),
     config: s.config,
     trunk: s.trunk,
     uplink: s.uplink,
     kernel: s.kernel,
+    nft: s.nft,
     fetchInventory: s.fetch,
     intervalMs: s.config.run.intervalSeconds * 1000,
     jitterMs: s.config.run.jitterSeconds * 1000,
@@ -256,6 +278,18 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           metrics: metrics.services,
         })
       : undefined;
+  // haproxy, like dnsmasq, is a child of a long-running `run`; --once would leave it orphaned.
+  const lb =
+    first.firewall.enabled && !options.once
+      ? new HaproxyService({
+          dir: join(first.stateDir, 'haproxy'),
+          binary: first.loadBalancer.haproxy,
+          checkIntervalMs: first.loadBalancer.checkIntervalMs,
+          ...(first.netns ? { netns: first.netns } : {}),
+          logger,
+          metrics: metrics.services,
+        })
+      : undefined;
   if (first.dhcp.enabled && options.once) {
     logger.warn({ action: 'dhcp' }, 'dhcp.enabled is ignored with --once: DHCP is served by a running `run`');
   }
@@ -268,7 +302,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     );
   }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry), dhcp, metadata),
+    controllerSettings(session(options, logger, metrics.registry), dhcp, metadata, lb),
     logger,
     Math.random,
     metrics,
@@ -303,7 +337,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp, metadata));
+        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp, metadata, lb));
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },

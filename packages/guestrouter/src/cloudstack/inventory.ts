@@ -7,6 +7,7 @@
 import type { GuestNetwork, Inventory, Isolation, PublicIp, VmNic, Zone } from '../inventory/types.js';
 import type { CloudStackClient, CloudStackLogger, Params } from './client.js';
 import type { RawNetwork, RawPublicIp, RawVirtualMachine, RawZone } from './messages.js';
+import { fetchRules } from './rules.js';
 
 /**
  * Why a network has no isolation: CloudStack returns `vlan` and
@@ -102,6 +103,7 @@ export function mapNetwork(raw: RawNetwork): GuestNetwork | undefined {
     services,
     tags,
     ...(raw.state === undefined ? {} : { state: raw.state }),
+    ...(raw.egressdefaultpolicy === undefined ? {} : { egressDefaultAllow: raw.egressdefaultpolicy }),
   };
 }
 
@@ -139,6 +141,9 @@ export function mapPublicIp(raw: RawPublicIp): PublicIp {
     ...(raw.associatednetworkid === undefined ? {} : { networkId: raw.associatednetworkid }),
     ...(raw.virtualmachineid === undefined ? {} : { vmId: raw.virtualmachineid }),
     ...(raw.state === undefined ? {} : { state: raw.state }),
+    ...(raw.issourcenat === undefined ? {} : { isSourceNat: raw.issourcenat }),
+    ...(raw.isstaticnat === undefined ? {} : { isStaticNat: raw.isstaticnat }),
+    ...(raw.vmipaddress === undefined ? {} : { vmIpAddress: raw.vmipaddress }),
   };
 }
 
@@ -246,11 +251,12 @@ export async function fetchInventory(
     { allocatedonly: true },
     'publicipaddress',
   );
+  const rules = await fetchRules(client, listBoth);
   const { inventory, skipped } = buildInventory(
     { zones, networks, virtualMachines, publicIpAddresses },
     (options.now ?? Date.now)(),
   );
   for (const item of skipped)
     options.logger?.warn({ kind: item.kind, id: item.id, reason: item.reason }, 'inventory item skipped');
-  return inventory;
+  return { ...inventory, rules };
 }

@@ -61,6 +61,8 @@ export interface RawNetwork {
   networkofferingid?: string;
   networkofferingname?: string;
   vpcid?: string;
+  /** The offering's default egress policy: true allow, false deny. */
+  egressdefaultpolicy?: boolean;
   issystem?: boolean;
   /** Set when a project owns the network; such networks are listed only with `projectid`. */
   projectid?: string;
@@ -158,5 +160,63 @@ export interface RawAsyncJob {
   jobresultcode?: number;
   jobresulttype?: string;
   jobresult?: { virtualmachine?: RawVirtualMachine; errorcode?: number; errortext?: string };
+  [extra: string]: unknown;
+}
+
+/** `listPortForwardingRules` items (`portforwardingrule`), FirewallRuleResponse. Ports are strings there. */
+export interface RawPortForwardingRule {
+  id: string;
+  privateport?: string;
+  privateendport?: string;
+  publicport?: string;
+  publicendport?: string;
+  protocol?: string;
+  virtualmachineid?: string;
+  virtualmachinename?: string;
+  ipaddressid?: string;
+  ipaddress?: string;
+  state?: string;
+  /** Comma-separated source CIDRs. */
+  cidrlist?: string;
+  vmguestip?: string;
+  networkid?: string;
+  projectid?: string;
+  [extra: string]: unknown;
+}
+
+/** `listFirewallRules` and `listEgressFirewallRules` items (`firewallrule`), FirewallResponse. */
+export interface RawFirewallRule {
+  id: string;
+  protocol?: string;
+  startport?: number | string;
+  endport?: number | string;
+  ipaddressid?: string;
+  ipaddress?: string;
+  networkid?: string;
+  state?: string;
+  cidrlist?: string;
+  icmptype?: number;
+  icmpcode?: number;
+  destcidrlist?: string;
+  /** `Ingress` or `Egress`. */
+  traffictype?: string;
+  projectid?: string;
+  [extra: string]: unknown;
+}
+
+/** `listLoadBalancerRules` items (`loadbalancerrule`), LoadBalancerResponse. */
+export interface RawLoadBalancerRule {
+  id: string;
+  name?: string;
+  publicipid?: string;
+  publicip?: string;
+  publicport?: string;
+  privateport?: string;
+  algorithm?: string;
+  networkid?: string;
+  cidrlist?: string;
+  protocol?: string;
+  state?: string;
+  projectid?: string;
   [extra: string]: unknown;
 }

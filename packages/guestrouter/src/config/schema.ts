@@ -115,6 +115,28 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * The nftables rule set guestrouter owns (tables `inet guestrouter` and `ip guestrouter_nat`):
+     * anti-spoofing, tenant isolation, source/static NAT, port forwarding, ingress and egress firewall.
+     */
+    firewall: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Drop new traffic from one guest network into another's private network. */
+        isolation: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    /** Load balancing of the CloudStack LB rules by one haproxy that `run` owns (files in STATEDIR/haproxy). */
+    loadBalancer: z
+      .object({
+        /** The haproxy program (Debian package haproxy). */
+        haproxy: z.string().min(1).default('haproxy'),
+        /** Health check interval; a backend is taken out after two failed checks. */
+        checkIntervalMs: z.number().int().min(100).max(60000).default(1000),
+      })
+      .strict()
+      .default({}),
     /** Limits that stop a wrong inventory from tearing networks down. */
     safety: z
       .object({

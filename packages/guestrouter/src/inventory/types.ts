@@ -1,3 +1,5 @@
+import type { InventoryRules } from './rules.js';
+
 /**
  * The inventory guestrouter works from, as read from the CloudStack API and
  * normalised. Pure planning code consumes only these shapes, so it is tested
@@ -29,6 +31,8 @@ export interface GuestNetwork {
   readonly services: readonly { readonly name: string; readonly provider?: string }[];
   readonly tags: readonly string[];
   readonly state?: string;
+  /** The offering's default egress policy (`egressdefaultpolicy`): true allows, false denies; CloudStack's default is allow. */
+  readonly egressDefaultAllow?: boolean;
 }
 
 export interface VmNic {
@@ -53,6 +57,11 @@ export interface PublicIp {
   readonly networkId?: string;
   readonly vmId?: string;
   readonly state?: string;
+  /** `issourcenat`: the network's source NAT address. */
+  readonly isSourceNat?: boolean;
+  /** `isstaticnat`: 1:1 NAT to `vmId` at `vmIpAddress`. */
+  readonly isStaticNat?: boolean;
+  readonly vmIpAddress?: string;
 }
 
 export interface Zone {
@@ -66,6 +75,8 @@ export interface Inventory {
   readonly networks: readonly GuestNetwork[];
   readonly nics: readonly VmNic[];
   readonly publicIps: readonly PublicIp[];
+  /** NAT, port forwarding, firewall and load balancer rules; absent means none. */
+  readonly rules?: InventoryRules;
   /** When the inventory was read, unix ms. */
   readonly fetchedAt: number;
 }

@@ -1,4 +1,5 @@
 import type { DesiredLink, SysctlSetting } from '../desired/types.js';
+import { shellScript } from '../nft/render.js';
 import type { Plan } from './types.js';
 
 export function linkAddCommand(link: DesiredLink): string {
@@ -26,7 +27,12 @@ export function sysctlCommand(setting: SysctlSetting): string {
  * ip -batch lines, then per-link sysctl writes. What `plan` prints.
  */
 export function renderPlan(plan: Plan): string[] {
-  return [...plan.sysctlsBefore.map(sysctlCommand), ...plan.ipCommands, ...plan.sysctls.map(sysctlCommand)];
+  return [
+    ...plan.sysctlsBefore.map(sysctlCommand),
+    ...plan.ipCommands,
+    ...plan.sysctls.map(sysctlCommand),
+    ...nftCommand(plan),
+  ];
 }
 
 /**
@@ -41,5 +47,12 @@ export function renderShellPlan(plan: Plan, netns?: string): string[] {
     ...plan.sysctlsBefore.map((s) => inNs(sysctlCommand(s))),
     ...plan.ipCommands.map((line) => `${ip} ${line}`),
     ...plan.sysctls.map((s) => inNs(sysctlCommand(s))),
+    ...nftCommand(plan, netns),
   ];
+}
+
+/** The nft transaction as one shell command (a here-document), after the links it names exist. */
+function nftCommand(plan: Plan, netns?: string): string[] {
+  const script = plan.nftScript ?? [];
+  return script.length === 0 ? [] : [shellScript(script, netns)];
 }

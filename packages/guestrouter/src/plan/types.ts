@@ -1,4 +1,6 @@
 import type { Refusal, SysctlSetting } from '../desired/types.js';
+import type { RuleRefusal } from '../nft/types.js';
+import type { Operation } from './operations.js';
 
 export type ChangeAction =
   | 'create-link'
@@ -10,7 +12,15 @@ export type ChangeAction =
   | 'set-up'
   | 'add-proxy-neighbour'
   | 'delete-proxy-neighbour'
-  | 'set-sysctl';
+  | 'set-sysctl'
+  | 'add-public-address'
+  | 'remove-public-address'
+  | 'create-nft-chain'
+  | 'replace-nft-chain'
+  | 'delete-nft-chain'
+  | 'create-nft-rule'
+  | 'update-nft-rule'
+  | 'delete-nft-rule';
 
 /** One change, for logs and JSON output; the literal commands are in Plan.sysctlsBefore, ipCommands, sysctls. */
 export interface Change {
@@ -18,6 +28,8 @@ export interface Change {
   readonly link?: string;
   readonly networkId?: string;
   readonly detail: string;
+  /** Why, when the action alone does not say it (nft rules, public addresses). */
+  readonly reason?: string;
 }
 
 export interface Plan {
@@ -45,6 +57,14 @@ export interface Plan {
   /** Trunk/uplink interfaces that do not exist: `plan` warns, `apply` refuses. */
   readonly missingInterfaces: readonly { readonly role: 'trunk' | 'uplink'; readonly name: string }[];
   readonly served: number;
+  /** The nft -f script that replaces guestrouter's tables in one transaction; empty when they are up to date. */
+  readonly nftScript?: readonly string[];
+  /** CloudStack rules (port forwards, firewall, NAT ...) not served, each with why. */
+  readonly refusedRules?: readonly RuleRefusal[];
+  /** The typed operations on the nft rule set (the ip/sysctl ones come from `changes`). */
+  readonly nftOperations?: readonly Operation[];
+  /** Service configurations `run` writes and reloads (haproxy); not part of what `apply` runs. */
+  readonly serviceOperations?: readonly Operation[];
   /** Gateway addresses added to links that were up already: announced by gratuitous ARP after the batch. */
   readonly announce: readonly Announcement[];
 }

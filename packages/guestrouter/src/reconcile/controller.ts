@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
+import type { HaproxyService } from '../lb/haproxy.js';
 import type { MetadataService } from '../metadata/service.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
 import { servingNetworks } from '../services/serving.js';
@@ -30,6 +31,8 @@ export interface ControllerSettings extends PlanSettings {
   readonly dhcp?: DnsmasqService;
   /** Meta data and password servers (config metadata.enabled); synced after DHCP. */
   readonly metadata?: MetadataService;
+  /** Load balancing (the CloudStack LB rules) through one haproxy; synced after every successful plan. */
+  readonly lb?: HaproxyService;
 }
 
 export interface CycleOutcome {
@@ -75,6 +78,7 @@ export class Controller {
   reload(settings: ControllerSettings): void {
     const old = this.settings.dhcp;
     const oldMetadata = this.settings.metadata;
+    const oldLb = this.settings.lb;
     this.settings = settings;
     if (oldMetadata !== undefined && oldMetadata !== settings.metadata) {
       oldMetadata
@@ -84,6 +88,13 @@ export class Controller {
             { action: 'metadata', err: error.message },
             'stopping the meta data servers failed',
           ),
+        );
+    }
+    if (oldLb !== undefined && oldLb !== settings.lb) {
+      oldLb
+        .stop()
+        .catch((error: Error) =>
+          this.logger.error({ action: 'lb', err: error.message }, 'stopping haproxy failed'),
         );
     }
     if (old !== undefined && old !== settings.dhcp) {
@@ -103,6 +114,7 @@ export class Controller {
     if (this.running) await this.running;
     await this.settings.dhcp?.stop();
     await this.settings.metadata?.stop();
+    await this.settings.lb?.stop();
   }
 
   private schedule(delayMs: number): void {
@@ -152,11 +164,18 @@ export class Controller {
       return failed;
     }
     try {
-      const { plan, desired, current } = await computePlan(inventory, s.kernel, s);
-      const refusals = plan.refused.map((r) => r.message).join('\n');
+      const { plan, desired, current, lb } = await computePlan(inventory, s.kernel, s);
+      const refusedRules = plan.refusedRules ?? [];
+      const refusals = [...plan.refused, ...refusedRules].map((r) => r.message).join('\n');
       if (refusals !== this.lastRefusals) {
         for (const r of plan.refused) {
           this.logger.warn({ action: 'refuse', networkId: r.networkId, code: r.code }, r.message);
+        }
+        for (const r of refusedRules) {
+          this.logger.warn(
+            { action: 'refuse-rule', networkId: r.networkId, kind: r.kind, ruleId: r.ruleId },
+            r.message,
+          );
         }
         this.lastRefusals = refusals;
       }
@@ -173,14 +192,20 @@ export class Controller {
       let failedLinks = new Set<string | undefined>();
       if (!isEmptyPlan(plan)) {
         try {
-          await applyPlan(plan, s.kernel, s.netns, (failures) => {
-            for (const f of failures) {
-              this.logger.warn(
-                { action: 'announce', link: f.link, address: f.address, err: f.err },
-                'gratuitous ARP failed',
-              );
-            }
-          });
+          await applyPlan(
+            plan,
+            s.kernel,
+            s.netns,
+            (failures) => {
+              for (const f of failures) {
+                this.logger.warn(
+                  { action: 'announce', link: f.link, address: f.address, err: f.err },
+                  'gratuitous ARP failed',
+                );
+              }
+            },
+            s.nft,
+          );
         } catch (error) {
           if (!(error instanceof ApplyIncompleteError)) throw error;
           // One line each for the first failures, then one summary: thousands of failed lines (a
@@ -262,6 +287,31 @@ export class Controller {
           this.logger.error({ action: 'metadata', err: (error as Error).message }, 'meta data not served');
         }
       }
+      if (s.lb !== undefined && lb !== undefined) {
+        try {
+          const r = await s.lb.sync(lb);
+          if (r.action !== 'unchanged' && r.action !== 'idle') {
+            this.logger.info(
+              {
+                action: 'lb',
+                haproxy: r.action,
+                frontends: r.frontends,
+                backends: r.backends,
+                pid: s.lb.pid,
+              },
+              `load balancer ${r.action}`,
+            );
+          }
+          if (r.exited) {
+            serviceErrors.push(
+              `haproxy had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
+            );
+          }
+        } catch (error) {
+          serviceErrors.push((error as Error).message);
+          this.logger.error({ action: 'lb', err: (error as Error).message }, 'load balancing not updated');
+        }
+      }
       const errors = [
         ...(failedLinks.size > 0 ? [`${failedLinks.size} link(s) failed to apply`] : []),
         ...budgetErrors,
@@ -314,7 +364,10 @@ export class Controller {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
       const tmp = `${file}.tmp`;
-      const services = this.settings.dhcp ? this.settings.dhcp.health() : {};
+      const services = {
+        ...(this.settings.dhcp ? this.settings.dhcp.health() : {}),
+        ...(this.settings.lb ? { haproxy: this.settings.lb.health() } : {}),
+      };
       await writeFile(tmp, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
       await rename(tmp, file);
     } catch (error) {

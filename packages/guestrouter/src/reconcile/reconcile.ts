@@ -1,23 +1,33 @@
 import type { GuestrouterConfig } from '../config/schema.js';
 import { desiredState } from '../desired/desired.js';
-import { type DesiredState, networkIdFromMark } from '../desired/types.js';
+import { type DesiredLink, type DesiredState, networkIdFromMark } from '../desired/types.js';
 import { ApplyIncompleteError, InterfaceMissingError } from '../errors.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { CurrentState } from '../kernel/types.js';
+import { type DesiredLb, desiredLoadBalancers } from '../lb/desired.js';
+import { haproxyOperation } from '../lb/plan.js';
+import type { NftAdapter } from '../nft/current.js';
+import { desiredNft } from '../nft/desired.js';
+import { diffNft } from '../nft/diff.js';
 import { defaultMaxDeletes, diff } from '../plan/diff.js';
-import type { Announcement, Plan } from '../plan/types.js';
+import type { Announcement, Change, Plan } from '../plan/types.js';
+import { diffPublicAddresses, publicAddressLabel, readLabelledAddresses } from '../publicip/publicip.js';
 
 export interface PlanResult {
   readonly desired: DesiredState;
   readonly current: CurrentState;
   readonly plan: Plan;
+  /** The load balancer frontends `run` gives haproxy (computed with the nft rule set that opens their ports). */
+  readonly lb?: DesiredLb;
 }
 
 export interface PlanSettings {
   readonly trunk: string;
   readonly uplink: string;
   readonly config: GuestrouterConfig;
+  /** The nftables side; without it (or with firewall.enabled false) the plan covers links, addresses and sysctls only. */
+  readonly nft?: NftAdapter;
   /** The operator's confirmation for this run (`apply --allow-deletes N`): overrides the budget. */
   readonly allowDeletes?: number;
 }
@@ -40,10 +50,69 @@ export async function computePlan(
   const marked = [...current.links.values()].filter((l) => networkIdFromMark(l.alias) !== undefined).length;
   const maxDeletes =
     settings.allowDeletes ?? settings.config.safety.maxDeletesPerCycle ?? defaultMaxDeletes(marked);
+  const base = diff(desired, current, { trunk: settings.trunk, uplink: settings.uplink, maxDeletes });
+  if (!settings.nft || !settings.config.firewall.enabled) return { desired, current, plan: base };
+  // Withheld deletions mean the inventory may be wrong: the rule set (NAT of those networks included) stays as it is.
+  if (base.deletionsWithheld) return { desired, current, plan: base };
+  const conflicted = new Set(
+    base.refused.filter((r) => r.code === 'interface-conflict').map((r) => r.networkId),
+  );
+  const links = desired.links.filter((l) => !conflicted.has(l.networkId));
+  const lb = desiredLoadBalancers(inventory, links);
+  const plan = await withNft(base, links, lb, inventory, settings, settings.nft);
+  const haproxy = await haproxyOperation(
+    lb,
+    settings.config.stateDir,
+    settings.config.loadBalancer.checkIntervalMs,
+  );
+  return { desired, current, lb, plan: haproxy ? { ...plan, serviceOperations: [haproxy] } : plan };
+}
+
+/** Adds the nft rule set and the uplink's NAT public addresses to the link plan. */
+async function withNft(
+  base: Plan,
+  links: readonly DesiredLink[],
+  lb: DesiredLb,
+  inventory: Inventory,
+  settings: PlanSettings,
+  nft: NftAdapter,
+): Promise<Plan> {
+  const wanted = desiredNft(
+    inventory,
+    links,
+    { uplink: settings.uplink, isolation: settings.config.firewall.isolation },
+    lb,
+  );
+  const label = publicAddressLabel(settings.uplink);
+  const [currentNft, labelled] = await Promise.all([
+    nft.read(),
+    label ? readLabelledAddresses(settings.config.netns, settings.uplink, label) : Promise.resolve([]),
+  ]);
+  const nftPlan = diffNft(wanted, currentNft);
+  const refusedRules = [...wanted.refused];
+  let addresses = { lines: [] as string[], changes: [] as Change[] };
+  if (label) addresses = diffPublicAddresses(wanted.publicAddresses, labelled, settings.uplink, label);
+  else if (wanted.publicAddresses.length > 0) {
+    refusedRules.push({
+      kind: 'source-nat',
+      ruleId: settings.uplink,
+      message: `public addresses not answered: the uplink name ${settings.uplink} leaves no room for the address label ${settings.uplink}:gr (15 characters at most)`,
+    });
+  }
+  const nftChanges: Change[] = nftPlan.operations.map((op) => ({
+    action: `${op.action}-${op.object.kind}` as Change['action'],
+    detail: `${'table' in op.object ? `${op.object.table} ${op.object.chain}` : ''}${op.object.kind === 'nft-rule' ? ` ${op.object.key}` : ''}${op.detail ? `: ${op.detail}` : ''}`,
+    reason: op.reason,
+    ...(op.networkId ? { networkId: op.networkId } : {}),
+  }));
   return {
-    desired,
-    current,
-    plan: diff(desired, current, { trunk: settings.trunk, uplink: settings.uplink, maxDeletes }),
+    ...base,
+    ipCommands: [...base.ipCommands, ...addresses.lines],
+    ipCommandLinks: [...base.ipCommandLinks, ...addresses.lines.map(() => settings.uplink)],
+    changes: [...base.changes, ...addresses.changes, ...nftChanges],
+    nftScript: nftPlan.script,
+    nftOperations: nftPlan.operations,
+    refusedRules,
   };
 }
 
@@ -59,9 +128,12 @@ export async function applyPlan(
   kernel: KernelAdapter,
   netns?: string,
   onAnnounceFailure?: (failures: readonly (Announcement & { err: string })[]) => void,
+  nft?: NftAdapter,
 ): Promise<void> {
   const missing = plan.missingInterfaces[0];
   if (missing) throw new InterfaceMissingError(missing.role, missing.name, netns);
+  const script = plan.nftScript ?? [];
+  if (script.length > 0 && !nft) throw new Error('the plan changes nft rules but no nft adapter was given');
   await kernel.writeSysctls(plan.sysctlsBefore);
   const failed = await kernel.runBatch(plan.ipCommands);
   const failedLinks = new Set(failed.map((f) => plan.ipCommandLinks[f.index]));
@@ -75,6 +147,8 @@ export async function applyPlan(
       err === undefined ? [] : [{ ...(announcements[i] as Announcement), err }],
     ),
   );
+  // One transaction: an nft failure leaves the previous rule set in place and fails the cycle.
+  if (script.length > 0) await nft?.apply(script);
   if (failed.length > 0) {
     throw new ApplyIncompleteError(
       failed.map((f) => {
@@ -103,5 +177,10 @@ async function mapBounded<T, R>(
 }
 
 export function isEmptyPlan(plan: Plan): boolean {
-  return plan.ipCommands.length === 0 && plan.sysctls.length === 0 && plan.sysctlsBefore.length === 0;
+  return (
+    plan.ipCommands.length === 0 &&
+    plan.sysctls.length === 0 &&
+    plan.sysctlsBefore.length === 0 &&
+    (plan.nftScript ?? []).length === 0
+  );
 }

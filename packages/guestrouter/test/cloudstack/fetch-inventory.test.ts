@@ -59,11 +59,140 @@ describe('fetchInventory against the simulator', () => {
     // listall on every list call, allocatedonly on public addresses.
     const commands = new Set(sim.requests.map((r) => r.command));
     assert.deepEqual([...commands].sort(), [
+      'listEgressFirewallRules',
+      'listFirewallRules',
+      'listLoadBalancerRules',
       'listNetworks',
+      'listPortForwardingRules',
       'listPublicIpAddresses',
       'listVirtualMachines',
       'listZones',
     ]);
+  });
+
+  test('reads NAT flags, port forwards, firewall, egress and load balancer rules in CloudStack shapes', async () => {
+    const state = generateSimState({
+      networks: 1,
+      vmsPerNetwork: 2,
+      isolation: 'vxlan',
+      publicIpsPerNetwork: 1,
+    });
+    const net = state.networks[0];
+    const vm = state.virtualMachines[1];
+    const ip = state.publicIpAddresses[0];
+    assert.ok(net && vm && ip);
+    net.egressdefaultpolicy = false;
+    state.publicIpAddresses.push({
+      id: 'ip-snat',
+      ipaddress: '198.18.9.9',
+      associatednetworkid: net.id,
+      state: 'Allocated',
+      issourcenat: true,
+      isstaticnat: false,
+    });
+    state.portForwardingRules = [
+      {
+        id: 'pf-1',
+        ipaddressid: 'ip-snat',
+        ipaddress: '198.18.9.9',
+        protocol: 'TCP',
+        publicport: '2222',
+        publicendport: '2222',
+        privateport: '22',
+        privateendport: '22',
+        virtualmachineid: vm.id,
+        vmguestip: '192.0.2.3',
+        networkid: net.id,
+        state: 'Active',
+        cidrlist: '',
+      },
+      {
+        id: 'pf-gone',
+        ipaddressid: 'ip-snat',
+        protocol: 'tcp',
+        publicport: '80',
+        privateport: '80',
+        virtualmachineid: vm.id,
+        state: 'Revoke',
+      },
+    ];
+    state.firewallRules = [
+      {
+        id: 'fw-1',
+        ipaddressid: 'ip-snat',
+        protocol: 'tcp',
+        startport: 2222,
+        endport: 2222,
+        cidrlist: '0.0.0.0/0,10.0.0.0/8',
+        state: 'Active',
+        traffictype: 'Ingress',
+      },
+    ];
+    state.egressFirewallRules = [
+      {
+        id: 'eg-1',
+        networkid: net.id,
+        protocol: 'icmp',
+        icmptype: 8,
+        icmpcode: -1,
+        cidrlist: '192.0.2.0/24',
+        destcidrlist: '100.64.0.1/32',
+        state: 'Active',
+        traffictype: 'Egress',
+      },
+    ];
+    state.loadBalancerRules = [
+      {
+        id: 'lb-1',
+        name: 'web',
+        publicipid: 'ip-snat',
+        publicip: '198.18.9.9',
+        publicport: '80',
+        privateport: '8080',
+        algorithm: 'roundrobin',
+        networkid: net.id,
+        state: 'Active',
+        protocol: 'tcp',
+      },
+    ];
+    state.loadBalancerInstances = { 'lb-1': [vm.id] };
+    const sim = await simulator({ state });
+    const { client } = clientFor(sim);
+    const inventory = await fetchInventory(client);
+    client.close();
+    assert.equal(inventory.networks[0]?.egressDefaultAllow, false);
+    const snat = inventory.publicIps.find((p) => p.id === 'ip-snat');
+    assert.deepEqual([snat?.isSourceNat, snat?.isStaticNat], [true, false]);
+    const staticIp = inventory.publicIps.find((p) => p.id === ip.id);
+    assert.deepEqual([staticIp?.isStaticNat, staticIp?.vmIpAddress], [true, '192.0.2.2']);
+    assert.deepEqual(inventory.rules?.portForwards, [
+      {
+        id: 'pf-1',
+        publicIpId: 'ip-snat',
+        protocol: 'tcp',
+        publicStartPort: '2222',
+        publicEndPort: '2222',
+        privateStartPort: '22',
+        privateEndPort: '22',
+        vmId: vm.id,
+        vmGuestIp: '192.0.2.3',
+        networkId: net.id,
+        cidrs: [],
+        state: 'Active',
+      },
+    ]);
+    assert.deepEqual(inventory.rules?.firewall[0]?.cidrs, ['0.0.0.0/0', '10.0.0.0/8']);
+    assert.deepEqual(inventory.rules?.firewall[0]?.startPort, '2222');
+    assert.deepEqual(
+      [
+        inventory.rules?.egress[0]?.icmpType,
+        inventory.rules?.egress[0]?.icmpCode,
+        inventory.rules?.egress[0]?.destCidrs,
+      ],
+      ['8', '-1', ['100.64.0.1/32']],
+    );
+    assert.deepEqual(inventory.rules?.loadBalancers[0]?.members, [{ vmId: vm.id, ipAddress: '192.0.2.3' }]);
+    assert.ok(sim.requests.some((r) => r.command === 'listLoadBalancerRuleInstances' && r.status === 200));
   });
 
   test('maps VXLAN networks to their VNI', async () => {

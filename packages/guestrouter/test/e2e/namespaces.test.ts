@@ -173,7 +173,21 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
     sim.state.virtualMachines = sim.state.virtualMachines.filter((vm) => vm.nic?.[0]?.networkid !== removed);
     const result = await runCli(['apply', ...common()], env());
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(result.stdout.trim().split('\n'), [`ip -n ${router} link del dev vxlan5001`]);
+    const ipLines = result.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('ip -n'));
+    assert.deepEqual(ipLines, [`ip -n ${router} link del dev vxlan5001`]);
+    assert.match(
+      result.stdout,
+      /delete table inet guestrouter/,
+      'the rule set is rewritten without the network',
+    );
+    assert.doesNotMatch(
+      result.stdout.slice(result.stdout.indexOf('NFT')),
+      /vxlan5001/,
+      'no rule names the removed link',
+    );
     const links = routerLinks();
     assert.equal(links.has('vxlan5001'), false);
     assert.equal(links.has('vxlan5002'), true);

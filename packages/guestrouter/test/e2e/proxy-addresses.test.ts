@@ -89,7 +89,11 @@ describe('per-address proxy ARP on the uplink, end to end', { timeout: 180_000 }
       ],
     });
     lab.hostAll(sim.state);
-    assert.ok(lab.pings(lab.vm('198.51.100.3'), '198.51.100.1'), 'the new VM reaches its gateway');
+    assert.equal(
+      lab.pings(lab.vm('198.51.100.3'), '198.51.100.1'),
+      false,
+      'anti-spoofing: the router drops the new MAC/address until the reconcile that learns it',
+    );
     assert.equal(
       lab.pings(lab.inet, '198.51.100.3'),
       false,
@@ -101,15 +105,21 @@ describe('per-address proxy ARP on the uplink, end to end', { timeout: 180_000 }
     // The failed attempt left an INCOMPLETE/FAILED entry in the internet namespace; drop it so ARP asks again.
     ip('-n', lab.inet, 'neigh', 'flush', 'dev', 'up0');
     assert.ok(lab.pings(lab.inet, '198.51.100.3'), 'reachable after the reconcile');
+    assert.ok(lab.pings(lab.vm('198.51.100.3'), '198.51.100.1'), 'and it reaches its gateway');
   });
 
   test('a VM removed in the simulator loses its proxy entry; the foreign entry stays', async () => {
     sim.state.virtualMachines = sim.state.virtualMachines.filter((vm) => vm.name !== 'vm-added');
     const result = await cli('apply');
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(result.stdout.trim().split('\n'), [
-      `ip -n ${lab.router} neigh del proxy 198.51.100.3 dev uplink`,
-    ]);
+    assert.deepEqual(
+      result.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('ip -n')),
+      [`ip -n ${lab.router} neigh del proxy 198.51.100.3 dev uplink`],
+    );
+    assert.match(result.stdout, /spoof:vxlan5002/, 'the anti-spoofing rule is rewritten without the VM');
     assert.ok(!proxies().includes('198.51.100.3 uplink 147'));
     assert.ok(proxies().includes('198.51.100.200 uplink -'));
   });

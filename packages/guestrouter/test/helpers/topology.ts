@@ -76,6 +76,8 @@ export class RouterLab {
         const ns = this.lab.add(`vm${++this.count}`);
         const port = `p${this.count}`;
         vethBetween(this.hv, port, ns, 'eth0');
+        // The NIC's MAC as CloudStack gave it: the router's anti-spoofing accepts only that MAC with that address.
+        if (nic.macaddress) ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'address', nic.macaddress);
         ip('-n', this.hv, 'link', 'set', 'dev', port, 'master', `br${vni}`);
         ip('-n', ns, 'addr', 'add', `${nic.ipaddress}/${prefix}`, 'dev', 'eth0');
         ip('-n', ns, 'route', 'add', 'default', 'via', network.gateway as string);

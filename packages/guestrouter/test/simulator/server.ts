@@ -11,20 +11,41 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type {
+  RawFirewallRule,
+  RawLoadBalancerRule,
   RawNetwork,
   RawNic,
+  RawPortForwardingRule,
   RawPublicIp,
   RawVirtualMachine,
   RawZone,
 } from '../../src/cloudstack/messages.js';
 
-export type { RawNetwork, RawNic, RawPublicIp, RawVirtualMachine, RawZone };
+export type {
+  RawFirewallRule,
+  RawLoadBalancerRule,
+  RawNetwork,
+  RawNic,
+  RawPortForwardingRule,
+  RawPublicIp,
+  RawVirtualMachine,
+  RawZone,
+};
 
 export interface SimState {
   zones: RawZone[];
   networks: RawNetwork[];
   virtualMachines: RawVirtualMachine[];
   publicIpAddresses: RawPublicIp[];
+  /** listPortForwardingRules; absent: none. */
+  portForwardingRules?: RawPortForwardingRule[];
+  /** listFirewallRules (ingress, per public address). */
+  firewallRules?: RawFirewallRule[];
+  /** listEgressFirewallRules (per network). */
+  egressFirewallRules?: RawFirewallRule[];
+  loadBalancerRules?: RawLoadBalancerRule[];
+  /** listLoadBalancerRuleInstances: VM ids assigned to each load balancer rule id. */
+  loadBalancerInstances?: Record<string, string[]>;
   /** User data per VM id, base64 as CloudStack stores it (getVirtualMachineUserData). */
   userData?: Record<string, string>;
   /** Templates deployVirtualMachine accepts; `passwordenabled` ones give the new VM a password. */
@@ -335,8 +356,69 @@ const COMMANDS: Record<string, CommandSpec> = {
           (!q.has('id') || ip.id === q.get('id')) &&
           (!q.has('zoneid') || ip.zoneid === q.get('zoneid')) &&
           (!q.has('associatednetworkid') || ip.associatednetworkid === q.get('associatednetworkid')) &&
-          (!truthy(q.get('allocatedonly')) || ip.state === 'Allocated'),
+          (!truthy(q.get('allocatedonly')) || ip.state === 'Allocated') &&
+          (!q.has('issourcenat') || String(ip.issourcenat === true) === q.get('issourcenat')) &&
+          (!q.has('isstaticnat') || String(ip.isstaticnat === true) === q.get('isstaticnat')),
       ),
+  },
+  listportforwardingrules: {
+    itemKey: 'portforwardingrule',
+    list: (state, q) =>
+      (state.portForwardingRules ?? []).filter(
+        (r) =>
+          inProjectScope(r, q) &&
+          (!q.has('id') || r.id === q.get('id')) &&
+          (!q.has('ipaddressid') || r.ipaddressid === q.get('ipaddressid')) &&
+          (!q.has('networkid') || r.networkid === q.get('networkid')),
+      ),
+  },
+  listfirewallrules: {
+    itemKey: 'firewallrule',
+    list: (state, q) =>
+      (state.firewallRules ?? []).filter(
+        (r) =>
+          inProjectScope(r, q) &&
+          (!q.has('id') || r.id === q.get('id')) &&
+          (!q.has('ipaddressid') || r.ipaddressid === q.get('ipaddressid')) &&
+          (!q.has('networkid') || r.networkid === q.get('networkid')),
+      ),
+  },
+  listegressfirewallrules: {
+    itemKey: 'firewallrule',
+    list: (state, q) =>
+      (state.egressFirewallRules ?? []).filter(
+        (r) =>
+          inProjectScope(r, q) &&
+          (!q.has('id') || r.id === q.get('id')) &&
+          (!q.has('networkid') || r.networkid === q.get('networkid')),
+      ),
+  },
+  listloadbalancerrules: {
+    itemKey: 'loadbalancerrule',
+    list: (state, q) =>
+      (state.loadBalancerRules ?? []).filter(
+        (r) =>
+          inProjectScope(r, q) &&
+          (!q.has('id') || r.id === q.get('id')) &&
+          (!q.has('publicipid') || r.publicipid === q.get('publicipid')) &&
+          (!q.has('networkid') || r.networkid === q.get('networkid')),
+      ),
+  },
+  listloadbalancerruleinstances: {
+    itemKey: 'loadbalancerruleinstance',
+    list: (state, q) => {
+      const id = q.get('id');
+      if (id === undefined || !(state.loadBalancerRules ?? []).some((r) => r.id === id)) {
+        return {
+          status: 431,
+          errorcode: 431,
+          cserrorcode: CS_INVALID_PARAMETER,
+          errortext: `Unable to execute API command listloadbalancerruleinstances due to invalid value. Invalid parameter id value=${id ?? ''}`,
+        };
+      }
+      const members = new Set(state.loadBalancerInstances?.[id] ?? []);
+      return state.virtualMachines.filter((vm) => members.has(vm.id));
+    },
   },
 };
 
