@@ -188,6 +188,11 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
     const refusedBefore = await metric(
       /^guestrouter_metadata_requests_total\{service="password",result="refused"\}/,
     );
+    // The nft anti-spoofing check (MAC and address per link, tested in nat-firewall.test.ts) drops
+    // the thief's packets before they reach the server; take it away so that what is tested here
+    // is the server's own identity check, the layer that still holds with the firewall off. The
+    // next reconcile puts the table back.
+    topo.lab.exec(topo.router, 'nft', 'delete', 'table', 'inet', 'guestrouter');
     // The thief moves to VM2's address and tells the router so (ARP); the victim is off the wire.
     ip('-n', victim, 'link', 'set', 'dev', 'eth0', 'down');
     ip('-n', thief, 'addr', 'flush', 'dev', 'eth0');
@@ -336,33 +341,34 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
 
   test('a removed VM has no data after the next reconcile', async () => {
     const ns = topo.vm(VM1);
-    const code = () =>
-      topo.lab.exec(
-        ns,
-        'curl',
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        `http://${GATEWAY}/latest/meta-data/instance-id`,
+    // curl prints 000 when no answer came: once the VM is out of the inventory, the nft
+    // anti-spoofing check drops its packets before they reach the server.
+    const code = (path: string) => {
+      const r = spawnSync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          ns,
+          'curl',
+          '-s',
+          '-o',
+          '/dev/null',
+          '--max-time',
+          '3',
+          '-w',
+          '%{http_code}',
+          `http://${GATEWAY}${path}`,
+        ],
+        { encoding: 'utf8' },
       );
-    assert.equal(code(), '200');
+      return r.stdout;
+    };
+    assert.equal(code('/latest/meta-data/instance-id'), '200');
     sim.state.virtualMachines = sim.state.virtualMachines.filter((v) => v.id !== vmId(1, 1));
     await log.next((l) => l.action === 'metadata' && Number(l.userDataRemoved) >= 1, 'VM dropped', 20_000);
-    assert.equal(code(), '404');
-    assert.equal(
-      topo.lab.exec(
-        ns,
-        'curl',
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        `http://${GATEWAY}/latest/user-data`,
-      ),
-      '404',
-    );
+    for (const path of ['/latest/meta-data/instance-id', '/latest/user-data']) {
+      assert.ok(['404', '000'].includes(code(path)), `${path}: no data for a removed VM (404 or no answer)`);
+    }
   });
 });
