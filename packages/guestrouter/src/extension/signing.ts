@@ -16,13 +16,12 @@ function digest(secret: string, timestamp: string, nonce: string, path: string, 
   return createHmac('sha256', secret).update(`${timestamp}\n${nonce}\n${path}\n${body}`).digest('hex');
 }
 
-export interface SignedHeaders {
-  readonly [HEADER_TIMESTAMP]: string;
-  readonly [HEADER_NONCE]: string;
-  readonly [HEADER_SIGNATURE]: string;
-}
-
-export function signRequest(secret: string, path: string, body: string, nowMs = Date.now()): SignedHeaders {
+export function signRequest(
+  secret: string,
+  path: string,
+  body: string,
+  nowMs = Date.now(),
+): Readonly<Record<string, string>> {
   const timestamp = String(Math.floor(nowMs / 1000));
   const nonce = randomBytes(16).toString('hex');
   return {
