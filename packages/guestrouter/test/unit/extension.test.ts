@@ -268,3 +268,26 @@ describe('events and polling give the same router', () => {
     assert.deepEqual(unnamed(desiredState(mergeInventories(polled, toInventory(s)), options)), fromApi);
   });
 });
+
+describe('extension config', () => {
+  test('off by default; listen needs a secret; a bad HOST:PORT is named', () => {
+    assert.equal(parseConfig({}).extension.listen, undefined);
+    assert.equal(parseConfig({}).extension.poll, false);
+    assert.throws(
+      () => parseConfig({ extension: { listen: '127.0.0.1:8443' } }),
+      /extension\.secret: required when extension\.listen is set/,
+    );
+    assert.throws(
+      () => parseConfig({ extension: { listen: 'nohost', secret: 'x'.repeat(16) } }),
+      /extension\.listen: must be HOST:PORT/,
+    );
+    assert.throws(
+      () => parseConfig({ extension: { listen: '127.0.0.1:1', secret: 'short' } }),
+      /extension\.secret: must be at least 16/,
+    );
+    assert.equal(
+      parseConfig({ extension: { listen: '[::1]:8443', secret: 'x'.repeat(16) } }).extension.listen,
+      '[::1]:8443',
+    );
+  });
+});
