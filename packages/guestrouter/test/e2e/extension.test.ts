@@ -270,6 +270,57 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
     // A port the firewall does not open stays closed.
     assert.equal(await connect(topo.inet, '100.64.0.11', 9003, 1500), 'timeout');
     assert.equal(await connect(topo.vm(VM_A.ip), '100.64.0.1', 9000), '100.64.0.10 9000');
+    // A port forward and a load balancer on the source NAT address, opened by the next whole rule set.
+    ok('add-port-forward', {
+      ...NETWORK,
+      public_ip: '100.64.0.10',
+      public_port: '9100',
+      private_ip: VM_B.ip,
+      private_port: '9003',
+      protocol: 'tcp',
+    });
+    ok('apply-lb-rules', {
+      ...NETWORK,
+      lb_rules: [
+        {
+          id: '31',
+          name: 'web',
+          publicIp: '100.64.0.10',
+          publicPort: '8080',
+          privatePort: '9001',
+          protocol: 'tcp',
+          algorithm: 'roundrobin',
+          revoke: false,
+          backends: [{ ip: VM_B.ip, port: '9001', revoked: false }],
+        },
+      ],
+    });
+    const open = (id: string, address: string, port: string) => ({
+      id,
+      type: 'ingress',
+      protocol: 'tcp',
+      portStart: port,
+      portEnd: port,
+      publicIp: address,
+      sourceCidrs: ['0.0.0.0/0'],
+      destCidrs: [],
+    });
+    ok('apply-fw-rules', {
+      ...NETWORK,
+      fw_rules: {
+        default_egress_allow: true,
+        cidr: NETWORK.cidr,
+        rules: [
+          open('9', '100.64.0.11', '9001'),
+          open('10', '100.64.0.10', '9100'),
+          open('11', '100.64.0.10', '8080'),
+        ],
+      },
+    });
+    assert.equal(await connect(topo.inet, '100.64.0.10', 9100), '100.64.0.1 9003');
+    assert.match(await connect(topo.inet, '100.64.0.10', 8080), /^\S+ 9001$/);
+    ok('delete-port-forward', { ...NETWORK, public_ip: '100.64.0.10', public_port: '9100', protocol: 'tcp' });
+    assert.notEqual(await connect(topo.inet, '100.64.0.10', 9100, 1500), '100.64.0.1 9003');
     ok('delete-static-nat', { ...NETWORK, public_ip: '100.64.0.11', private_ip: VM_B.ip });
     // The address stays the network's until release-ip: the router itself answers, the VM no longer.
     assert.match(await connect(topo.inet, '100.64.0.11', 9001, 1500), /^(timeout|error )/);
