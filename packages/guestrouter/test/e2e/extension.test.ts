@@ -217,6 +217,19 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
     const r = extension('ensure-network-device', payloadFile(NETWORK));
     assert.equal(r.code, 0, r.out);
     assert.deepEqual(JSON.parse(r.out), { 'guestrouter.url': url });
+    // The same through the contrib wrapper the management server installs, pointed at this checkout.
+    const shim = join(config.dir, 'guestrouter-shim');
+    writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" --import tsx "${cliPath}" "$@"\n`);
+    chmodSync(shim, 0o755);
+    const wrapper = fileURLToPath(
+      new URL('../../contrib/cloudstack-extension/guestrouter-extension.sh', import.meta.url),
+    );
+    const w = spawnSync(wrapper, ['ensure-network-device', payloadFile(NETWORK), '60'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GUESTROUTER: shim },
+    });
+    assert.equal(w.status, 0, `${w.stdout}${w.stderr}`);
+    assert.deepEqual(JSON.parse(`${w.stdout}${w.stderr}`), { 'guestrouter.url': url });
   });
 
   test('a command for a network never implemented is refused by the router', () => {
