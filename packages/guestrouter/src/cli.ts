@@ -21,6 +21,10 @@ import {
 import { type ConfigOverrides, loadConfig, requireInterfaces } from './config/load.js';
 import type { GuestrouterConfig } from './config/schema.js';
 import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
+import { runExtension } from './extension/entry.js';
+import { mergeInventories } from './extension/merge.js';
+import { openExtensionServer } from './extension/run.js';
+import type { ExtensionServer } from './extension/server.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
 import { HaproxyService } from './lb/haproxy.js';
@@ -111,19 +115,30 @@ function session(
   options: GlobalOptions,
   logger?: ReturnType<typeof makeLogger>,
   registry?: Registry,
+  events?: ExtensionServer,
 ): Session {
   const config = loadConfig(options.config, overridesFrom(options));
   const { trunk, uplink } = requireInterfaces(config, options.config);
   const log = logger ?? makeLogger(config);
-  const client = apiClient(config, log, registry);
   const zoneId = config.zoneId;
+  // Events alone need no API credentials: the client is made only when the API is polled.
+  const poll = events === undefined || config.extension.poll;
+  const client = poll ? apiClient(config, log, registry) : undefined;
+  const fromApi = () =>
+    fetchInventory(client as CloudStackClient, { logger: log, ...(zoneId ? { zoneId } : {}) });
+  let fetch: () => Promise<Inventory> = fromApi;
+  if (events !== undefined) {
+    fetch = poll
+      ? async () => mergeInventories(await fromApi(), events.inventory())
+      : async () => events.inventory();
+  }
   return {
     config,
     trunk,
     uplink,
     kernel: new IprouteKernel(config.netns),
     nft: new NftKernel(config.netns),
-    fetch: () => fetchInventory(client, { logger: log, ...(zoneId ? { zoneId } : {}) }),
+    fetch,
   };
 }
 
@@ -293,8 +308,27 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   if (first.dhcp.enabled && options.once) {
     logger.warn({ action: 'dhcp' }, 'dhcp.enabled is ignored with --once: DHCP is served by a running `run`');
   }
+  // The Network Extension's events (extension.listen): recorded and persisted by this server, applied by
+  // the controller's cycles. Opened before the controller so the first cycle already serves them.
+  let controllerRef: Controller | undefined;
+  const events =
+    first.extension.listen !== undefined && !options.once
+      ? await openExtensionServer(first, logger, async () => {
+          if (!controllerRef) return { ok: false, error: 'the router is starting' };
+          return controllerRef.cycleNow();
+        })
+      : undefined;
+  const eventsOnly = events !== undefined && !first.extension.poll;
+  if (first.metadata.enabled && eventsOnly) {
+    logger.warn(
+      { action: 'metadata' },
+      'metadata.enabled needs the CloudStack API (extension.poll): not served from events alone',
+    );
+  }
   const metadata =
-    first.metadata.enabled && !options.once ? metadataService(first, logger, metrics) : undefined;
+    first.metadata.enabled && !options.once && !eventsOnly
+      ? metadataService(first, logger, metrics)
+      : undefined;
   if (first.metadata.enabled && options.once) {
     logger.warn(
       { action: 'metadata' },
@@ -302,11 +336,12 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     );
   }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry), dhcp, metadata, lb),
+    controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb),
     logger,
     Math.random,
     metrics,
   );
+  controllerRef = controller;
   if (options.once) {
     const outcome = await controller.cycle();
     logger.flush();
@@ -328,8 +363,8 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ action: 'stop', signal }, 'stopping');
-      void controller
-        .stop()
+      void (events?.close() ?? Promise.resolve())
+        .then(() => controller.stop())
         .then(() => server?.close())
         .then(resolve);
     };
@@ -337,7 +372,9 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp, metadata, lb));
+        controller.reload(
+          controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb),
+        );
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },
@@ -612,6 +649,29 @@ export function buildProgram(): Command {
         '    --network-id 9c0d... --name web-1 --user-data-file cloud-config.yaml',
     )
     .action(action(deployCommand as (options: GlobalOptions) => Promise<void>));
+  program
+    .command('extension')
+    .description(
+      "CloudStack's Network Extension script: sends the event to the routers in guestrouter.url (signed with\n" +
+        'guestrouter.secret) and exits 0 once each applied it; prints exactly one JSON object',
+    )
+    .argument('<command>', 'the event, e.g. implement-network, add-dhcp-entry, ensure-network-device')
+    .argument('<payload-file>', 'the JSON file CloudStack wrote (details and payload)')
+    .argument('[timeout]', 'seconds CloudStack waits (default 60)', (value) => {
+      const n = Number(value);
+      if (!Number.isFinite(n) || n <= 0)
+        throw new InvalidArgumentError('must be a positive number of seconds');
+      return n;
+    })
+    .addHelpText(
+      'after',
+      '\nExample (what the management server runs):\n  guestrouter extension add-dhcp-entry /tmp/payload-1234.json 60',
+    )
+    .action(async (command: string, file: string, timeout: number | undefined) => {
+      const result = await runExtension(command, file, timeout ?? 60);
+      process.stdout.write(`${JSON.stringify(result.output)}\n`);
+      process.exitCode = result.exitCode;
+    });
   return program;
 }
 

@@ -172,6 +172,35 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * CloudStack Network Extension events (`guestrouter extension` on the management servers): served by
+     * `run` on `listen` (HOST:PORT), HMAC-signed with `secret`. Off unless `listen` is given. `poll`: also
+     * read the CloudStack API every cycle (needs credentials) and serve the union, API entries winning.
+     */
+    extension: z
+      .object({
+        listen: z
+          .string()
+          .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT, e.g. 10.0.0.5:8443')
+          .optional(),
+        secret: z.string().min(16, 'must be at least 16 characters').optional(),
+        poll: z.boolean().default(false),
+        tls: z
+          .object({ cert: z.string().min(1), key: z.string().min(1) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .superRefine((value, ctx) => {
+        if (value.listen !== undefined && value.secret === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['secret'],
+            message: 'required when extension.listen is set',
+          });
+        }
+      })
+      .default({}),
     stateDir: z.string().min(1).default('/var/lib/guestrouter'),
     /** Prometheus endpoint of `run` (GET /metrics); off unless a port is given. */
     metrics: z

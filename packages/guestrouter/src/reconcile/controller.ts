@@ -58,6 +58,9 @@ export class Controller {
   private running: Promise<CycleOutcome> | undefined;
   private stopped = false;
   private lastRefusals = '';
+  /** Cycles run one after another: the timer's and the events' (cycleNow). */
+  private serial: Promise<unknown> = Promise.resolve();
+  private queued: Promise<CycleOutcome> | undefined;
   /** What the last cycle that read the inventory and the kernel saw (state.json of failed fetches). */
   private lastFetched: { at: string; served: number; kept: number; refused: number } | undefined;
   cycles = 0;
@@ -112,15 +115,38 @@ export class Controller {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.running) await this.running;
+    await this.serial;
     await this.settings.dhcp?.stop();
     await this.settings.metadata?.stop();
     await this.settings.lb?.stop();
   }
 
+  /**
+   * A cycle that starts after every event recorded so far (the Network Extension's events): it runs
+   * after the current one, never beside it; callers arriving before it starts share it.
+   */
+  cycleNow(): Promise<CycleOutcome> {
+    if (this.queued) return this.queued;
+    const queued = this.serialCycle(() => {
+      this.queued = undefined;
+    });
+    this.queued = queued;
+    return queued;
+  }
+
+  private serialCycle(onStart?: () => void): Promise<CycleOutcome> {
+    const next = this.serial.then(() => {
+      onStart?.();
+      return this.cycle();
+    });
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.cycle();
+      this.running = this.serialCycle();
       void this.running.then(() => {
         this.running = undefined;
         const { intervalMs, jitterMs } = this.settings;
