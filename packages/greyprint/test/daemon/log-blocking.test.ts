@@ -79,7 +79,9 @@ for (const format of ['pretty', 'json']) {
         assert.ok(dropped !== undefined && dropped > 1000 && dropped < 4100, `dropped ${dropped}`);
         const started = Date.now();
         child.kill('SIGTERM');
-        const code = await Promise.race([exited, sleep(5000).then(() => 'timeout' as const)]);
+        // A daemon that blocks on the pipe never exits; 15 s leaves room for a loaded CI machine
+        // (5 s was missed once with both cores busy) while still telling a hang from a stop.
+        const code = await Promise.race([exited, sleep(15_000).then(() => 'timeout' as const)]);
         assert.equal(code, 0, `exit after SIGTERM: ${code} in ${Date.now() - started} ms`);
       } finally {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
