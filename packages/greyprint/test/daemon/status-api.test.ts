@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { freePort, runCli } from 'opskit/testing';
 import type { StatusSeries, StatusSummary } from '../../src/status/index.js';
+import { CLI, REPO_ROOT } from '../helpers/daemon.js';
 import {
   EXPECTED,
   MARKUP_SENDER,
@@ -8,6 +10,9 @@ import {
   runStatusScenario,
   type StatusScenario,
 } from '../helpers/status-scenario.js';
+
+const report = (...args: string[]) =>
+  runCli(process.execPath, ['--import', 'tsx', CLI, 'report', ...args], { cwd: REPO_ROOT });
 
 describe('status JSON API on the metrics endpoint', () => {
   let s: StatusScenario;
@@ -88,5 +93,30 @@ describe('status JSON API on the metrics endpoint', () => {
     const post = await fetch(`${s.base}/api/summary`, { method: 'POST' });
     assert.equal(post.status, 405);
     assert.equal(post.headers.get('allow'), 'GET, HEAD');
+  });
+
+  test('greyprint report prints the same figures as tables for the period', async () => {
+    const summary = await getJson<StatusSummary>('/api/summary?period=1d');
+    const r = await report('--from', s.base.slice('http://'.length), '--period', '1d');
+    assert.equal(r.code, 0, r.stderr);
+    const value = (label: string) => new RegExp(`^${label}\\s+(\\S+)`, 'm').exec(r.stdout)?.[1];
+    assert.equal(Number(value('greylisted')), summary.figures.decisions.greylisted);
+    assert.equal(Number(value('passed after retry')), EXPECTED.passedAfterRetry);
+    assert.equal(Number(value('accepted at once')), EXPECTED.acceptedAtOnce);
+    assert.equal(Number(value('unconfirmed, never came back after 1 h')), EXPECTED.unretriedInStore);
+    assert.match(r.stdout, /^share retried\s+25\.0 %$/m);
+    assert.match(r.stdout, /^192\.0\.2\.0\/24\s+4$/m);
+    const json = await report('--from', s.base.slice('http://'.length), '--period', '1d', '--json');
+    assert.deepEqual(JSON.parse(json.stdout).figures, summary.figures);
+  });
+
+  test('greyprint report exits 2 without an address or with a bad period, 1 when the daemon is not there', async () => {
+    const none = await report();
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /--from HOST:PORT/);
+    assert.equal((await report('--from', '127.0.0.1:1', '--period', 'soon')).code, 2);
+    const gone = await report('--from', `127.0.0.1:${await freePort()}`);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /cannot reach the daemon/);
   });
 });
