@@ -1,4 +1,4 @@
-import { escapeHtml, jsonForScript, PAGE_STYLE, table } from './html.js';
+import { escapeHtml, jsonForScript, PAGE_STYLE, table } from 'opskit/html';
 import { OUTCOMES } from './recorder.js';
 import type { StatusSeries, StatusSummary } from './summary.js';
 

@@ -1,4 +1,7 @@
-/** Text for HTML element content and attribute values: names come from SMTP clients and must stay text. */
+/**
+ * Text for HTML element content and attribute values: names on the status pages come from SMTP
+ * clients and from CloudStack and must stay text.
+ */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -34,6 +37,7 @@ export function table(
   return `<table id="${escapeHtml(id)}"><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
+/** The status pages' shared look: plain tables, readable without JavaScript. */
 export const PAGE_STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.2em .6em;text-align:left}
