@@ -104,7 +104,11 @@ export function outcomeOf(d: Pick<Decision, 'verdict' | 'reason'>): Outcome {
  */
 export class StatusRecorder {
   private readonly buckets: Bucket[] = [];
+  /** A ring of the latest greylist answers; `recentNext` is where the next one goes. */
   private readonly recentGreylists: RecentGreylist[] = [];
+  private recentNext = 0;
+  /** `class/name` per label object: sources hand out the same label objects again (pins, caches). */
+  private readonly osKeys = new WeakMap<object, string>();
   readonly startedAt: number;
 
   constructor(
@@ -120,14 +124,14 @@ export class StatusRecorder {
     const outcome = outcomeOf(d);
     b.outcomes[outcome]++;
     if (outcome === 'other' || outcome === 'failopen') return;
-    const os = d.os === undefined ? 'unknown' : `${d.os.class}/${d.os.name}`;
+    const os = d.os === undefined ? 'unknown' : this.osKey(d.os);
     b.os.set(os, (b.os.get(os) ?? 0) + 1);
     if (outcome === 'greylisted') {
       if (d.reason === 'new') b.greylistedNew++;
       if (d.triplet !== undefined) {
         const { client, sender, recipient } = d.triplet;
-        this.recentGreylists.push({ t: now, client, sender, recipient, os });
-        if (this.recentGreylists.length > RECENT_KEPT) this.recentGreylists.shift();
+        this.recentGreylists[this.recentNext] = { t: now, client, sender, recipient, os };
+        this.recentNext = (this.recentNext + 1) % RECENT_KEPT;
       }
       const net = d.triplet?.client;
       if (net !== undefined) {
@@ -151,7 +155,17 @@ export class StatusRecorder {
 
   /** The latest greylist answers, newest first. */
   recent(): RecentGreylist[] {
-    return [...this.recentGreylists].reverse();
+    const ring = this.recentGreylists;
+    return [...ring.slice(this.recentNext), ...ring.slice(0, this.recentNext)].reverse();
+  }
+
+  private osKey(label: { class: string; name: string }): string {
+    let key = this.osKeys.get(label);
+    if (key === undefined) {
+      key = `${label.class}/${label.name}`;
+      this.osKeys.set(label, key);
+    }
+    return key;
   }
 
   /** Points from `from` on, one per step, steps without requests as zeros. */

@@ -55,6 +55,16 @@ describe('status recorder', () => {
     assert.deepEqual(r.figures(T0, T0).os, [{ os: 'unknown', count: 5 }]);
   });
 
+  test('keeps the latest 20 greylists, newest first', () => {
+    const r = new StatusRecorder(T0);
+    for (let i = 0; i < 25; i++)
+      r.record({ verdict: 'greylist', reason: 'new', triplet: triplet(`n${i}`) }, T0 + i);
+    const recent = r.recent();
+    assert.equal(recent.length, 20);
+    assert.equal(recent[0]?.client, 'n24');
+    assert.equal(recent[19]?.client, 'n5');
+  });
+
   test('a period is seconds or N[smhd]; anything else is refused', () => {
     assert.equal(parsePeriod(null, 3600), 3600);
     assert.equal(parsePeriod('90', 1), 90);
