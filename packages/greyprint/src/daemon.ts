@@ -44,7 +44,7 @@ export interface Daemon {
   /** Where it listens, e.g. `127.0.0.1:10023`, `unix:/run/greyprint/policy.sock`. */
   readonly addresses: string[];
   readonly metrics: Metrics;
-  /** The status page's time series (fed by every decision). */
+  /** The status page's time series (fed by every decision while a metrics address is configured). */
   readonly status: StatusRecorder;
   close(): Promise<void>;
   /** Re-reads the config (rules, pins, texts) and the allow files; on error keeps the old ones. */
@@ -74,6 +74,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const now = deps.now ?? unixNow;
   const metrics = new Metrics(true);
   const status = new StatusRecorder(now());
+  // Only a daemon with a metrics address shows the status page; without one nothing is recorded.
+  const recording = config.metrics !== undefined;
   let state = await buildState(config, logger);
   // A Redis command waits past the request deadline, so a silent (frozen) Redis is counted as
   // `deadline` by the deadline itself, not as a store error that happens to come first.
@@ -117,7 +119,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const failOpen = (reason: string, err: unknown, req: PolicyRequest, started: number): string => {
     metrics.failOpen.inc({ reason });
     metrics.countRequest('failopen');
-    status.recordFailOpen(now());
+    if (recording) status.recordFailOpen(now());
     // The request that reveals the failure logs its line; the next ones only count.
     const known = storeFailure !== undefined && (reason === 'store' || reason === 'deadline');
     if (err instanceof StoreFault) storeFailed(err.storeError);
@@ -144,7 +146,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const report = (req: PolicyRequest, d: Decision, started: number, ctx: ConnectionContext): string => {
     const ms = performance.now() - started;
     metrics.countRequest(d.verdict);
-    status.record(d, now());
+    if (recording) status.record(d, now());
     // These verdicts come from the store: it answers (again).
     if (storeFailure !== undefined && (d.verdict === 'greylist' || d.verdict === 'pass')) storeAnswered();
     metrics.decisionSeconds.observe(ms / 1000);
