@@ -15,6 +15,8 @@ runtime_packages=(p0f tcpdump libcap2-bin iproute2 dnsmasq-base iputils-arping n
 test_packages=(
   postfix spamassassin rspamd redis-server postgrey swaks python3-scapy
   dnsmasq nftables keepalived iputils-ping curl procps time util-linux acl udhcpc
+  # the status page tests load the pages in a real browser (headless)
+  chromium
   # guestrouter's meta data tests run Debian's cloud-init datasource (unpacked, not installed) as the guest
   python3-requests python3-configobj python3-yaml python3-jinja2 wget
 )

@@ -4,6 +4,7 @@ import { ALLOW_KINDS, type AllowEntry } from './allow/allowlist.js';
 import { AllowFileMissingError, addAllowEntry, loadAllowList, removeAllowEntry } from './allow/files.js';
 import { sendPolicyRequest } from './cli/client.js';
 import { registerFingerprintCommand } from './cli/fingerprint.js';
+import { registerReportCommand } from './cli/report.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { startDaemon } from './daemon.js';
@@ -518,5 +519,6 @@ addConfigOptions(
 });
 
 registerFingerprintCommand(program);
+registerReportCommand(program);
 
 program.parseAsync(process.argv).catch(fail);

@@ -1,7 +1,7 @@
 import { unlink } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { type HttpEndpoint, metricsRoute, parseHostPort, startHttpEndpoint } from 'opskit/http';
 import type { Logger } from 'pino';
 import type { AllowList } from './allow/allowlist.js';
 import { loadAllowList } from './allow/files.js';
@@ -21,6 +21,8 @@ import { DeadlineWatch, PendingAnswer } from './server/deadline.js';
 import { ConnectionGate, FD_HEADROOM, openDescriptors, openFilesLimit } from './server/gate.js';
 import { listenOn, parseListen } from './server/listen.js';
 import { fastLineWriter } from './server/log-line.js';
+import { StatusRecorder } from './status/recorder.js';
+import { statusRoutes } from './status/routes.js';
 import { openStore } from './store/factory.js';
 import type { GreylistStore } from './store/types.js';
 
@@ -42,6 +44,8 @@ export interface Daemon {
   /** Where it listens, e.g. `127.0.0.1:10023`, `unix:/run/greyprint/policy.sock`. */
   readonly addresses: string[];
   readonly metrics: Metrics;
+  /** The status page's time series (fed by every decision while a metrics address is configured). */
+  readonly status: StatusRecorder;
   close(): Promise<void>;
   /** Re-reads the config (rules, pins, texts) and the allow files; on error keeps the old ones. */
   reload(): Promise<void>;
@@ -69,6 +73,9 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const logger = deps.logger ?? createLogger(config.logLevel, config.logFormat);
   const now = deps.now ?? unixNow;
   const metrics = new Metrics(true);
+  const status = new StatusRecorder(now());
+  // Only a daemon with a metrics address shows the status page; without one nothing is recorded.
+  const recording = config.metrics !== undefined;
   let state = await buildState(config, logger);
   // A Redis command waits past the request deadline, so a silent (frozen) Redis is counted as
   // `deadline` by the deadline itself, not as a store error that happens to come first.
@@ -112,6 +119,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const failOpen = (reason: string, err: unknown, req: PolicyRequest, started: number): string => {
     metrics.failOpen.inc({ reason });
     metrics.countRequest('failopen');
+    if (recording) status.recordFailOpen(now());
     // The request that reveals the failure logs its line; the next ones only count.
     const known = storeFailure !== undefined && (reason === 'store' || reason === 'deadline');
     if (err instanceof StoreFault) storeFailed(err.storeError);
@@ -138,6 +146,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   const report = (req: PolicyRequest, d: Decision, started: number, ctx: ConnectionContext): string => {
     const ms = performance.now() - started;
     metrics.countRequest(d.verdict);
+    if (recording) status.record(d, now());
     // These verdicts come from the store: it answers (again).
     if (storeFailure !== undefined && (d.verdict === 'greylist' || d.verdict === 'pass')) storeAnswered();
     metrics.decisionSeconds.observe(ms / 1000);
@@ -314,29 +323,33 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
     throw err;
   }
 
-  let httpServer: HttpServer | undefined;
+  // The metrics endpoint also serves the status page and its JSON (see status/).
+  let httpEndpoint: HttpEndpoint | undefined;
   if (config.metrics !== undefined) {
-    httpServer = createHttpServer((req, res) => {
-      // A scrape may carry a query string (Prometheus `params:`); only the path decides.
-      const url = req.url ?? '';
-      const q = url.indexOf('?');
-      if ((q === -1 ? url : url.slice(0, q)) !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: the metrics are at /metrics\n');
-        return;
-      }
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-        return;
-      }
-      metrics.registry.metrics().then(
-        (text) =>
-          res
-            .writeHead(200, { 'content-type': metrics.registry.contentType })
-            .end(req.method === 'HEAD' ? undefined : text),
-        () => res.writeHead(500).end(),
-      );
+    const routes = statusRoutes({
+      recorder: status,
+      store,
+      now,
+      health: {
+        storeKind: store.kind,
+        storeFailure: () => storeFailure,
+        p0f: () => (os instanceof OsChain ? os.p0f?.stats() : undefined),
+        failOpenByReason: async () =>
+          Object.fromEntries(
+            (await metrics.failOpen.get()).values.map((v) => [String(v.labels.reason), v.value]),
+          ),
+      },
     });
-    addresses.push(`metrics=${await listenOn(httpServer as unknown as Server, config.metrics, 0o644)}`);
+    routes.set('/metrics', metricsRoute(metrics.registry));
+    try {
+      httpEndpoint = await startHttpEndpoint(parseHostPort(config.metrics), routes);
+    } catch (err) {
+      await Promise.allSettled(servers.map((s) => new Promise((r) => s.close(r))));
+      if (deps.store === undefined) await store.close();
+      throw err;
+    }
+    const { host, port } = httpEndpoint;
+    addresses.push(`metrics=${host.includes(':') ? `[${host}]` : host}:${port}`);
   }
 
   let expiring = false;
@@ -377,6 +390,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
   return {
     addresses,
     metrics,
+    status,
     async reload() {
       try {
         const next = deps.reloadConfig ? await deps.reloadConfig() : state.config;
@@ -401,7 +415,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       closed = true;
       clearInterval(expiry);
       const serversClosed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
-      httpServer?.close();
+      const httpClosed = httpEndpoint?.close();
       // Answer what is in flight, then close; a peer that does not read gets 5 s.
       const ended = Promise.all([...connections].map((c) => c.end()));
       const timer = setTimeout(() => {
@@ -410,7 +424,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       await ended;
       clearTimeout(timer);
       deadlines.close();
-      await Promise.all(serversClosed);
+      await Promise.all([...serversClosed, httpClosed]);
       for (const p of unixPaths) await unlink(p).catch(() => undefined);
       if (deps.store === undefined) await store.close();
       if (ownOs) await os.close();

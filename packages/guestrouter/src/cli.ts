@@ -45,7 +45,9 @@ import { Controller, type ControllerSettings } from './reconcile/controller.js';
 import { ControllerMetrics, startMetricsServer } from './reconcile/metrics.js';
 import { applyPlan, computePlan, isEmptyPlan } from './reconcile/reconcile.js';
 import { DnsmasqService } from './services/dnsmasq.js';
+import { StatusBoard } from './status/board.js';
 import { systemPinger } from './status/ping.js';
+import { routerStatusRoutes } from './status/routes.js';
 import { formatStatus, networkStatus } from './status/status.js';
 
 interface GlobalOptions {
@@ -349,10 +351,19 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     return;
   }
   const metricsPort = options.metricsPort ?? first.metrics.port;
-  const server =
+  // The status page lives on the metrics address: it checks the VMs with one ping each after a cycle.
+  const board =
     metricsPort === undefined
       ? undefined
-      : await startMetricsServer(metrics, first.metrics.host, metricsPort);
+      : new StatusBoard(
+          systemPinger(first.netns, first.status.pingTimeoutSeconds),
+          first.status.pingConcurrency,
+        );
+  if (board) controller.onCycle = (c) => board.observe(c);
+  const server =
+    metricsPort === undefined || board === undefined
+      ? undefined
+      : await startMetricsServer(metrics, first.metrics.host, metricsPort, routerStatusRoutes(board));
   if (server)
     logger.info({ action: 'metrics', host: first.metrics.host, port: server.port }, 'metrics listening');
   controller.start();
@@ -589,7 +600,7 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         '--metrics-port <port>',
-        'serve Prometheus metrics on this port (GET /metrics; 0 = any free port)',
+        'serve Prometheus metrics and the status page on this port (GET /metrics, GET /, GET /api/status; 0 = any free port)',
       ).argParser((value) => {
         const port = Number(value);
         if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -36,6 +36,8 @@ export interface Decision {
   readonly reason?: string;
   /** Set when the OS source failed: the answer still went out, with OS unknown. */
   readonly osFault?: string;
+  /** For a first pass after greylisting: seconds from the first attempt to this one. */
+  readonly delaySec?: number;
 }
 
 /** Everything the decision needs, swapped as a whole on reload. */
@@ -200,7 +202,17 @@ class GreylistReply {
   decision(outcome: GreylistOutcome): Decision {
     const { rule, os, key, osFault } = this;
     if (outcome.pass) {
-      return { action: DUNNO, verdict: 'pass', rule, os, osFault, triplet: key, reason: outcome.reason };
+      const delaySec = outcome.reason === 'passed' ? outcome.waitedSec : undefined;
+      return {
+        action: DUNNO,
+        verdict: 'pass',
+        rule,
+        os,
+        osFault,
+        triplet: key,
+        reason: outcome.reason,
+        delaySec,
+      };
     }
     const g = this.state.config.greylist;
     const template = templateFor(g.text);

@@ -11,7 +11,9 @@ export type GreylistOutcome =
   /** First sight, or a retry before the delay: defer. */
   | { readonly pass: false; readonly reason: 'new' | 'early-retry'; readonly retryIn: number }
   /** Retry after the delay (first pass), a confirmed triplet, or an auto-allowed client. */
-  | { readonly pass: true; readonly reason: 'passed' | 'confirmed' | 'auto-allowed' };
+  | { readonly pass: true; readonly reason: 'confirmed' | 'auto-allowed' }
+  /** The first retry after the delay; `waitedSec` is what greylisting added to this mail. */
+  | { readonly pass: true; readonly reason: 'passed'; readonly waitedSec: number };
 
 /**
  * postgrey's semantics: the delay counts from the first attempt, a retry before it
@@ -36,7 +38,6 @@ export function greylist(
 
 const AUTO_ALLOWED_OUTCOME: GreylistOutcome = { pass: true, reason: 'auto-allowed' };
 const CONFIRMED_OUTCOME: GreylistOutcome = { pass: true, reason: 'confirmed' };
-const PASSED_OUTCOME: GreylistOutcome = { pass: true, reason: 'passed' };
 
 function afterAttempt(
   store: GreylistStore,
@@ -57,7 +58,9 @@ function afterAttempt(
   }
   // A first-seen time in the future (clock stepped back) counts as now.
   const waited = Math.max(0, now - rec.firstSeen);
-  if (waited >= options.delaySec) return store.recordPass(key, now).then(() => PASSED_OUTCOME);
+  if (waited >= options.delaySec) {
+    return store.recordPass(key, now).then(() => ({ pass: true, reason: 'passed', waitedSec: waited }));
+  }
   return {
     pass: false,
     reason: rec.firstSeen === now && rec.lastSeen === now && waited === 0 ? 'new' : 'early-retry',

@@ -53,7 +53,9 @@ describe('metrics endpoint', () => {
       assert.equal(r.status, 405, method);
       assert.equal(r.headers.allow, 'GET, HEAD');
     }
-    assert.equal((await http('GET', at, '/')).status, 404);
+    // `/` is the status page now (see status-page.test.ts); an unknown path is still a 404.
+    assert.equal((await http('GET', at, '/')).status, 200);
+    assert.equal((await http('GET', at, '/nothing')).status, 404);
     assert.equal((await http('GET', at, '/metricsx')).status, 404);
   });
 

@@ -23,7 +23,11 @@ describe('greylisting semantics', () => {
   test('passes the first retry after the delay, then passes the confirmed triplet', async () => {
     const store = new MemoryStore();
     await greylist(store, key, 1000, opts);
-    assert.deepEqual(await greylist(store, key, 1300, opts), { pass: true, reason: 'passed' });
+    assert.deepEqual(await greylist(store, key, 1300, opts), {
+      pass: true,
+      reason: 'passed',
+      waitedSec: 300,
+    });
     assert.deepEqual(await greylist(store, key, 5000, opts), { pass: true, reason: 'confirmed' });
     const [rec] = await store.list();
     assert.equal(rec?.passes, 1);
@@ -45,7 +49,11 @@ describe('greylisting semantics', () => {
     await greylist(store, key, 1000, o);
     const late = 1000 + 2 * 86400 + 1;
     assert.deepEqual(await greylist(store, key, late, o), { pass: false, reason: 'new', retryIn: 300 });
-    assert.deepEqual(await greylist(store, key, late + 300, o), { pass: true, reason: 'passed' });
+    assert.deepEqual(await greylist(store, key, late + 300, o), {
+      pass: true,
+      reason: 'passed',
+      waitedSec: 300,
+    });
   });
   test('a delay of 0 passes at once', async () =>
     assert.equal((await greylist(new MemoryStore(), key, 1, { ...opts, delaySec: 0 })).pass, true));

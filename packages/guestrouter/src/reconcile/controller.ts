@@ -6,7 +6,8 @@ import type { KernelAdapter } from '../kernel/kernel.js';
 import type { HaproxyService } from '../lb/haproxy.js';
 import type { MetadataService } from '../metadata/service.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
-import { servingNetworks } from '../services/serving.js';
+import { type ServingNetwork, servingNetworks } from '../services/serving.js';
+import type { CycleObservation } from '../status/board.js';
 import type { ControllerMetrics } from './metrics.js';
 import { applyPlan, computePlan, isEmptyPlan, type PlanSettings } from './reconcile.js';
 
@@ -64,6 +65,8 @@ export class Controller {
   /** What the last cycle that read the inventory and the kernel saw (state.json of failed fetches). */
   private lastFetched: { at: string; served: number; kept: number; refused: number } | undefined;
   cycles = 0;
+  /** Called after every cycle with what it saw (the status page); must not throw. */
+  onCycle: ((c: CycleObservation) => void) | undefined;
 
   constructor(
     private settings: ControllerSettings,
@@ -187,6 +190,7 @@ export class Controller {
       const failed: CycleOutcome = { ok: false, changes: 0, served: 0, refused: 0, error: message };
       // state.json says this cycle failed and why; what serves is what the last cycle that read it saw.
       await this.writeState(failed, undefined);
+      this.notify(failed, started, undefined);
       return failed;
     }
     try {
@@ -356,6 +360,7 @@ export class Controller {
       };
       // The state file is written before the cycle is reported done, so whoever reads the log line finds it.
       await this.writeState(outcome, inventory.fetchedAt);
+      this.notify(outcome, started, { inventory, desired, current, plan, serving });
       const line = { action: 'cycle', ...outcome, ms: Date.now() - started };
       if (outcome.ok) this.logger.info(line, 'reconcile done');
       else this.logger.error(line, `reconcile failed: ${outcome.error}`);
@@ -363,7 +368,31 @@ export class Controller {
     } catch (error) {
       const message = (error as Error).message;
       this.logger.error({ action: 'apply', err: message }, 'reconcile failed; will retry next cycle');
-      return { ok: false, changes: 0, served: 0, refused: 0, error: message };
+      const failed: CycleOutcome = { ok: false, changes: 0, served: 0, refused: 0, error: message };
+      this.notify(failed, started, undefined);
+      return failed;
+    }
+  }
+
+  private notify(
+    outcome: CycleOutcome,
+    started: number,
+    seen: (CycleObservation['seen'] & { serving: ServingNetwork[] }) | undefined,
+  ): void {
+    if (this.onCycle === undefined) return;
+    try {
+      this.onCycle({
+        at: new Date().toISOString(),
+        ms: Date.now() - started,
+        ok: outcome.ok,
+        changes: outcome.changes,
+        ...(outcome.error === undefined ? {} : { error: outcome.error }),
+        ...(seen === undefined ? {} : { seen }),
+        processes: this.settings.dhcp?.health() ?? {},
+        networkServices: this.settings.metadata === undefined ? [] : ['meta data'],
+      });
+    } catch (error) {
+      this.logger.warn({ action: 'status', err: (error as Error).message }, 'the status board failed');
     }
   }
 

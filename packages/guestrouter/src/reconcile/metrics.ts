@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { metricsRoute, type RouteHandler, startHttpEndpoint } from 'opskit/http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { OwnedProcessMetrics } from '../services/owned-process.js';
 
@@ -48,28 +47,19 @@ export class ControllerMetrics {
   readonly services = new OwnedProcessMetrics(this.registry);
 }
 
-/** Serves GET /metrics; resolves with the bound port (port 0 picks a free one). */
+/**
+ * Serves GET /metrics and the given routes (the status page) with opskit's read-only endpoint;
+ * resolves with the bound port (port 0 picks a free one).
+ */
 export async function startMetricsServer(
   metrics: ControllerMetrics,
   host: string,
   port: number,
+  routes: ReadonlyMap<string, RouteHandler> = new Map(),
 ): Promise<{ port: number; close(): Promise<void> }> {
-  const server: Server = createServer((req, res) => {
-    if (req.method !== 'GET' || req.url !== '/metrics') {
-      res.writeHead(404).end('not found\n');
-      return;
-    }
-    metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-      (error: Error) => res.writeHead(500).end(`${error.message}\n`),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
+  const endpoint = await startHttpEndpoint(
+    { host, port },
+    new Map([...routes, ['/metrics', metricsRoute(metrics.registry)]]),
+  );
+  return { port: endpoint.port, close: () => endpoint.close() };
 }

@@ -1,0 +1,3 @@
+export * from './recorder.js';
+export * from './routes.js';
+export * from './summary.js';

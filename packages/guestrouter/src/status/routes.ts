@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { RouteHandler } from 'opskit/http';
+import type { StatusBoard } from './board.js';
+import { renderRouterPage } from './page.js';
+
+const require = createRequire(import.meta.url);
+let assets: { js: string; css: string } | undefined;
+/** The charting library from the installed npm package: the page needs no internet. */
+function chartAssets(): { js: string; css: string } {
+  assets ??= {
+    js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+    css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+  };
+  return assets;
+}
+
+/** Draws the cycles chart from the embedded JSON (textContent: data, never markup). */
+const STATUS_SCRIPT = `(function () {
+  var el = document.getElementById('chart');
+  var data = JSON.parse(document.getElementById('chart-data').textContent);
+  if (typeof uPlot === 'undefined' || data.t.length < 2) return;
+  var colours = ['#1f77b4', '#ff7f0e'];
+  var series = [{}].concat(data.lines.map(function (l, i) { return { label: l.label, stroke: colours[i], width: 2 }; }));
+  new uPlot({ width: Math.min(900, window.innerWidth - 40), height: 200, series: series },
+    [data.t].concat(data.lines.map(function (l) { return l.values; })), el);
+  el.setAttribute('data-drawn', 'true');
+})();
+`;
+
+/** `/` (HTML), `/api/status` (JSON) and the chart's assets; read-only. */
+export function routerStatusRoutes(board: StatusBoard, refreshSec = 15): Map<string, RouteHandler> {
+  return new Map<string, RouteHandler>([
+    [
+      '/',
+      () => ({
+        contentType: 'text/html; charset=utf-8',
+        body: renderRouterPage(board.snapshot(), refreshSec),
+      }),
+    ],
+    [
+      '/api/status',
+      () => ({
+        contentType: 'application/json; charset=utf-8',
+        body: `${JSON.stringify(board.snapshot())}\n`,
+      }),
+    ],
+    [
+      '/assets/uplot.iife.min.js',
+      () => ({ contentType: 'text/javascript; charset=utf-8', body: chartAssets().js }),
+    ],
+    ['/assets/uplot.min.css', () => ({ contentType: 'text/css; charset=utf-8', body: chartAssets().css })],
+    ['/assets/status.js', () => ({ contentType: 'text/javascript; charset=utf-8', body: STATUS_SCRIPT })],
+  ]);
+}
