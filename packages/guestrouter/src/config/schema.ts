@@ -197,13 +197,22 @@ export const configSchema = z
           .string()
           .regex(/^[\x21-\x7e]{1,8}$/, 'must be 1-8 printable characters without spaces')
           .optional(),
-        advertIntervalSeconds: z.number().int().min(1).max(255).default(1),
+        /**
+         * Seconds between adverts; the backup takes over after about 3 missed ones. Below 1 s
+         * (VRRP version 3, keepalived's centisecond adverts) the failover fits in 3 s; VRRPv3 has no
+         * authentication, so `authPass` needs a whole number here (VRRPv2, failover about 3.6 s at 1).
+         */
+        advertIntervalSeconds: z.number().min(0.1).max(255).default(0.5),
         /** As the Virtual Router: a returning router does not take the master role back. */
         nopreempt: z.boolean().default(true),
         /** The keepalived program (Debian package keepalived). */
         keepalived: z.string().min(1).default('keepalived'),
       })
       .strict()
+      .refine((ha) => ha.authPass === undefined || Number.isInteger(ha.advertIntervalSeconds), {
+        message: 'authPass needs a whole advertIntervalSeconds (VRRPv2; version 3 has no authentication)',
+        path: ['authPass'],
+      })
       .default({}),
     stateDir: z.string().min(1).default('/var/lib/guestrouter'),
     /** Prometheus endpoint of `run` (GET /metrics); off unless a port is given. */

@@ -160,6 +160,16 @@ export function sysctlsFor(links: readonly DesiredLink[], options: DesiredOption
     // of deleting it along: without it the batch's later lines on that subnet fail.
     settings.push({ key: confKey(link.name, 'promote_secondaries'), value: '1', link: link.name });
     settings.push({ key: confKey(link.name, 'arp_notify'), value: '1', link: link.name });
+    if (options.vrrp) {
+      // Both routers carry the gateway MAC on the guest link. IPv6 (DAD, MLD) would make the backup
+      // send from it, and the hypervisors' VXLAN FDB would then point the VMs' gateway traffic at the
+      // backup, which lacks the address; measured in test/e2e/ha.test.ts. Guest networks are IPv4 only.
+      settings.push({
+        key: `net.ipv6.conf.${link.name.replaceAll('.', '/')}.disable_ipv6`,
+        value: '1',
+        link: link.name,
+      });
+    }
   }
   return settings;
 }

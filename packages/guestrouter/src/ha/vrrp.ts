@@ -22,7 +22,7 @@ export interface HaSettings {
   readonly sourceAddress?: string;
   /** VRRP PASS authentication (8 characters at most); unset: none. */
   readonly authPass?: string;
-  /** Advert interval in seconds; the backup takes over after about 3 intervals without one. */
+  /** Advert interval in seconds (fractions: VRRPv3); the backup takes over after about 3 intervals without one. */
   readonly advertIntervalSeconds: number;
   /** A backup does not take the role back from a live master with lower priority (the Virtual Router's way). */
   readonly nopreempt: boolean;
@@ -104,6 +104,8 @@ export function renderKeepalivedConfig(
       `  priority ${ha.priority}`,
       `  advert_int ${ha.advertIntervalSeconds}`,
     );
+    // Sub-second adverts exist only in VRRP version 3 (which has no authentication).
+    if (!Number.isInteger(ha.advertIntervalSeconds)) lines.push('  version 3');
     if (ha.nopreempt) lines.push('  nopreempt');
     if (ha.peers.length > 0) {
       if (ha.sourceAddress) lines.push(`  unicast_src_ip ${ha.sourceAddress}`);
