@@ -84,6 +84,13 @@ describe('VRRP instances and keepalived configuration', () => {
       { notifyScript: '/n' },
     );
     assert.doesNotMatch(multicast, /unicast|nopreempt|authentication/);
+    assert.doesNotMatch(text, /version 3/);
+    const fast = renderKeepalivedConfig(
+      vrrpInstances(links().links),
+      { ...ha, advertIntervalSeconds: 0.5 },
+      { notifyScript: '/n' },
+    );
+    assert.match(fast, /advert_int 0\.5\n {2}version 3\n/);
   });
 
   test('keepalived itself accepts the rendered configuration (in a namespace with the links)', () => {
@@ -131,6 +138,7 @@ describe('VRRP instances and keepalived configuration', () => {
   test('with ha the plan never adds the gateway address (keepalived does) nor deletes it', () => {
     const d = links([guestNetwork(1)]);
     assert.ok(d.sysctls.some((s) => s.key === 'net.ipv4.ip_nonlocal_bind' && s.value === '1'));
+    assert.ok(d.sysctls.some((s) => s.key === 'net.ipv6.conf.vxlan5001.disable_ipv6' && s.value === '1'));
     const empty = { links: new Map(), proxyNeighbours: [], sysctls: new Map() };
     const plan = diff(d, empty, { trunk: 'eth1', uplink: 'eth0', maxDeletes: 5 });
     assert.ok(
@@ -181,5 +189,8 @@ describe('VRRP instances and keepalived configuration', () => {
     assert.equal(c.ha.nopreempt, true);
     assert.throws(() => parseConfig({ ha: { peers: ['nope'] } }), /ha\.peers\[0\]: must be an IPv4 address/);
     assert.throws(() => parseConfig({ ha: { authPass: 'far too long' } }), /ha\.authPass/);
+    // VRRPv3 (sub-second adverts) has no authentication.
+    assert.throws(() => parseConfig({ ha: { authPass: 'abc' } }), /ha\.authPass: authPass needs a whole/);
+    assert.equal(parseConfig({ ha: { authPass: 'abc', advertIntervalSeconds: 1 } }).ha.authPass, 'abc');
   });
 });
