@@ -370,6 +370,51 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     }
   });
 
+  test('split brain: VRRP between the routers cut, both up: both masters; link back: one master per network, no flap', async () => {
+    await waitForMasters();
+    // Drop VRRP (IP protocol 112) both ways in router b: the routers no longer hear each other, while
+    // the trunk and the hypervisor stay up (a cut between the two routers only).
+    const nft = (script: string) =>
+      spawnSync('ip', ['netns', 'exec', routers.b, 'nft', '-f', '-'], { input: script, encoding: 'utf8' });
+    const cut = nft(
+      'table ip grtest_cut {\n chain in { type filter hook input priority -300; ip protocol 112 drop; }\n' +
+        ' chain out { type filter hook output priority -300; ip protocol 112 drop; }\n}\n',
+    );
+    assert.equal(cut.status, 0, cut.stderr);
+    try {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && !vms.every((vm) => holds('a', vm) && holds('b', vm)))
+        await new Promise((r) => setTimeout(r, 200));
+      assert.ok(
+        vms.every((vm) => holds('a', vm) && holds('b', vm)),
+        'without adverts each router takes every network (split brain, as VRRP does)',
+      );
+    } finally {
+      assert.equal(nft('delete table ip grtest_cut\n').status, 0);
+    }
+    // Healed: the masters hear each other and the lower priority (b, 100) steps down for every network.
+    const masters = await waitForMasters(all('a'), 10_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.deepEqual(await waitForMasters(all('a'), 500), masters, 'no flap after the split is healed');
+    for (const vm of vms) {
+      const r = spawnSync('ip', [
+        'netns',
+        'exec',
+        vm.ns,
+        'ping',
+        '-c',
+        '3',
+        '-i',
+        '0.2',
+        '-W',
+        '2',
+        '-q',
+        vm.gateway,
+      ]);
+      assert.equal(r.status, 0, `${vm.ns} reaches ${vm.gateway} after the split`);
+    }
+  });
+
   test('SIGTERM to run stops keepalived, which gives up the gateways it holds', async () => {
     const master = (await waitForMasters())[0] as Side;
     await stopRun(master);
