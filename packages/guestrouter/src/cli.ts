@@ -25,6 +25,8 @@ import { runExtension } from './extension/entry.js';
 import { mergeInventories } from './extension/merge.js';
 import { openExtensionServer } from './extension/run.js';
 import type { ExtensionServer } from './extension/server.js';
+import type { KeepalivedService } from './ha/keepalived.js';
+import { haStatus, keepalivedService } from './ha/wiring.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
 import { HaproxyService } from './lb/haproxy.js';
@@ -248,8 +250,10 @@ async function statusCommand(options: GlobalOptions): Promise<void> {
     systemPinger(s.config.netns, s.config.status.pingTimeoutSeconds),
     s.config.status.pingConcurrency,
   );
-  if (options.json) process.stdout.write(`${JSON.stringify({ networks: rows }, null, 2)}\n`);
-  else process.stdout.write(`${formatStatus(rows)}\n`);
+  const ha = s.config.ha.enabled ? await haStatus(s.config.stateDir, desired.links, current) : undefined;
+  if (options.json)
+    process.stdout.write(`${JSON.stringify({ networks: rows, ...(ha ? { ha } : {}) }, null, 2)}\n`);
+  else process.stdout.write(`${formatStatus(rows)}\n${ha ? `${ha.text}\n` : ''}`);
 }
 
 function controllerSettings(
@@ -257,8 +261,10 @@ function controllerSettings(
   dhcp?: DnsmasqService,
   metadata?: MetadataService,
   lb?: HaproxyService,
+  ha?: KeepalivedService,
 ): ControllerSettings {
   return {
+    ...(ha ? { ha } : {}),
     ...(dhcp ? { dhcp } : {}),
     ...(metadata ? { metadata } : {}),
     ...(lb ? { lb } : {}),
@@ -337,8 +343,25 @@ async function runCommand(options: GlobalOptions): Promise<void> {
       'metadata.enabled is ignored with --once: meta data is served by a running `run`',
     );
   }
+  // keepalived, like dnsmasq, is a child of a long-running `run`.
+  const ha =
+    first.ha.enabled && !options.once
+      ? keepalivedService(
+          first,
+          requireInterfaces(first, options.config).trunk,
+          logger,
+          metrics.services,
+          metrics.registry,
+        )
+      : undefined;
+  if (first.ha.enabled && options.once) {
+    logger.warn(
+      { action: 'ha' },
+      'ha.enabled with --once: the gateway addresses are left to a running `run`',
+    );
+  }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb),
+    controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb, ha),
     logger,
     Math.random,
     metrics,
@@ -384,7 +407,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.on('SIGHUP', () => {
       try {
         controller.reload(
-          controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb),
+          controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb, ha),
         );
       } catch (error) {
         logger.error(

@@ -201,6 +201,48 @@ export const configSchema = z
         }
       })
       .default({}),
+    /**
+     * Two routers as one: keepalived (VRRP) owned by `run`, one instance per guest network, the
+     * gateway address as the virtual address. Off by default; the same settings on both routers
+     * except priority, peers and sourceAddress.
+     */
+    ha: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** keepalived's router_id (its logs); unset: the host name. */
+        routerId: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be letters, digits, "_", "." or "-"')
+          .optional(),
+        priority: z.number().int().min(1).max(254).default(100),
+        /** Interface of the VRRP adverts; unset: the trunk. */
+        interface: z.string().min(1).max(15).optional(),
+        /** The other router's address(es) on that interface: unicast adverts. Empty: multicast 224.0.0.18. */
+        peers: z.array(z.string().ip({ version: 'v4', message: 'must be an IPv4 address' })).default([]),
+        /** Source of unicast adverts; unset: the interface's primary address. */
+        sourceAddress: z.string().ip({ version: 'v4', message: 'must be an IPv4 address' }).optional(),
+        /** VRRP PASS authentication, 1-8 characters, the same on both routers. */
+        authPass: z
+          .string()
+          .regex(/^[\x21-\x7e]{1,8}$/, 'must be 1-8 printable characters without spaces')
+          .optional(),
+        /**
+         * Seconds between adverts; the backup takes over after about 3 missed ones. Below 1 s
+         * (VRRP version 3, keepalived's centisecond adverts) the failover fits in 3 s; VRRPv3 has no
+         * authentication, so `authPass` needs a whole number here (VRRPv2, failover about 3.6 s at 1).
+         */
+        advertIntervalSeconds: z.number().min(0.1).max(255).default(0.5),
+        /** As the Virtual Router: a returning router does not take the master role back. */
+        nopreempt: z.boolean().default(true),
+        /** The keepalived program (Debian package keepalived). */
+        keepalived: z.string().min(1).default('keepalived'),
+      })
+      .strict()
+      .refine((ha) => ha.authPass === undefined || Number.isInteger(ha.advertIntervalSeconds), {
+        message: 'authPass needs a whole advertIntervalSeconds (VRRPv2; version 3 has no authentication)',
+        path: ['authPass'],
+      })
+      .default({}),
     stateDir: z.string().min(1).default('/var/lib/guestrouter'),
     /** Prometheus endpoint of `run` (GET /metrics); off unless a port is given. */
     metrics: z

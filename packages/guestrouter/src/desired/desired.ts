@@ -17,6 +17,8 @@ export interface DesiredOptions {
   readonly publicRouting: boolean;
   /** How public subnets are answered for on the uplink; default `interface` (proxy_arp=1). */
   readonly proxyArp?: 'interface' | 'addresses';
+  /** ha.enabled: keepalived holds the gateway addresses (only on the VRRP master); the plan leaves them alone. */
+  readonly vrrp?: boolean;
 }
 
 const MAX_IFNAME = 15;
@@ -84,6 +86,7 @@ export function desiredState(inventory: Inventory, options: DesiredOptions): Des
       addresses: [`${v.gateway}/${v.cidr.prefix}`],
       public: isPublicCidr(v.cidr),
       mac: gatewayMac(v.network.id),
+      ...(options.vrrp ? { vrrpAddresses: [`${v.gateway}/${v.cidr.prefix}`] } : {}),
     });
   }
   links.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
@@ -133,6 +136,11 @@ export function sysctlsFor(links: readonly DesiredLink[], options: DesiredOption
   const groups = new Set(
     links.flatMap((l) => (l.spec.kind === 'vxlan' && l.spec.group ? [l.spec.group] : [])),
   );
+  if (options.vrrp) {
+    // The backup does not hold the gateway addresses, yet its meta data servers listen on them so
+    // they answer the moment keepalived adds them (no restart in the failover path).
+    settings.push({ key: 'net.ipv4.ip_nonlocal_bind', value: '1' });
+  }
   if (groups.size > 0) {
     settings.push({ key: 'net.ipv4.igmp_max_memberships', value: String(groups.size), minimum: true });
   }
@@ -152,6 +160,16 @@ export function sysctlsFor(links: readonly DesiredLink[], options: DesiredOption
     // of deleting it along: without it the batch's later lines on that subnet fail.
     settings.push({ key: confKey(link.name, 'promote_secondaries'), value: '1', link: link.name });
     settings.push({ key: confKey(link.name, 'arp_notify'), value: '1', link: link.name });
+    if (options.vrrp) {
+      // Both routers carry the gateway MAC on the guest link. IPv6 (DAD, MLD) would make the backup
+      // send from it, and the hypervisors' VXLAN FDB would then point the VMs' gateway traffic at the
+      // backup, which lacks the address; measured in test/e2e/ha.test.ts. Guest networks are IPv4 only.
+      settings.push({
+        key: `net.ipv6.conf.${link.name.replaceAll('.', '/')}.disable_ipv6`,
+        value: '1',
+        link: link.name,
+      });
+    }
   }
   return settings;
 }

@@ -26,6 +26,11 @@ export interface DesiredLink {
   readonly public: boolean;
   /** The link's MAC, derived from the network id (stable across re-creation); set when the link is created. */
   readonly mac: string;
+  /**
+   * Addresses keepalived adds and removes (ha.enabled: the gateway, held only by the VRRP master):
+   * the plan neither adds nor deletes them.
+   */
+  readonly vrrpAddresses?: readonly string[];
 }
 
 export interface SysctlSetting {

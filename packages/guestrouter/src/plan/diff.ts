@@ -185,7 +185,7 @@ export function diff(desired: DesiredState, current: CurrentState, options: Diff
       }
     }
     for (const address of link.addresses) {
-      if (!have.has(address)) {
+      if (!have.has(address) && !link.vrrpAddresses?.includes(address)) {
         if (existing?.up) announce.push({ link: link.name, address: address.split('/')[0] as string });
         perLink.push({ line: `addr add ${address} dev ${link.name}`, link: link.name });
         changes.push({ action: 'add-address', link: link.name, networkId: link.networkId, detail: address });

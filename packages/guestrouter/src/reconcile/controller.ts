@@ -1,6 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
+import type { KeepalivedService } from '../ha/keepalived.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { HaproxyService } from '../lb/haproxy.js';
@@ -34,6 +35,8 @@ export interface ControllerSettings extends PlanSettings {
   readonly metadata?: MetadataService;
   /** Load balancing (the CloudStack LB rules) through one haproxy; synced after every successful plan. */
   readonly lb?: HaproxyService;
+  /** VRRP with the other router (config ha.enabled): keepalived synced after every successful plan. */
+  readonly ha?: KeepalivedService;
 }
 
 export interface CycleOutcome {
@@ -85,7 +88,15 @@ export class Controller {
     const old = this.settings.dhcp;
     const oldMetadata = this.settings.metadata;
     const oldLb = this.settings.lb;
+    const oldHa = this.settings.ha;
     this.settings = settings;
+    if (oldHa !== undefined && oldHa !== settings.ha) {
+      oldHa
+        .stop()
+        .catch((error: Error) =>
+          this.logger.error({ action: 'ha', err: error.message }, 'stopping keepalived failed'),
+        );
+    }
     if (oldMetadata !== undefined && oldMetadata !== settings.metadata) {
       oldMetadata
         .stop()
@@ -122,6 +133,8 @@ export class Controller {
     await this.settings.dhcp?.stop();
     await this.settings.metadata?.stop();
     await this.settings.lb?.stop();
+    // Last: keepalived removes the gateway addresses as it stops, and the other router takes them.
+    await this.settings.ha?.stop();
   }
 
   /**
@@ -262,6 +275,28 @@ export class Controller {
       }
       const serving = servingNetworks(inventory, desired, current, plan, failedLinks);
       const serviceErrors: string[] = [];
+      if (s.ha !== undefined) {
+        // Only links that serve this cycle get a VRRP instance: keepalived must never add a gateway
+        // address to a link that failed to apply or that someone else owns.
+        const servingLinks = new Set(serving.filter((n) => !n.kept).map((n) => n.link));
+        try {
+          const r = await s.ha.sync(desired.links.filter((l) => servingLinks.has(l.name)));
+          if (r.action !== 'unchanged' && r.action !== 'idle') {
+            this.logger.info(
+              { action: 'ha', keepalived: r.action, instances: r.instances, pid: s.ha.pid },
+              `vrrp ${r.action}`,
+            );
+          }
+          if (r.exited) {
+            serviceErrors.push(
+              `keepalived had exited (${r.exited.signal ? `signal ${r.exited.signal}` : `code ${r.exited.code}`}) and was started again`,
+            );
+          }
+        } catch (error) {
+          serviceErrors.push((error as Error).message);
+          this.logger.error({ action: 'ha', err: (error as Error).message }, 'vrrp not updated');
+        }
+      }
       if (s.dhcp !== undefined) {
         try {
           const r = await s.dhcp.sync(serving, inventory);
@@ -422,6 +457,7 @@ export class Controller {
       const services = {
         ...(this.settings.dhcp ? this.settings.dhcp.health() : {}),
         ...(this.settings.lb ? { haproxy: this.settings.lb.health() } : {}),
+        ...(this.settings.ha ? { keepalived: this.settings.ha.health() } : {}),
       };
       await writeFile(tmp, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
       await rename(tmp, file);

@@ -45,6 +45,7 @@ export async function computePlan(
     selection: settings.config.networks,
     publicRouting: settings.config.publicRouting.enabled,
     proxyArp: settings.config.publicRouting.proxyArp,
+    vrrp: settings.config.ha.enabled,
   });
   const current = await kernel.readState(desired.sysctls.map((s) => s.key));
   const marked = [...current.links.values()].filter((l) => networkIdFromMark(l.alias) !== undefined).length;
