@@ -178,7 +178,7 @@ addConfigOptions(
     .description('run the policy daemon')
     .addHelpText(
       'after',
-      '\nExample:\n  greyprint serve --listen 127.0.0.1:10023 --db /var/lib/greyprint/greyprint.sqlite \\\n' +
+      '\nExamples:\n  greyprint serve --listen 127.0.0.1:10023 --db /var/lib/greyprint/greyprint.sqlite \\\n' +
         '    --os-static "192.0.2.0/24=Windows XP" --p0f-socket /run/p0f.sock\n' +
         'Signals: SIGHUP reloads the config file and allow files; SIGTERM stops after answering.',
     ),
@@ -246,7 +246,7 @@ program
   .option('--timeout <ms>', 'wait this long for the answer', intArg('--timeout'), 5000)
   .addHelpText(
     'after',
-    '\nExample:\n  greyprint check --client-address 192.0.2.7 --sender a@example.org --recipient b@example.net\n' +
+    '\nExamples:\n  greyprint check --client-address 192.0.2.7 --sender a@example.org --recipient b@example.net\n' +
       '  prints e.g. "DEFER_IF_PERMIT Greylisted by greyprint: desktop Windows client, retry in 300 seconds"',
   )
   .action(async (f: CheckFlags) => {
@@ -369,7 +369,7 @@ storeOptions(program.command('list').description('list greylist triplets'))
   .option('--json', 'one JSON object per line')
   .addHelpText(
     'after',
-    '\nExample:\n  greyprint list --db /var/lib/greyprint/greyprint.sqlite --unconfirmed --limit 20',
+    '\nExamples:\n  greyprint list --db /var/lib/greyprint/greyprint.sqlite --unconfirmed --limit 20',
   )
   .action(async (f: StoreFlags) => {
     try {
@@ -472,7 +472,7 @@ allow
   .description('print the allow-list entries of the config and its files')
   .option('-c, --config <file>', 'JSON config file')
   .option('-f, --file <path>', 'read only this file')
-  .addHelpText('after', '\nExample:\n  greyprint allow list --config /etc/greyprint/greyprint.json')
+  .addHelpText('after', '\nExamples:\n  greyprint allow list --config /etc/greyprint/greyprint.json')
   .action(async (f: { config?: string; file?: string }) => {
     try {
       let entries: readonly AllowEntry[];
@@ -500,7 +500,7 @@ addConfigOptions(
     .description('print the effective config as JSON, or the exact error (file and key) and exit 2')
     .addHelpText(
       'after',
-      '\nExample:\n  greyprint config check --config /etc/greyprint/greyprint.json --delay 60',
+      '\nExamples:\n  greyprint config check --config /etc/greyprint/greyprint.json --delay 60',
     ),
 ).action(async (flags: ServeFlags) => {
   try {

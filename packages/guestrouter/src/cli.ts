@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { packageVersion } from 'opskit/cli';
 import { pino } from 'pino';
 import { PinoPretty } from 'pino-pretty';
 import type { Registry } from 'prom-client';
@@ -442,12 +442,6 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The version in package.json (one place to bump). */
-function packageVersion(): string {
-  const file = fileURLToPath(new URL('../package.json', import.meta.url));
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-}
-
 function nonNegativeInteger(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
@@ -469,11 +463,15 @@ export function buildProgram(): Command {
     .option('--netns <name>', 'run ip/sysctl/ping inside this network namespace')
     .option('--zone <id>', 'only networks of this zone')
     .option('--json', 'machine-readable output', false)
-    .version(packageVersion(), '-V, --version', 'print the version and exit')
+    .version(packageVersion(import.meta.url), '-V, --version', 'print the version and exit')
     // Each command's --help lists the global options too: its example uses --trunk and --uplink.
     .configureHelp({ showGlobalOptions: true })
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+    .addHelpText(
+      'after',
+      '\nExamples:\n  guestrouter plan --trunk eth1 --uplink eth0\n  guestrouter run --config /etc/guestrouter.json',
+    );
 
   const action =
     (fn: (options: GlobalOptions) => Promise<void>) =>
@@ -489,7 +487,7 @@ export function buildProgram(): Command {
   program
     .command('plan')
     .description('print the commands apply would run (ip -batch lines, then sysctl writes); changes nothing')
-    .addHelpText('after', '\nExample:\n  guestrouter plan --trunk eth1 --uplink eth0')
+    .addHelpText('after', '\nExamples:\n  guestrouter plan --trunk eth1 --uplink eth0')
     .action(action(planCommand));
   program
     .command('apply')
@@ -502,14 +500,14 @@ export function buildProgram(): Command {
     )
     .addHelpText(
       'after',
-      '\nExample:\n  guestrouter apply --trunk eth1 --uplink eth0\n' +
+      '\nExamples:\n  guestrouter apply --trunk eth1 --uplink eth0\n' +
         '  guestrouter apply --trunk eth1 --uplink eth0 --allow-deletes 12   # 12 networks really were removed',
     )
     .action(action(applyCommand));
   program
     .command('status')
     .description('per network: interface, address, VMs known and whether each answers ping')
-    .addHelpText('after', '\nExample:\n  guestrouter status --trunk eth1 --uplink eth0 --json')
+    .addHelpText('after', '\nExamples:\n  guestrouter status --trunk eth1 --uplink eth0 --json')
     .action(action(statusCommand));
   program
     .command('run')
@@ -533,7 +531,7 @@ export function buildProgram(): Command {
         'CloudStack) to the served networks through one dnsmasq, and with "dns": true their names.\n' +
         'With "metadata": {"enabled": true}, each served gateway answers the VMs\' user data and meta\n' +
         'data on port 80 and passwords on port 8080, as the Virtual Router did (cloud-init finds it).\n' +
-        '\nExample:\n  guestrouter run --config /etc/guestrouter.json',
+        '\nExamples:\n  guestrouter run --config /etc/guestrouter.json',
     )
     .action(action(runCommand));
   const password = program
@@ -548,7 +546,7 @@ export function buildProgram(): Command {
     )
     .addHelpText(
       'after',
-      '\nExample:\n  guestrouter password reset 9f1c2e4a-0b7d-4c55-9a1e-3d2f6b8c7e01 --config /etc/guestrouter.json',
+      '\nExamples:\n  guestrouter password reset 9f1c2e4a-0b7d-4c55-9a1e-3d2f6b8c7e01 --config /etc/guestrouter.json',
     )
     .action(async (vmId: string, _opts: unknown, command: Command) => {
       try {
@@ -574,7 +572,7 @@ export function buildProgram(): Command {
     .option('--param <name=value>', 'any other deployVirtualMachine parameter (repeatable)', collect, [])
     .addHelpText(
       'after',
-      '\nExample:\n  guestrouter deploy --zone 1b2c... --template-id 5e6f... --service-offering-id 7a8b... \\\n' +
+      '\nExamples:\n  guestrouter deploy --zone 1b2c... --template-id 5e6f... --service-offering-id 7a8b... \\\n' +
         '    --network-id 9c0d... --name web-1 --user-data-file cloud-config.yaml',
     )
     .action(action(deployCommand as (options: GlobalOptions) => Promise<void>));
