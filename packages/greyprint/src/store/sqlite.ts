@@ -1,8 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { GroupCommit, type PendingWrite } from './group-commit.js';
+import { type CheckpointerData, STOP_CHECKPOINTER } from './sqlite-checkpointer.js';
 import {
   AUTO_ALLOWED,
   type ClientRecord,
@@ -152,33 +153,21 @@ function openError(path: string, err: unknown, readonly: boolean): StoreOpenErro
   });
 }
 
-interface PendingWrite {
-  run(): unknown;
-  resolve(value: unknown): void;
-  reject(reason: unknown): void;
-}
-
 /**
- * The checkpointer thread, as CommonJS source for an eval worker (no file to locate under
- * tsx or in dist). It opens its own connection and folds the WAL into the database file
- * every interval; PASSIVE never waits for or blocks the writer.
+ * Starts the checkpointer worker from its module beside this one: the compiled .js in dist;
+ * under tsx (tests, development) the .ts source, through a bootstrap that registers tsx's
+ * loader in the worker first, since Node 20 does not apply the parent's `--import tsx` to a
+ * worker's entry module.
  */
-const CHECKPOINTER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.path);
-db.pragma('busy_timeout = 0');
-db.pragma('synchronous = ' + workerData.synchronous);
-const timer = setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
-}, workerData.intervalMs);
-parentPort.on('message', (m) => {
-  if (m !== 'stop') return;
-  clearInterval(timer);
-  db.close();
-  parentPort.close();
-});
-`;
+function startCheckpointerWorker(data: CheckpointerData & { checkpointer: true }): Worker {
+  if (!import.meta.url.endsWith('.ts')) {
+    return new Worker(new URL('./sqlite-checkpointer.js', import.meta.url), { workerData: data });
+  }
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./sqlite-checkpointer.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
 
 /**
  * The pause between two bulk-deletion batches: long enough for policy answers to run and for
@@ -213,9 +202,7 @@ export class SqliteStore implements GreylistStore {
     beginRead: Database.Statement;
     commitRead: Database.Statement;
   };
-  private readonly commitBatch: (batch: readonly PendingWrite[]) => unknown[];
-  private pending: PendingWrite[] = [];
-  private flushScheduled = false;
+  private readonly writes: GroupCommit;
   /** Reads so far in this event-loop turn, and whether they share an open read transaction. */
   private readsThisTurn = 0;
   private readTxnOpen = false;
@@ -306,9 +293,10 @@ export class SqliteStore implements GreylistStore {
     // IMMEDIATE transaction, so one WAL append (and, with FULL, one fsync) serves all of them.
     // A write's promise settles only after COMMIT returned: a confirmed pass is on disk
     // (in the page cache) before the caller answers.
-    this.commitBatch = db.transaction((batch: readonly PendingWrite[]) =>
-      batch.map((w) => w.run()),
-    ).immediate;
+    this.writes = new GroupCommit(
+      db.transaction((batch: readonly PendingWrite[]) => batch.map((w) => w.run())).immediate,
+      () => this.endRead(),
+    );
     const interval = options.checkpointIntervalMs ?? 100;
     // An in-memory database has no WAL to fold back, and another connection could not see it.
     const inMemory = path === ':memory:' || path === '';
@@ -325,19 +313,21 @@ export class SqliteStore implements GreylistStore {
    */
   private startCheckpointer(path: string, synchronous: SqliteSynchronous, intervalMs: number): void {
     try {
-      const worker = new Worker(CHECKPOINTER_SOURCE, {
-        eval: true,
-        workerData: {
-          driver: createRequire(import.meta.url).resolve('better-sqlite3'),
-          path,
-          synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL',
-          intervalMs,
-        },
-      });
+      const data: CheckpointerData & { checkpointer: true } = {
+        checkpointer: true,
+        path,
+        synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL',
+        intervalMs,
+      };
+      const worker = startCheckpointerWorker(data);
       worker.unref();
       // A checkpointer that fails only costs the main thread its automatic checkpoints back.
       worker.on('error', () => {
         if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+      });
+      // A worker that ended on its own (an error above) is not waited for on close.
+      worker.once('exit', () => {
+        if (this.checkpointer === worker) this.checkpointer = undefined;
       });
       this.db.pragma('wal_autocheckpoint = 16384');
       this.checkpointer = worker;
@@ -524,7 +514,7 @@ export class SqliteStore implements GreylistStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    this.writes.flush();
     this.closed = true;
     if (this.checkpointer !== undefined) {
       const worker = this.checkpointer;
@@ -532,7 +522,7 @@ export class SqliteStore implements GreylistStore {
       const gone = new Promise((resolve) => worker.once('exit', resolve));
       // unref'd so a forgotten close() never keeps a process alive; held while we wait for it
       worker.ref();
-      worker.postMessage('stop');
+      worker.postMessage(STOP_CHECKPOINTER);
       await gone;
     }
     try {
@@ -547,33 +537,7 @@ export class SqliteStore implements GreylistStore {
 
   private enqueue<T>(run: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`greylist store ${this.path} is closed`));
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // setImmediate runs after the poll phase: every request read in this turn joins the batch.
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    this.endRead();
-    let results: unknown[];
-    try {
-      results = this.commitBatch(batch);
-    } catch (err) {
-      // The transaction rolled back as a whole: nothing of this batch is stored, every caller hears so.
-      for (const w of batch) w.reject(err);
-      return;
-    }
-    batch.forEach((w, i) => {
-      w.resolve(results[i]);
-    });
+    return this.writes.add(run);
   }
 
   /**
