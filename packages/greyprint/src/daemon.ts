@@ -1,9 +1,10 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
+import { changedRestartOnlyKeys } from 'opskit/config';
 import type { Logger } from 'pino';
 import type { AllowList } from './allow/allowlist.js';
 import { loadAllowList } from './allow/files.js';
-import type { Config } from './config/schema.js';
+import { type Config, RESTART_ONLY_KEYS } from './config/schema.js';
 import { startExpiry } from './daemon/expiry.js';
 import { createPolicyHandler } from './daemon/handler.js';
 import { openListeners, type PolicyListeners } from './daemon/listeners.js';
@@ -197,6 +198,13 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       try {
         const next = deps.reloadConfig ? await deps.reloadConfig() : state.config;
         const nextState = await buildState(next, logger);
+        // Compared with the config the daemon started with: that is what still runs for these keys.
+        for (const key of changedRestartOnlyKeys(config, next, RESTART_ONLY_KEYS)) {
+          logger.warn(
+            { event: 'reload', key },
+            `${key} changed; a reload keeps the running value, restart to apply it`,
+          );
+        }
         if (ownOs && os instanceof OsChain) os = new OsChain(new StaticOsSource(next.os.static), os.live);
         state = nextState;
         logger.info(

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { packageVersion } from 'opskit/cli';
+import { changedRestartOnlyKeys } from 'opskit/config';
 import { pino } from 'pino';
 import { PinoPretty } from 'pino-pretty';
 import type { Registry } from 'prom-client';
@@ -19,7 +20,7 @@ import {
   type RawVirtualMachine,
 } from './cloudstack/index.js';
 import { type ConfigOverrides, loadConfig, requireInterfaces } from './config/load.js';
-import type { GuestrouterConfig } from './config/schema.js';
+import { type GuestrouterConfig, RESTART_ONLY_KEYS } from './config/schema.js';
 import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
@@ -303,7 +304,15 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        controller.reload(controllerSettings(session(options, logger, metrics.registry), dhcp, metadata));
+        const next = session(options, logger, metrics.registry);
+        // Compared with the config `run` started with: that is what still runs for these keys.
+        for (const key of changedRestartOnlyKeys(first, next.config, RESTART_ONLY_KEYS)) {
+          logger.warn(
+            { event: 'reload', key },
+            `${key} changed; a reload keeps the running value, restart to apply it`,
+          );
+        }
+        controller.reload(controllerSettings(next, dhcp, metadata));
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },

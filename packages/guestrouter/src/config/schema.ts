@@ -171,6 +171,13 @@ export type VxlanConfig = z.output<typeof vxlanSchema>;
 export type NetworkSelection = z.output<typeof networkSelectionSchema>;
 export type MetadataConfig = GuestrouterConfig['metadata'];
 
+/**
+ * The keys a reload (SIGHUP) of `run` does not apply: the logger, the metrics endpoint and the
+ * DHCP and meta data services are made once at start. A reload keeps their running values and
+ * warns about each that changed; a restart applies them.
+ */
+export const RESTART_ONLY_KEYS = ['logLevel', 'metrics', 'dhcp', 'metadata'] as const;
+
 /** Default UDP port per VXLAN mode. */
 export function vxlanPort(vxlan: VxlanConfig): number {
   return vxlan.port ?? (vxlan.mode === 'evpn' ? 4789 : 8472);
