@@ -12,14 +12,13 @@ import {
   createOsSource,
   type GreylistStore,
   MemoryStore,
-  PolicyParser,
   type PolicyRequest,
   parseConfig,
-  serializeRequest,
 } from '../../src/index.js';
 import { Metrics } from '../../src/metrics.js';
 import { StoreFault } from '../../src/policy/decide.js';
 import { PendingAnswer } from '../../src/server/deadline.js';
+import { policyRequest } from '../helpers/request.js';
 
 /** A pino logger whose lines land in an array, parsed. */
 function capturedLogger(level = 'debug') {
@@ -33,29 +32,7 @@ function capturedLogger(level = 'debug') {
   return { logger: pino({ level }, stream), lines };
 }
 
-function request(over: Record<string, string> = {}): PolicyRequest {
-  let out: PolicyRequest | undefined;
-  new PolicyParser((m) => {
-    if (m.kind === 'request') out = m.request;
-  }).feed(
-    Buffer.from(
-      serializeRequest({
-        request: 'smtpd_access_policy',
-        protocol_state: 'RCPT',
-        client_address: '192.0.2.10',
-        client_name: 'unknown',
-        reverse_client_name: 'unknown',
-        helo_name: 'pc.example',
-        sender: 'a@example.org',
-        recipient: 'b@example.net',
-        instance: 'i1',
-        ...over,
-      }),
-    ),
-  );
-  assert.ok(out);
-  return out;
-}
+const request = policyRequest;
 
 const settle = () => new Promise((r) => setImmediate(r));
 
