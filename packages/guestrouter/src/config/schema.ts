@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cloudStackFileSchema } from '../cloudstack/config.js';
 
 /**
  * The one configuration schema: types, defaults and error messages. Every
@@ -43,18 +44,7 @@ export const configSchema = z
     trunk: interfaceName.optional(),
     uplink: interfaceName.optional(),
     /** Partial CloudStack connection settings; the env vars win over these. */
-    cloudstack: z
-      .object({
-        url: z.string().url('must be a URL such as https://cloud.example.com/client/api').optional(),
-        apiKey: z.string().min(1).optional(),
-        secretKey: z.string().min(1).optional(),
-        verifyTls: z.boolean().optional(),
-        timeoutMs: z.number().int().positive().optional(),
-        retries: z.number().int().min(0).max(10).optional(),
-        pageSize: z.number().int().min(1).max(10000).optional(),
-      })
-      .strict()
-      .default({}),
+    cloudstack: cloudStackFileSchema.default({}),
     zoneId: z.string().min(1).optional(),
     vxlan: vxlanSchema,
     networks: networkSelectionSchema,
