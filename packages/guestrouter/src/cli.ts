@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { packageVersion } from 'opskit/cli';
 import { changedRestartOnlyKeys } from 'opskit/config';
-import { pino } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import { createLogger } from 'opskit/log';
 import type { Registry } from 'prom-client';
 import {
   CloudStackApiError,
@@ -52,6 +51,7 @@ interface GlobalOptions {
   once?: boolean;
   metricsPort?: number;
   allowDeletes?: number;
+  logFormat?: 'json' | 'pretty';
 }
 
 interface DeployCommandOptions extends GlobalOptions {
@@ -68,16 +68,23 @@ const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
 
 function overridesFrom(options: GlobalOptions): ConfigOverrides {
-  return { trunk: options.trunk, uplink: options.uplink, netns: options.netns, zoneId: options.zone };
+  return {
+    trunk: options.trunk,
+    uplink: options.uplink,
+    netns: options.netns,
+    zoneId: options.zone,
+    logFormat: options.logFormat,
+  };
 }
 
 function makeLogger(config: GuestrouterConfig) {
-  // Logs go to stderr so stdout carries only the plan (or status) and stays pipeable.
-  // A person at a terminal reads lines, a log collector reads JSON: pretty only on a TTY.
-  const destination = process.stderr.isTTY
-    ? PinoPretty({ destination: 2, sync: true, ignore: 'pid,hostname' })
-    : pino.destination(2);
-  return pino({ level: config.logLevel, base: { name: 'guestrouter' } }, destination);
+  // The contract's logger (opskit): stderr, so stdout carries only the plan (or status) and stays
+  // pipeable; ISO time and level words; pretty on a terminal unless logFormat says otherwise.
+  return createLogger({
+    name: 'guestrouter',
+    level: config.logLevel,
+    ...(config.logFormat !== undefined ? { format: config.logFormat } : {}),
+  });
 }
 
 interface Session {
@@ -472,6 +479,12 @@ export function buildProgram(): Command {
     .option('--netns <name>', 'run ip/sysctl/ping inside this network namespace')
     .option('--zone <id>', 'only networks of this zone')
     .option('--json', 'machine-readable output', false)
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'logs on stderr as JSON lines or for people (default: pretty on a terminal)',
+      ).choices(['json', 'pretty']),
+    )
     .version(packageVersion(import.meta.url), '-V, --version', 'print the version and exit')
     // Each command's --help lists the global options too: its example uses --trunk and --uplink.
     .configureHelp({ showGlobalOptions: true })

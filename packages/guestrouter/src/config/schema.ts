@@ -152,6 +152,8 @@ export const configSchema = z
     /** Run ip and sysctl inside this network namespace (tests, demos). */
     netns: z.string().min(1).max(64).optional(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+    /** Logs on stderr as JSON lines or for people; unset: pretty on a terminal, JSON otherwise. */
+    logFormat: z.enum(['json', 'pretty']).optional(),
   })
   .strict();
 
@@ -166,7 +168,7 @@ export type MetadataConfig = GuestrouterConfig['metadata'];
  * DHCP and meta data services are made once at start. A reload keeps their running values and
  * warns about each that changed; a restart applies them.
  */
-export const RESTART_ONLY_KEYS = ['logLevel', 'metrics', 'dhcp', 'metadata'] as const;
+export const RESTART_ONLY_KEYS = ['logLevel', 'logFormat', 'metrics', 'dhcp', 'metadata'] as const;
 
 /** Default UDP port per VXLAN mode. */
 export function vxlanPort(vxlan: VxlanConfig): number {
