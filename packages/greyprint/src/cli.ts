@@ -1,12 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import { schemaDefaults } from 'opskit/config';
 import { ALLOW_KINDS, type AllowEntry } from './allow/allowlist.js';
 import { AllowFileMissingError, addAllowEntry, loadAllowList, removeAllowEntry } from './allow/files.js';
 import { sendPolicyRequest } from './cli/client.js';
 import { registerFingerprintCommand } from './cli/fingerprint.js';
 import { registerReportCommand } from './cli/report.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import type { Config, ConfigInput } from './config/schema.js';
+import { type Config, type ConfigInput, configSchema } from './config/schema.js';
 import { startDaemon } from './daemon.js';
 import { createLogger } from './log.js';
 import { networkOf, type ParsedAddress, parseAddress, parseCidr } from './net/cidr.js';
@@ -96,45 +97,52 @@ function overridesFrom(f: ServeFlags): ConfigInput {
   return o as ConfigInput;
 }
 
+/** Every default of the config schema, by key path: the help texts quote these, never a copy. */
+const SCHEMA_DEFAULTS = schemaDefaults(configSchema);
+
+/** `(default VALUE)` for a config key, read from the schema. */
+function byDefault(key: string): string {
+  if (!SCHEMA_DEFAULTS.has(key)) throw new Error(`the config schema has no default for ${key}`);
+  const value = SCHEMA_DEFAULTS.get(key);
+  return `(default ${Array.isArray(value) ? value.join(', ') : String(value)})`;
+}
+
 function addConfigOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'JSON config file (every option below is also a key there)')
-    .option('-l, --listen <addr>', 'HOST:PORT or unix:/PATH, repeatable (default 127.0.0.1:10023)', collect)
-    .option(
-      '--db <path>',
-      'SQLite file, :memory: or redis://HOST:PORT/DB (default /var/lib/greyprint/greyprint.sqlite)',
-    )
-    .option('--delay <seconds>', 'greylist delay (default 300)', intArg('--delay'))
+    .option('-l, --listen <addr>', `HOST:PORT or unix:/PATH, repeatable ${byDefault('listen')}`, collect)
+    .option('--db <path>', `SQLite file, :memory: or redis://HOST:PORT/DB ${byDefault('db')}`)
+    .option('--delay <seconds>', `greylist delay ${byDefault('greylist.delaySec')}`, intArg('--delay'))
     .option('--os-static <cidr=label>', 'pin an OS label to a CIDR block, repeatable', collect)
     .option('--p0f-socket <path>', "p0f's API socket (p0f -s PATH); unset: p0f is not asked")
     .option('--capture <iface>', 'classify client SYNs on this interface itself (capture helper, README)')
     .option('--signatures <file>', "p0f .fp signatures for --capture (default: greyprint's built-in set)")
     .option('--allow-file <path>', 'allow-list file, repeatable', collect)
-    .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
-    .option('--log-format <format>', 'json|pretty (default json)')
+    .option('--log-level <level>', `trace|debug|info|warn|error|fatal|silent ${byDefault('logLevel')}`)
+    .option('--log-format <format>', `json|pretty ${byDefault('logFormat')}`)
     .option(
       '--idle-timeout <seconds>',
-      'close connections silent this long (default 600)',
+      `close connections silent this long ${byDefault('idleTimeoutSec')}`,
       intArg('--idle-timeout'),
     )
     .option(
       '--request-timeout <seconds>',
-      'close a connection whose request is not complete this long after its first byte (default 100)',
+      `close a connection whose request is not complete this long after its first byte ${byDefault('requestTimeoutSec')}`,
       intArg('--request-timeout'),
     )
     .option(
       '--max-connections <n>',
-      'policy connections open at once; more are closed at once (default 4096)',
+      `policy connections open at once; more are closed at once ${byDefault('maxConnections')}`,
       intArg('--max-connections'),
     )
     .option('--metrics <host:port>', 'serve Prometheus metrics at /metrics (default off)')
-    .option('--socket-mode <octal>', 'mode of unix sockets (default 0660)')
+    .option('--socket-mode <octal>', `mode of unix sockets ${byDefault('socketMode')}`)
     .option('--no-header', 'do not add the X-P0f-OS header')
     .option('--header-secret <secret>', 'append [gp:SECRET] to X-P0f-OS for header_checks (README)')
     .option('--key-by-domain', 'key verified mail servers by registered domain instead of network')
     .option(
       '--auto-allow-clients <n>',
-      'allow a client after N confirmed triplets, 0 = off (default 5)',
+      `allow a client after N confirmed triplets, 0 = off ${byDefault('greylist.autoAllowClients')}`,
       intArg('--auto-allow-clients'),
     );
 }
@@ -179,7 +187,7 @@ addConfigOptions(
     .description('run the policy daemon')
     .addHelpText(
       'after',
-      '\nExample:\n  greyprint serve --listen 127.0.0.1:10023 --db /var/lib/greyprint/greyprint.sqlite \\\n' +
+      '\nExamples:\n  greyprint serve --listen 127.0.0.1:10023 --db /var/lib/greyprint/greyprint.sqlite \\\n' +
         '    --os-static "192.0.2.0/24=Windows XP" --p0f-socket /run/p0f.sock\n' +
         'Signals: SIGHUP reloads the config file and allow files; SIGTERM stops after answering.',
     ),
@@ -247,7 +255,7 @@ program
   .option('--timeout <ms>', 'wait this long for the answer', intArg('--timeout'), 5000)
   .addHelpText(
     'after',
-    '\nExample:\n  greyprint check --client-address 192.0.2.7 --sender a@example.org --recipient b@example.net\n' +
+    '\nExamples:\n  greyprint check --client-address 192.0.2.7 --sender a@example.org --recipient b@example.net\n' +
       '  prints e.g. "DEFER_IF_PERMIT Greylisted by greyprint: desktop Windows client, retry in 300 seconds"',
   )
   .action(async (f: CheckFlags) => {
@@ -370,7 +378,7 @@ storeOptions(program.command('list').description('list greylist triplets'))
   .option('--json', 'one JSON object per line')
   .addHelpText(
     'after',
-    '\nExample:\n  greyprint list --db /var/lib/greyprint/greyprint.sqlite --unconfirmed --limit 20',
+    '\nExamples:\n  greyprint list --db /var/lib/greyprint/greyprint.sqlite --unconfirmed --limit 20',
   )
   .action(async (f: StoreFlags) => {
     try {
@@ -473,7 +481,7 @@ allow
   .description('print the allow-list entries of the config and its files')
   .option('-c, --config <file>', 'JSON config file')
   .option('-f, --file <path>', 'read only this file')
-  .addHelpText('after', '\nExample:\n  greyprint allow list --config /etc/greyprint/greyprint.json')
+  .addHelpText('after', '\nExamples:\n  greyprint allow list --config /etc/greyprint/greyprint.json')
   .action(async (f: { config?: string; file?: string }) => {
     try {
       let entries: readonly AllowEntry[];
@@ -501,7 +509,7 @@ addConfigOptions(
     .description('print the effective config as JSON, or the exact error (file and key) and exit 2')
     .addHelpText(
       'after',
-      '\nExample:\n  greyprint config check --config /etc/greyprint/greyprint.json --delay 60',
+      '\nExamples:\n  greyprint config check --config /etc/greyprint/greyprint.json --delay 60',
     ),
 ).action(async (flags: ServeFlags) => {
   try {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { pino } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import { packageVersion } from 'opskit/cli';
+import { changedRestartOnlyKeys } from 'opskit/config';
+import { createLogger } from 'opskit/log';
 import type { Registry } from 'prom-client';
 import {
   CloudStackApiError,
@@ -19,7 +19,7 @@ import {
   type RawVirtualMachine,
 } from './cloudstack/index.js';
 import { type ConfigOverrides, loadConfig, requireInterfaces } from './config/load.js';
-import type { GuestrouterConfig } from './config/schema.js';
+import { type GuestrouterConfig, RESTART_ONLY_KEYS } from './config/schema.js';
 import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
 import { runExtension } from './extension/entry.js';
 import { mergeInventories } from './extension/merge.js';
@@ -62,6 +62,7 @@ interface GlobalOptions {
   once?: boolean;
   metricsPort?: number;
   allowDeletes?: number;
+  logFormat?: 'json' | 'pretty';
 }
 
 interface DeployCommandOptions extends GlobalOptions {
@@ -78,16 +79,23 @@ const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
 
 function overridesFrom(options: GlobalOptions): ConfigOverrides {
-  return { trunk: options.trunk, uplink: options.uplink, netns: options.netns, zoneId: options.zone };
+  return {
+    trunk: options.trunk,
+    uplink: options.uplink,
+    netns: options.netns,
+    zoneId: options.zone,
+    logFormat: options.logFormat,
+  };
 }
 
 function makeLogger(config: GuestrouterConfig) {
-  // Logs go to stderr so stdout carries only the plan (or status) and stays pipeable.
-  // A person at a terminal reads lines, a log collector reads JSON: pretty only on a TTY.
-  const destination = process.stderr.isTTY
-    ? PinoPretty({ destination: 2, sync: true, ignore: 'pid,hostname' })
-    : pino.destination(2);
-  return pino({ level: config.logLevel, base: { name: 'guestrouter' } }, destination);
+  // The contract's logger (opskit): stderr, so stdout carries only the plan (or status) and stays
+  // pipeable; ISO time and level words; pretty on a terminal unless logFormat says otherwise.
+  return createLogger({
+    name: 'guestrouter',
+    level: config.logLevel,
+    ...(config.logFormat !== undefined ? { format: config.logFormat } : {}),
+  });
 }
 
 interface Session {
@@ -406,9 +414,15 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        controller.reload(
-          controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb, ha),
-        );
+        const next = session(options, logger, metrics.registry, events);
+        // Compared with the config `run` started with: that is what still runs for these keys.
+        for (const key of changedRestartOnlyKeys(first, next.config, RESTART_ONLY_KEYS)) {
+          logger.warn(
+            { event: 'reload', key },
+            `${key} changed; a reload keeps the running value, restart to apply it`,
+          );
+        }
+        controller.reload(controllerSettings(next, dhcp, metadata, lb, ha));
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },
@@ -547,12 +561,6 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The version in package.json (one place to bump). */
-function packageVersion(): string {
-  const file = fileURLToPath(new URL('../package.json', import.meta.url));
-  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
-}
-
 function nonNegativeInteger(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
@@ -574,11 +582,21 @@ export function buildProgram(): Command {
     .option('--netns <name>', 'run ip/sysctl/ping inside this network namespace')
     .option('--zone <id>', 'only networks of this zone')
     .option('--json', 'machine-readable output', false)
-    .version(packageVersion(), '-V, --version', 'print the version and exit')
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'logs on stderr as JSON lines or for people (default: pretty on a terminal)',
+      ).choices(['json', 'pretty']),
+    )
+    .version(packageVersion(import.meta.url), '-V, --version', 'print the version and exit')
     // Each command's --help lists the global options too: its example uses --trunk and --uplink.
     .configureHelp({ showGlobalOptions: true })
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+    .addHelpText(
+      'after',
+      '\nExamples:\n  guestrouter plan --trunk eth1 --uplink eth0\n  guestrouter run --config /etc/guestrouter.json',
+    );
 
   const action =
     (fn: (options: GlobalOptions) => Promise<void>) =>
@@ -594,7 +612,7 @@ export function buildProgram(): Command {
   program
     .command('plan')
     .description('print the commands apply would run (ip -batch lines, then sysctl writes); changes nothing')
-    .addHelpText('after', '\nExample:\n  guestrouter plan --trunk eth1 --uplink eth0')
+    .addHelpText('after', '\nExamples:\n  guestrouter plan --trunk eth1 --uplink eth0')
     .action(action(planCommand));
   program
     .command('apply')
@@ -607,14 +625,14 @@ export function buildProgram(): Command {
     )
     .addHelpText(
       'after',
-      '\nExample:\n  guestrouter apply --trunk eth1 --uplink eth0\n' +
+      '\nExamples:\n  guestrouter apply --trunk eth1 --uplink eth0\n' +
         '  guestrouter apply --trunk eth1 --uplink eth0 --allow-deletes 12   # 12 networks really were removed',
     )
     .action(action(applyCommand));
   program
     .command('status')
     .description('per network: interface, address, VMs known and whether each answers ping')
-    .addHelpText('after', '\nExample:\n  guestrouter status --trunk eth1 --uplink eth0 --json')
+    .addHelpText('after', '\nExamples:\n  guestrouter status --trunk eth1 --uplink eth0 --json')
     .action(action(statusCommand));
   program
     .command('run')
@@ -638,7 +656,7 @@ export function buildProgram(): Command {
         'CloudStack) to the served networks through one dnsmasq, and with "dns": true their names.\n' +
         'With "metadata": {"enabled": true}, each served gateway answers the VMs\' user data and meta\n' +
         'data on port 80 and passwords on port 8080, as the Virtual Router did (cloud-init finds it).\n' +
-        '\nExample:\n  guestrouter run --config /etc/guestrouter.json',
+        '\nExamples:\n  guestrouter run --config /etc/guestrouter.json',
     )
     .action(action(runCommand));
   const password = program
@@ -653,7 +671,7 @@ export function buildProgram(): Command {
     )
     .addHelpText(
       'after',
-      '\nExample:\n  guestrouter password reset 9f1c2e4a-0b7d-4c55-9a1e-3d2f6b8c7e01 --config /etc/guestrouter.json',
+      '\nExamples:\n  guestrouter password reset 9f1c2e4a-0b7d-4c55-9a1e-3d2f6b8c7e01 --config /etc/guestrouter.json',
     )
     .action(async (vmId: string, _opts: unknown, command: Command) => {
       try {
@@ -679,7 +697,7 @@ export function buildProgram(): Command {
     .option('--param <name=value>', 'any other deployVirtualMachine parameter (repeatable)', collect, [])
     .addHelpText(
       'after',
-      '\nExample:\n  guestrouter deploy --zone 1b2c... --template-id 5e6f... --service-offering-id 7a8b... \\\n' +
+      '\nExamples:\n  guestrouter deploy --zone 1b2c... --template-id 5e6f... --service-offering-id 7a8b... \\\n' +
         '    --network-id 9c0d... --name web-1 --user-data-file cloud-config.yaml',
     )
     .action(action(deployCommand as (options: GlobalOptions) => Promise<void>));

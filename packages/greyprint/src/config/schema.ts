@@ -321,6 +321,25 @@ export const configSchema = z
   })
   .strict();
 
+/**
+ * The keys a reload (SIGHUP) does not apply: what the daemon opened or started at start (listeners,
+ * store, logger, metrics endpoint, live OS sources, the expiry timer). A reload keeps their running
+ * values and warns about each that changed; a restart applies them.
+ */
+export const RESTART_ONLY_KEYS = [
+  'listen',
+  'socketMode',
+  'db',
+  'logLevel',
+  'logFormat',
+  'metrics',
+  'maxConnections',
+  'os.order',
+  'p0f',
+  'capture',
+  'greylist.expiryIntervalSec',
+] as const;
+
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type Rule = z.output<typeof ruleSchema>;

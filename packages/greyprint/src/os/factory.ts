@@ -43,12 +43,12 @@ export class OsChain implements OsSource {
     const pinned = this.pins.lookupSync(address, parsed);
     if (pinned !== undefined) return { label: pinned };
     if (this.live.length === 0) return UNKNOWN;
-    return this.resolveLive(address);
+    return this.resolveLive(address, parsed);
   }
 
-  private async resolveLive(address: string): Promise<OsResolution> {
+  private async resolveLive(address: string, parsed: ParsedAddress | undefined): Promise<OsResolution> {
     for (const { source, timeoutMs } of this.live) {
-      const r = await lookupWithin(source, address, timeoutMs);
+      const r = await lookupWithin(source, address, timeoutMs, parsed);
       if (r.label !== undefined || r.fault !== undefined) return r;
     }
     return UNKNOWN;
@@ -76,14 +76,19 @@ export class OsChain implements OsSource {
 }
 
 /** One lookup bounded by a timer; the source is told to give up through the AbortSignal. */
-export function lookupWithin(source: OsSource, address: string, timeoutMs: number): Promise<OsResolution> {
+export function lookupWithin(
+  source: OsSource,
+  address: string,
+  timeoutMs: number,
+  parsed?: ParsedAddress,
+): Promise<OsResolution> {
   const controller = new AbortController();
   return new Promise<OsResolution>((resolve) => {
     const timer = setTimeout(() => {
       controller.abort(new OsLookupTimeout(source.name, timeoutMs));
       resolve({ label: undefined, fault: 'os_timeout' });
     }, timeoutMs);
-    source.lookup(address, controller.signal).then(
+    source.lookup(address, controller.signal, parsed).then(
       (label) => {
         clearTimeout(timer);
         resolve({ label });

@@ -1,3 +1,5 @@
+import type { ParsedAddress } from '../net/cidr.js';
+
 /**
  * What an OS source says about a client address. The wording follows p0f
  * (`class`, `name`, `flavor`, e.g. `win` / `Windows` / `7 or 8`) because the
@@ -28,7 +30,9 @@ export interface OsSource {
   /**
    * The label for a client address, or undefined when the source does not know it.
    * Must settle quickly; callers also bound the wait and treat a timeout as unknown.
+   * `parsed` is the address as the policy path parsed it already (parseAddress), so that a
+   * request parses its client address once.
    */
-  lookup(address: string, signal?: AbortSignal): Promise<OsLabel | undefined>;
+  lookup(address: string, signal?: AbortSignal, parsed?: ParsedAddress): Promise<OsLabel | undefined>;
   close(): Promise<void>;
 }

@@ -13,7 +13,10 @@ type PinoInternals = Record<symbol, unknown>;
  * (same level number, time, bindings, field order, message key, end of line)
  * with one JSON.stringify, and hands it to the logger's own destination.
  *
- * It reads pino's exported symbols (pino.symbols) and declines, returning
+ * It reads pino's logger state through pino.symbols, which pino exports but
+ * does not promise to keep stable; so greyprint pins pino to one exact version
+ * (package.json), and the byte-for-byte differential test in
+ * test/unit/log-line.test.ts is the gate for moving that pin. It declines, returning
  * undefined so the caller logs through the logger as usual, whenever the logger
  * does anything the fast line would not reproduce: a log formatter, a mixin, a
  * message prefix, a nested key, redaction, a stream-write hook, a destination

@@ -1,8 +1,8 @@
-import { existsSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { GroupCommit, type PendingWrite } from './group-commit.js';
+import { type CheckpointerData, STOP_CHECKPOINTER } from './sqlite-checkpointer.js';
+import { openSqlite } from './sqlite-open.js';
 import {
   AUTO_ALLOWED,
   type ClientRecord,
@@ -12,6 +12,8 @@ import {
   type TripletKey,
   type TripletRecord,
 } from './types.js';
+
+export { SQLITE_SCHEMA_VERSION, StoreOpenError, type StoreOpenErrorCode } from './sqlite-open.js';
 
 /**
  * Why `synchronous=NORMAL` (the default here) and not FULL:
@@ -50,59 +52,6 @@ export interface SqliteStoreOptions {
   readonly checkpointIntervalMs?: number;
 }
 
-export type StoreOpenErrorCode =
-  | 'MISSING'
-  | 'DIRECTORY_MISSING'
-  | 'NOT_WRITABLE'
-  | 'NOT_A_DATABASE'
-  | 'NOT_A_GREYPRINT_STORE'
-  | 'SCHEMA_TOO_NEW'
-  | 'CORRUPT'
-  | 'OPEN_FAILED';
-
-/** The store file could not be opened; `message` says which file and what to do. */
-export class StoreOpenError extends Error {
-  override readonly name = 'StoreOpenError';
-  constructor(
-    readonly code: StoreOpenErrorCode,
-    readonly path: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-/** Marks the file as ours, so a foreign SQLite database is refused instead of altered. */
-const APPLICATION_ID = 0x67707269; // 'gpri'
-
-/**
- * Schema migrations: entry i moves a store from user_version i to i + 1.
- * Append only; never edit an entry that has shipped.
- */
-// triplets has no index on last_seen on purpose: every request writes that column, and the
-// index would cost each write a second B-tree update (about a third of the write's CPU);
-// expiry instead sweeps the table in primary-key windows (see sweep()).
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE triplets (
-     client     TEXT    NOT NULL,
-     sender     TEXT    NOT NULL,
-     recipient  TEXT    NOT NULL,
-     first_seen INTEGER NOT NULL,
-     last_seen  INTEGER NOT NULL,
-     passes     INTEGER NOT NULL DEFAULT 0,
-     PRIMARY KEY (client, sender, recipient)
-   ) WITHOUT ROWID;
-   CREATE TABLE clients (
-     client    TEXT    NOT NULL PRIMARY KEY,
-     passes    INTEGER NOT NULL,
-     last_seen INTEGER NOT NULL
-   ) WITHOUT ROWID;
-   CREATE INDEX clients_last_seen ON clients (last_seen);`,
-];
-
-export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
-
 interface TripletRow {
   client: string;
   sender: string;
@@ -114,71 +63,21 @@ interface TripletRow {
 
 const TRIPLET_COLUMNS = 'client, sender, recipient, first_seen AS firstSeen, last_seen AS lastSeen, passes';
 
-const sqliteCode = (err: unknown): string =>
-  typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
-
-/** Turns what SQLite or the file system said at open time into an error an operator can act on. */
-function openError(path: string, err: unknown, readonly: boolean): StoreOpenError {
-  const code = sqliteCode(err);
-  const reason = err instanceof Error ? err.message : String(err);
-  if (code === 'SQLITE_NOTADB') {
-    return new StoreOpenError(
-      'NOT_A_DATABASE',
-      path,
-      `greylist store ${path} is not an SQLite database (${reason}); point --db at another file or move this one away`,
-      { cause: err },
-    );
-  }
-  if (code === 'SQLITE_CORRUPT') {
-    return new StoreOpenError(
-      'CORRUPT',
-      path,
-      `greylist store ${path} is corrupt (${reason}); move it away (greylisting restarts from empty) or repair it with sqlite3 .recover`,
-      { cause: err },
-    );
-  }
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_PERM') {
-    return new StoreOpenError(
-      'NOT_WRITABLE',
-      path,
-      readonly
-        ? `cannot open greylist store ${path} for reading (${reason}); check that the file exists (the daemon creates it) and that this user may read it and its directory`
-        : `cannot open greylist store ${path} for writing (${reason}); check that the file and its directory exist and are writable by this user`,
-      { cause: err },
-    );
-  }
-  return new StoreOpenError('OPEN_FAILED', path, `cannot open greylist store ${path}: ${reason}`, {
-    cause: err,
-  });
-}
-
-interface PendingWrite {
-  run(): unknown;
-  resolve(value: unknown): void;
-  reject(reason: unknown): void;
-}
-
 /**
- * The checkpointer thread, as CommonJS source for an eval worker (no file to locate under
- * tsx or in dist). It opens its own connection and folds the WAL into the database file
- * every interval; PASSIVE never waits for or blocks the writer.
+ * Starts the checkpointer worker from its module beside this one: the compiled .js in dist;
+ * under tsx (tests, development) the .ts source, through a bootstrap that registers tsx's
+ * loader in the worker first, since Node 20 does not apply the parent's `--import tsx` to a
+ * worker's entry module.
  */
-const CHECKPOINTER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.path);
-db.pragma('busy_timeout = 0');
-db.pragma('synchronous = ' + workerData.synchronous);
-const timer = setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
-}, workerData.intervalMs);
-parentPort.on('message', (m) => {
-  if (m !== 'stop') return;
-  clearInterval(timer);
-  db.close();
-  parentPort.close();
-});
-`;
+function startCheckpointerWorker(data: CheckpointerData & { checkpointer: true }): Worker {
+  if (!import.meta.url.endsWith('.ts')) {
+    return new Worker(new URL('./sqlite-checkpointer.js', import.meta.url), { workerData: data });
+  }
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./sqlite-checkpointer.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
 
 /**
  * The pause between two bulk-deletion batches: long enough for policy answers to run and for
@@ -213,9 +112,7 @@ export class SqliteStore implements GreylistStore {
     beginRead: Database.Statement;
     commitRead: Database.Statement;
   };
-  private readonly commitBatch: (batch: readonly PendingWrite[]) => unknown[];
-  private pending: PendingWrite[] = [];
-  private flushScheduled = false;
+  private readonly writes: GroupCommit;
   /** Reads so far in this event-loop turn, and whether they share an open read transaction. */
   private readsThisTurn = 0;
   private readTxnOpen = false;
@@ -231,30 +128,7 @@ export class SqliteStore implements GreylistStore {
     this.path = path;
     this.readonly = options.readonly ?? false;
     this.batchSize = options.batchSize ?? 1000;
-    checkDirectory(path);
-    let db: Database.Database | undefined;
-    try {
-      // A read-only store is a read-write connection with query_only set, not SQLite's
-      // read-only mode: a read-only connection cannot remove the -wal and -shm files it creates,
-      // and those, left owned by root after `greyprint list`, would lock out a daemon running
-      // as its own user. This connection, if it is the last one, cleans them up on close.
-      db = new Database(path, { fileMustExist: options.readonly ?? false });
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))}`);
-      if (!options.readonly) {
-        // journal_mode=WAL is persistent in the file, but asking again is cheap and repairs a file
-        // someone switched back to DELETE.
-        db.pragma('journal_mode = WAL');
-        // Cap the -wal file after a checkpoint so a burst does not leave a large file behind.
-        db.pragma('journal_size_limit = 67108864');
-      }
-      db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.migrate(db, options.readonly ?? false);
-      if (options.readonly) db.pragma('query_only = 1');
-    } catch (err) {
-      db?.close();
-      if (err instanceof StoreOpenError) throw err;
-      throw openError(path, err, options.readonly ?? false);
-    }
+    const db = openSqlite(path, options);
     this.db = db;
     this.stmt = {
       // An attempt is an INSERT that does nothing when the triplet exists, and then an
@@ -306,9 +180,10 @@ export class SqliteStore implements GreylistStore {
     // IMMEDIATE transaction, so one WAL append (and, with FULL, one fsync) serves all of them.
     // A write's promise settles only after COMMIT returned: a confirmed pass is on disk
     // (in the page cache) before the caller answers.
-    this.commitBatch = db.transaction((batch: readonly PendingWrite[]) =>
-      batch.map((w) => w.run()),
-    ).immediate;
+    this.writes = new GroupCommit(
+      db.transaction((batch: readonly PendingWrite[]) => batch.map((w) => w.run())).immediate,
+      () => this.endRead(),
+    );
     const interval = options.checkpointIntervalMs ?? 100;
     // An in-memory database has no WAL to fold back, and another connection could not see it.
     const inMemory = path === ':memory:' || path === '';
@@ -325,65 +200,27 @@ export class SqliteStore implements GreylistStore {
    */
   private startCheckpointer(path: string, synchronous: SqliteSynchronous, intervalMs: number): void {
     try {
-      const worker = new Worker(CHECKPOINTER_SOURCE, {
-        eval: true,
-        workerData: {
-          driver: createRequire(import.meta.url).resolve('better-sqlite3'),
-          path,
-          synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL',
-          intervalMs,
-        },
-      });
+      const data: CheckpointerData & { checkpointer: true } = {
+        checkpointer: true,
+        path,
+        synchronous: synchronous === 'full' ? 'FULL' : 'NORMAL',
+        intervalMs,
+      };
+      const worker = startCheckpointerWorker(data);
       worker.unref();
       // A checkpointer that fails only costs the main thread its automatic checkpoints back.
       worker.on('error', () => {
         if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+      });
+      // A worker that ended on its own (an error above) is not waited for on close.
+      worker.once('exit', () => {
+        if (this.checkpointer === worker) this.checkpointer = undefined;
       });
       this.db.pragma('wal_autocheckpoint = 16384');
       this.checkpointer = worker;
     } catch {
       this.checkpointer = undefined;
     }
-  }
-
-  private migrate(db: Database.Database, readonly: boolean): void {
-    const appId = db.pragma('application_id', { simple: true }) as number;
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (appId !== APPLICATION_ID) {
-      const tables = db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as {
-        n: number;
-      };
-      if (appId !== 0 || tables.n > 0) {
-        throw new StoreOpenError(
-          'NOT_A_GREYPRINT_STORE',
-          this.path,
-          `${this.path} is an SQLite database of another program (application_id ${appId}, ${tables.n} tables); greyprint will not alter it: point --db at another file`,
-        );
-      }
-    }
-    if (version > SQLITE_SCHEMA_VERSION) {
-      throw new StoreOpenError(
-        'SCHEMA_TOO_NEW',
-        this.path,
-        `greylist store ${this.path} has schema version ${version}, this greyprint knows up to ${SQLITE_SCHEMA_VERSION}; upgrade greyprint or point --db at another file`,
-      );
-    }
-    if (version === SQLITE_SCHEMA_VERSION) return;
-    if (readonly) {
-      throw new StoreOpenError(
-        'OPEN_FAILED',
-        this.path,
-        `greylist store ${this.path} needs a schema upgrade (version ${version} -> ${SQLITE_SCHEMA_VERSION}); open it once with write access (start the daemon)`,
-      );
-    }
-    // One IMMEDIATE transaction per upgrade: two processes opening a fresh file at once
-    // serialise here, and the loser sees the version the winner wrote.
-    db.transaction(() => {
-      const current = db.pragma('user_version', { simple: true }) as number;
-      for (let v = current; v < SQLITE_SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] as string);
-      db.pragma(`application_id = ${APPLICATION_ID}`);
-      db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
-    }).immediate();
   }
 
   recordAttempt(key: TripletKey, now: number): Promise<TripletRecord> {
@@ -524,7 +361,7 @@ export class SqliteStore implements GreylistStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    this.writes.flush();
     this.closed = true;
     if (this.checkpointer !== undefined) {
       const worker = this.checkpointer;
@@ -532,7 +369,7 @@ export class SqliteStore implements GreylistStore {
       const gone = new Promise((resolve) => worker.once('exit', resolve));
       // unref'd so a forgotten close() never keeps a process alive; held while we wait for it
       worker.ref();
-      worker.postMessage('stop');
+      worker.postMessage(STOP_CHECKPOINTER);
       await gone;
     }
     try {
@@ -547,33 +384,7 @@ export class SqliteStore implements GreylistStore {
 
   private enqueue<T>(run: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`greylist store ${this.path} is closed`));
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // setImmediate runs after the poll phase: every request read in this turn joins the batch.
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    this.endRead();
-    let results: unknown[];
-    try {
-      results = this.commitBatch(batch);
-    } catch (err) {
-      // The transaction rolled back as a whole: nothing of this batch is stored, every caller hears so.
-      for (const w of batch) w.reject(err);
-      return;
-    }
-    batch.forEach((w, i) => {
-      w.resolve(results[i]);
-    });
+    return this.writes.add(run);
   }
 
   /**
@@ -622,25 +433,6 @@ export class SqliteStore implements GreylistStore {
 }
 
 /** better-sqlite3 reports a missing directory as a bare TypeError; say which directory instead. */
-function checkDirectory(path: string): void {
-  if (path === ':memory:' || path === '') return;
-  const dir = dirname(path);
-  if (!existsSync(dir)) {
-    throw new StoreOpenError(
-      'DIRECTORY_MISSING',
-      path,
-      `directory ${dir} of greylist store ${path} does not exist; create it (writable by the daemon's user) or point --db elsewhere`,
-    );
-  }
-  if (!statSync(dir).isDirectory()) {
-    throw new StoreOpenError(
-      'DIRECTORY_MISSING',
-      path,
-      `${dir}, the directory of greylist store ${path}, is not a directory; point --db elsewhere`,
-    );
-  }
-}
-
 function whereOf(filter: ListFilter): { where: string; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];

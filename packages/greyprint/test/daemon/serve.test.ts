@@ -105,12 +105,18 @@ describe('greyprint serve (child process, memory store)', () => {
     const added = await runCli(['allow', 'add', 'sender', 'partner.example', '--file', allowFile]);
     assert.equal(added.code, 0, added.stderr);
     // And a config-file change: the 203.0.113.0/24 pin becomes Linux.
-    writeFileSync(configFile, JSON.stringify({ os: { static: ['203.0.113.0/24=Linux 2.2.x-3.x'] } }));
+    // maxConnections is restart-only: the reload warns and keeps the running value.
+    writeFileSync(
+      configFile,
+      JSON.stringify({ os: { static: ['203.0.113.0/24=Linux 2.2.x-3.x'] }, maxConnections: 100 }),
+    );
     const reloads = d.logs.filter((l) => l.msg === 'reloaded').length;
     d.child.kill('SIGHUP');
     await d.waitForLog(
       (l) => l.msg === 'reloaded' && d.logs.filter((x) => x.msg === 'reloaded').length > reloads,
     );
+    const restartOnly = d.logs.filter((l) => l.event === 'reload' && l.level === 40).map((l) => l.key);
+    assert.deepEqual(restartOnly, ['maxConnections']);
     assert.equal(await conn.ask(req), 'DUNNO');
     const line = await d.waitForLog((l) => l.verdict === 'allow');
     assert.match(String(line.reason), /sender partner\.example/);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseAddress } from '../../src/net/cidr.js';
 import {
   ADDRESS_TYPE,
   classForOsName,
@@ -14,6 +15,7 @@ import {
   serializeQuery,
   serializeResponse,
 } from '../../src/os/p0f/index.js';
+import { queryForParsed } from '../../src/os/p0f/serializer.js';
 
 const windowsXp: P0fResponse = {
   status: 'ok',
@@ -179,5 +181,15 @@ describe('p0f response to OS label', () => {
     assert.equal(classForOsName('Nintendo'), 'other');
     assert.equal(classForOsName('Blackberry'), 'other');
     assert.equal(classForOsName('Windowsill'), 'other');
+  });
+});
+
+describe('queryForParsed: the query from an address the policy path parsed already', () => {
+  test('is the query queryForAddress builds from the text, for IPv4, IPv6 and IPv4-mapped IPv6', () => {
+    for (const text of ['192.0.2.7', '2001:db8::25', '::ffff:198.51.100.9']) {
+      const parsed = parseAddress(text);
+      assert.ok(parsed, text);
+      assert.deepEqual(queryForParsed(parsed), queryForAddress(text), text);
+    }
   });
 });

@@ -8,36 +8,12 @@ import {
   createOsSource,
   decide,
   MemoryStore,
-  PolicyParser,
-  type PolicyRequest,
   parseAllowText,
   parseConfig,
-  serializeRequest,
 } from '../../src/index.js';
+import { policyRequest } from '../helpers/request.js';
 
-function request(over: Record<string, string>): PolicyRequest {
-  let out: PolicyRequest | undefined;
-  new PolicyParser((m) => {
-    if (m.kind === 'request') out = m.request;
-  }).feed(
-    Buffer.from(
-      serializeRequest({
-        request: 'smtpd_access_policy',
-        protocol_state: 'RCPT',
-        client_address: '192.0.2.10',
-        client_name: 'unknown',
-        reverse_client_name: 'unknown',
-        helo_name: 'pc.example',
-        sender: 'a@example.org',
-        recipient: 'b@example.net',
-        instance: 'i1',
-        ...over,
-      }),
-    ),
-  );
-  assert.ok(out);
-  return out;
-}
+const request = policyRequest;
 
 function setup(input: ConfigInput, allow = '') {
   const config = parseConfig({

@@ -34,34 +34,54 @@ export const CLOUDSTACK_DEFAULTS = {
   pageSize: 500,
 } as const;
 
+/*
+ * One definition of each setting, its limits and its messages: the config file's `cloudstack`
+ * object (every key optional, checked when the file is read) and the client's settings after the
+ * environment is laid over it (url and keys required, defaults filled) are both built from these.
+ */
+const urlField = z
+  .string({ required_error: 'is required' })
+  .url('must be an absolute URL such as https://cloud.example.com/client/api')
+  .refine((u) => /^https?:\/\//i.test(u), 'must start with http:// or https://');
+const keyField = z.string({ required_error: 'is required' }).min(1, 'must not be empty');
+const verifyTlsField = z.boolean({ invalid_type_error: 'must be true or false' });
+const timeoutMsField = z
+  .number({ invalid_type_error: 'must be a number of milliseconds' })
+  .int('must be a whole number of milliseconds')
+  .min(100, 'must be at least 100 ms')
+  .max(600_000, 'must be at most 600000 ms');
+const retriesField = z
+  .number({ invalid_type_error: 'must be a number' })
+  .int('must be a whole number')
+  .min(0, 'must be 0 or more')
+  .max(10, 'must be at most 10');
+const pageSizeField = z
+  .number({ invalid_type_error: 'must be a number' })
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(10_000, 'must be at most 10000');
+
+/** The `cloudstack` object of the config file: every key optional (the environment may give it). */
+export const cloudStackFileSchema = z
+  .object({
+    url: urlField.optional(),
+    apiKey: keyField.optional(),
+    secretKey: keyField.optional(),
+    verifyTls: verifyTlsField.optional(),
+    timeoutMs: timeoutMsField.optional(),
+    retries: retriesField.optional(),
+    pageSize: pageSizeField.optional(),
+  })
+  .strict();
+
 const cloudStackConfigSchema = z.object({
-  url: z
-    .string({ required_error: 'is required' })
-    .url('must be an absolute URL such as https://cloud.example.com/client/api')
-    .refine((u) => /^https?:\/\//i.test(u), 'must start with http:// or https://'),
-  apiKey: z.string({ required_error: 'is required' }).min(1, 'must not be empty'),
-  secretKey: z.string({ required_error: 'is required' }).min(1, 'must not be empty'),
-  verifyTls: z
-    .boolean({ invalid_type_error: 'must be true or false' })
-    .default(CLOUDSTACK_DEFAULTS.verifyTls),
-  timeoutMs: z
-    .number({ invalid_type_error: 'must be a number of milliseconds' })
-    .int('must be a whole number of milliseconds')
-    .min(100, 'must be at least 100 ms')
-    .max(600_000, 'must be at most 600000 ms')
-    .default(CLOUDSTACK_DEFAULTS.timeoutMs),
-  retries: z
-    .number({ invalid_type_error: 'must be a number' })
-    .int('must be a whole number')
-    .min(0, 'must be 0 or more')
-    .max(10, 'must be at most 10')
-    .default(CLOUDSTACK_DEFAULTS.retries),
-  pageSize: z
-    .number({ invalid_type_error: 'must be a number' })
-    .int('must be a whole number')
-    .min(1, 'must be at least 1')
-    .max(10_000, 'must be at most 10000')
-    .default(CLOUDSTACK_DEFAULTS.pageSize),
+  url: urlField,
+  apiKey: keyField,
+  secretKey: keyField,
+  verifyTls: verifyTlsField.default(CLOUDSTACK_DEFAULTS.verifyTls),
+  timeoutMs: timeoutMsField.default(CLOUDSTACK_DEFAULTS.timeoutMs),
+  retries: retriesField.default(CLOUDSTACK_DEFAULTS.retries),
+  pageSize: pageSizeField.default(CLOUDSTACK_DEFAULTS.pageSize),
 });
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -9,6 +9,7 @@ export interface ConfigOverrides {
   uplink?: string;
   netns?: string;
   zoneId?: string;
+  logFormat?: 'json' | 'pretty';
 }
 
 /** Where a value came from, for the `FILE: KEY: MESSAGE` line. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cloudStackFileSchema } from '../cloudstack/config.js';
 
 /**
  * The one configuration schema: types, defaults and error messages. Every
@@ -43,18 +44,7 @@ export const configSchema = z
     trunk: interfaceName.optional(),
     uplink: interfaceName.optional(),
     /** Partial CloudStack connection settings; the env vars win over these. */
-    cloudstack: z
-      .object({
-        url: z.string().url('must be a URL such as https://cloud.example.com/client/api').optional(),
-        apiKey: z.string().min(1).optional(),
-        secretKey: z.string().min(1).optional(),
-        verifyTls: z.boolean().optional(),
-        timeoutMs: z.number().int().positive().optional(),
-        retries: z.number().int().min(0).max(10).optional(),
-        pageSize: z.number().int().min(1).max(10000).optional(),
-      })
-      .strict()
-      .default({}),
+    cloudstack: cloudStackFileSchema.default({}),
     zoneId: z.string().min(1).optional(),
     vxlan: vxlanSchema,
     networks: networkSelectionSchema,
@@ -255,6 +245,8 @@ export const configSchema = z
     /** Run ip and sysctl inside this network namespace (tests, demos). */
     netns: z.string().min(1).max(64).optional(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+    /** Logs on stderr as JSON lines or for people; unset: pretty on a terminal, JSON otherwise. */
+    logFormat: z.enum(['json', 'pretty']).optional(),
   })
   .strict();
 
@@ -263,6 +255,22 @@ export type GuestrouterConfig = z.output<typeof configSchema>;
 export type VxlanConfig = z.output<typeof vxlanSchema>;
 export type NetworkSelection = z.output<typeof networkSelectionSchema>;
 export type MetadataConfig = GuestrouterConfig['metadata'];
+
+/**
+ * The keys a reload (SIGHUP) of `run` does not apply: the logger, the metrics endpoint and the
+ * DHCP, meta data, load balancer, VRRP and extension services are made once at start. A reload keeps their running values and
+ * warns about each that changed; a restart applies them.
+ */
+export const RESTART_ONLY_KEYS = [
+  'logLevel',
+  'logFormat',
+  'metrics',
+  'dhcp',
+  'metadata',
+  'loadBalancer',
+  'ha',
+  'extension',
+] as const;
 
 /** Default UDP port per VXLAN mode. */
 export function vxlanPort(vxlan: VxlanConfig): number {

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
-import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from 'opskit/atomic-write';
 
 /** What a VM id may look like to become a file name: CloudStack's UUIDs and numeric ids. */
 const VM_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
@@ -46,15 +47,7 @@ export class PasswordStore {
     const file = this.file(vmId);
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await chmod(this.dir, 0o700);
-    const tmp = `${file}.${process.pid}.tmp`;
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(password);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
+    writeFileAtomic(file, password, { mode: 0o600 });
   }
 
   /** The pending password of a VM; an expired one is deleted and not returned. */

@@ -1,7 +1,9 @@
 /**
  * Minimal IPv4 arithmetic for validation and planning. Addresses are kept as
  * unsigned 32-bit numbers so overlap checks over a thousand networks stay linear
- * after a sort.
+ * after a sort. (ipaddr.js, which greyprint uses, works on address objects and
+ * answers "is this address in that range", not "do these two blocks overlap";
+ * guestrouter does not depend on it.)
  */
 
 const QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;

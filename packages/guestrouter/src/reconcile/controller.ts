@@ -1,5 +1,6 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from 'opskit/atomic-write';
 import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
 import type { KeepalivedService } from '../ha/keepalived.js';
 import type { Inventory } from '../inventory/types.js';
@@ -453,14 +454,12 @@ export class Controller {
     try {
       await mkdir(dir, { recursive: true });
       const file = join(dir, 'state.json');
-      const tmp = `${file}.tmp`;
       const services = {
         ...(this.settings.dhcp ? this.settings.dhcp.health() : {}),
         ...(this.settings.lb ? { haproxy: this.settings.lb.health() } : {}),
         ...(this.settings.ha ? { keepalived: this.settings.ha.health() } : {}),
       };
-      await writeFile(tmp, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
-      await rename(tmp, file);
+      writeFileAtomic(file, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
     } catch (error) {
       this.logger.warn(
         { action: 'write-state', dir, err: (error as Error).message },

@@ -1,5 +1,6 @@
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from 'opskit/atomic-write';
 import type { Inventory } from '../inventory/types.js';
 import { inNetns } from '../kernel/exec.js';
 import { type RenderedDhcp, renderDhcp } from './dhcp.js';
@@ -240,14 +241,11 @@ class DnsmasqInstance {
   }
 }
 
-/** Writes through a temp file and rename; returns whether the content changed. */
+/** Replaces the file atomically (temp file, fsync, rename, fsync of the directory); returns whether the content changed. */
 async function writeIfChanged(file: string, content: string): Promise<boolean> {
   const old = await readFile(file, 'utf8').catch(() => undefined);
   if (old === content) return false;
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, content, { mode: 0o644 });
-  await chmod(tmp, 0o644);
-  await rename(tmp, file);
+  writeFileAtomic(file, content, { mode: 0o644 });
   return true;
 }
 

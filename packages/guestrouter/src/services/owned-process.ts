@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileAtomic } from 'opskit/atomic-write';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 /*
@@ -407,10 +408,8 @@ function describeExit(exit: ProcessExit | undefined): string {
   return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
 }
 
-/** temp file + rename: a reader never sees half a pid file. */
+/** Atomic replace (opskit): a reader never sees half a pid file, nor a crash an empty one. */
 async function writeAtomically(file: string, content: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, file);
+  writeFileAtomic(file, content);
 }

@@ -111,7 +111,7 @@ describe('guestrouter CLI inputs and failures', () => {
     for (const command of ['plan', 'apply', 'status', 'run', 'deploy', 'password reset']) {
       const result = await runCli([...command.split(' '), '--help'], {});
       assert.equal(result.code, 0);
-      assert.match(result.stdout, new RegExp(`Example:\\n  guestrouter ${command}`));
+      assert.match(result.stdout, new RegExp(`Examples:\\n  guestrouter ${command}`));
       assert.match(result.stdout, /Global Options:[\s\S]*--trunk <iface>[\s\S]*--uplink <iface>/);
     }
   });

@@ -175,7 +175,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.equal(
       code,
       0,
-      `udhcpc got a lease:\n${output}\n${readFileSync(join(config.dir, 'state', 'dhcp', 'vxlan5001', 'dnsmasq.conf'), 'utf8')}\n${JSON.stringify(log.lines.filter((l) => l.action === 'dhcp' || l.level === 50))}`,
+      `udhcpc got a lease:\n${output}\n${readFileSync(join(config.dir, 'state', 'dhcp', 'vxlan5001', 'dnsmasq.conf'), 'utf8')}\n${JSON.stringify(log.lines.filter((l) => l.action === 'dhcp' || l.level === 'error'))}`,
     );
     assert.equal(lease.ip, nic.ipaddress);
     assert.equal(lease.router, sim.state.networks[0]?.gateway);
@@ -418,13 +418,15 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
       (l) =>
         l.action === 'cycle' &&
         l.ok === false &&
-        l.level === 50 &&
+        l.level === 'error' &&
         /dnsmasq-vxlan5001 had exited/.test(String(l.error)),
       'a failed cycle naming dnsmasq',
     );
     process.kill(pid, 'SIGKILL');
     await failed;
-    assert.ok(log.lines.some((l) => l.action === 'service-exit' && l.level === 50 && l.signal === 'SIGKILL'));
+    assert.ok(
+      log.lines.some((l) => l.action === 'service-exit' && l.level === 'error' && l.signal === 'SIGKILL'),
+    );
     await log.next((l) => l.action === 'cycle' && l.ok === true, 'an ok cycle after the restart');
     assert.equal(dnsmasqPids().length, 1);
   });

@@ -115,8 +115,10 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
 
   test('SIGHUP re-reads the config: a narrower selection removes the deselected link', async () => {
     const keep = sim.state.networks[1]?.id as string;
-    writeConfig({ networks: { ids: [keep] } });
+    // logLevel is restart-only: the reload warns about it (before it reloads) and applies the rest.
+    writeConfig({ networks: { ids: [keep] }, logLevel: 'debug' });
     child?.kill('SIGHUP');
+    await log.next((l) => l.event === 'reload' && l.key === 'logLevel', 'the restart-only warning');
     await log.next((l) => l.action === 'reload', 'the reload');
     await log.next((l) => l.msg === 'router changed' && l.action === 'delete-link', 'the deletion');
     assert.equal(links().has('vxlan5001'), false);

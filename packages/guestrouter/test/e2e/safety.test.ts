@@ -73,7 +73,9 @@ describe('a bad inventory tears nothing down', { timeout: 180_000 }, () => {
     sim.failNext(1, 'shortPage', 'listNetworks', 2);
     const once = await runCli(['run', '--once', ...args()], env());
     assert.equal(once.code, 1);
-    assert.match(once.stderr, /"level":50.*inventory fetch failed/);
+    assert.match(once.stderr, /"level":"error".*inventory fetch failed/);
+    // The contract's log lines: JSON on stderr (not a terminal here), level words, ISO time.
+    assert.match(once.stderr, /^\{"level":"\w+","time":"\d{4}-\d\d-\d\dT[\d:.]+Z","name":"guestrouter"/m);
     assert.deepEqual(marked(), all);
   });
 
@@ -94,7 +96,7 @@ describe('a bad inventory tears nothing down', { timeout: 180_000 }, () => {
       assert.match(plan.stderr, /refusing to delete 6 networks in one cycle \(limit 5\)/);
       const once = await runCli(['run', '--once', ...args()], env());
       assert.equal(once.code, 1);
-      assert.match(once.stderr, /"level":50[^\n]*"action":"deletion-budget"/);
+      assert.match(once.stderr, /"level":"error"[^\n]*"action":"deletion-budget"/);
       assert.deepEqual(marked(), all);
       const apply = await runCli(['apply', ...args()], env());
       assert.equal(apply.code, 1);

@@ -67,6 +67,15 @@ describe('config', () => {
       /run: unknown key "interval" \(allowed here: intervalSeconds, jitterSeconds\)/,
     );
     assert.throws(() => parseConfig({ trunk: 'a-very-long-ifname0' }), /at most 15 characters/);
+    // The file's CloudStack settings have the client's limits (one schema), checked when the file is read.
+    assert.throws(
+      () => parseConfig({ cloudstack: { timeoutMs: 5 } }),
+      /cloudstack\.timeoutMs: must be at least 100 ms/,
+    );
+    assert.throws(
+      () => parseConfig({ cloudstack: { url: 'ftp://cloud.example/client/api' } }),
+      /cloudstack\.url: must start with http:\/\/ or https:\/\//,
+    );
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{ "trunk": ');
     assert.throws(() => loadConfig(file), /not valid JSON/);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { parseAddress } from '../../net/cidr.js';
+import { type ParsedAddress, parseAddress } from '../../net/cidr.js';
 import {
   type EngineCounts,
   type SignatureDatabase,
@@ -145,9 +145,9 @@ export class CaptureSource implements OsSource {
     return e === undefined || e.expires < Date.now() ? undefined : e;
   }
 
-  async lookup(address: string, signal?: AbortSignal): Promise<OsLabel | undefined> {
+  async lookup(address: string, signal?: AbortSignal, parsed?: ParsedAddress): Promise<OsLabel | undefined> {
     this.counters.lookups++;
-    const key = keyOf(address);
+    const key = parsed !== undefined ? parsed.toString() : keyOf(address);
     if (key === undefined) return undefined;
     let e = this.cached(key);
     if (e === undefined && this.helper.running && this.o.waitMs > 0 && !signal?.aborted) {

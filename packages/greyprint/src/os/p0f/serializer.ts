@@ -24,6 +24,11 @@ export function queryForAddress(address: string): P0fQuery {
   if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
     parsed = (parsed as ipaddr.IPv6).toIPv4Address();
   }
+  return queryForParsed(parsed);
+}
+
+/** The query for an address parsed already (an IPv4-mapped address given as its IPv4 form). */
+export function queryForParsed(parsed: ipaddr.IPv4 | ipaddr.IPv6): P0fQuery {
   const bytes = new Uint8Array(16);
   bytes.set(parsed.toByteArray());
   return { addressType: parsed.kind() === 'ipv4' ? ADDRESS_TYPE.ipv4 : ADDRESS_TYPE.ipv6, address: bytes };

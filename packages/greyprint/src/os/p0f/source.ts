@@ -1,10 +1,11 @@
+import type { ParsedAddress } from '../../net/cidr.js';
 import type { OsLabel, OsSource } from '../label.js';
 import { LabelCache } from './cache.js';
 import { P0fAddressError, type P0fFailureReason, P0fLookupError } from './errors.js';
 import { labelFromResponse } from './label-map.js';
 import type { P0fQuery, P0fResponse } from './messages.js';
 import { P0fPool } from './pool.js';
-import { queryForAddress } from './serializer.js';
+import { queryForAddress, queryForParsed } from './serializer.js';
 
 /** The subset of a pino logger the source uses. */
 export interface P0fLogger {
@@ -105,11 +106,11 @@ export class P0fSource implements OsSource {
     this.noMatchTtlMs = 1000 * (options.noMatchTtlSec ?? Math.min(options.cacheTtlSec, 5));
   }
 
-  lookup(address: string, signal?: AbortSignal): Promise<OsLabel | undefined> {
+  lookup(address: string, signal?: AbortSignal, parsed?: ParsedAddress): Promise<OsLabel | undefined> {
     this.counters.lookups += 1;
     let query: P0fQuery;
     try {
-      query = queryForAddress(address.trim());
+      query = parsed !== undefined ? queryForParsed(parsed) : queryForAddress(address.trim());
     } catch (error) {
       if (error instanceof P0fAddressError) this.counters.failures['bad-address'] += 1;
       return Promise.resolve(undefined);
