@@ -56,6 +56,8 @@ for n in 1 2 3; do
   vm="$P-vm$n"; addns "$vm"
   ip -n "$H" link add "p$n" type veth peer name eth0 netns "$vm"
   ip -n "$H" link set "p$n" master "br$vni"; ip -n "$H" link set "p$n" up
+  # The MAC CloudStack gave the NIC: guestrouter's anti-spoofing passes only that pair of MAC and address.
+  ip -n "$vm" link set eth0 address "02:00:00:0$n:00:01"
   ip -n "$vm" link set eth0 up
   ip -n "$vm" addr add "$prefix.2/24" dev eth0
   ip -n "$vm" route add default via "$prefix.1"
