@@ -117,10 +117,13 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     const keep = sim.state.networks[1]?.id as string;
     // logLevel is restart-only: the reload warns about it (before it reloads) and applies the rest.
     writeConfig({ networks: { ids: [keep] }, logLevel: 'debug' });
+    // The waiters see only lines that come after them, and these lines can arrive in one chunk:
+    // all of them wait before the signal.
+    const warned = log.next((l) => l.event === 'reload' && l.key === 'logLevel', 'the restart-only warning');
+    const reloaded = log.next((l) => l.action === 'reload', 'the reload');
+    const deleted = log.next((l) => l.msg === 'router changed' && l.action === 'delete-link', 'the deletion');
     child?.kill('SIGHUP');
-    await log.next((l) => l.event === 'reload' && l.key === 'logLevel', 'the restart-only warning');
-    await log.next((l) => l.action === 'reload', 'the reload');
-    await log.next((l) => l.msg === 'router changed' && l.action === 'delete-link', 'the deletion');
+    await Promise.all([warned, reloaded, deleted]);
     assert.equal(links().has('vxlan5001'), false);
     assert.equal(links().has('vxlan5002'), true);
   });
