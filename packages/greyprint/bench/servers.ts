@@ -111,10 +111,12 @@ async function startChild(
   args: string[],
   address: string,
   cleanup: () => void,
-  stdout: 'ignore' | number = 'ignore',
+  /** A file for the child's stderr (a log the bench keeps, as a service manager would); else captured for errors. */
+  logFile?: { fd: number; path: string },
 ): Promise<RunningServer> {
-  const child = spawn(command, args, { stdio: ['ignore', stdout, 'pipe'] });
-  const stderr = captureStderr(child);
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', logFile?.fd ?? 'pipe'] });
+  const stderr =
+    logFile === undefined ? captureStderr(child) : () => readFileSync(logFile.path, 'utf8').slice(-4000);
   try {
     await waitForListening(address, child, name);
   } catch (err) {
@@ -195,8 +197,8 @@ export type BenchLogLevel = 'info' | 'warn';
 /**
  * greyprint `serve` from the compiled CLI (dist/, as installed; build first), with every client
  * pinned as Windows XP, so every new triplet is greylisted and written, as postgrey writes every
- * new triplet. `info` is the documented default (one JSON line per decision), written to a file
- * as a service manager would; `warn` logs faults only.
+ * new triplet. `info` is the documented default (one JSON line per decision, on stderr), written
+ * to a file as a service manager would; `warn` logs faults only.
  */
 export async function startGreyprint(
   delay: number,
@@ -205,7 +207,8 @@ export async function startGreyprint(
 ): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), 'gps-greyprint-'));
   const address = await addressIn(dir, transport);
-  const log = openSync(join(dir, 'greyprint.log'), 'w');
+  const logPath = join(dir, 'greyprint.log');
+  const log = openSync(logPath, 'w');
   try {
     return await startChild(
       'greyprint',
@@ -226,7 +229,7 @@ export async function startGreyprint(
       ],
       address,
       () => rmSync(dir, { recursive: true, force: true }),
-      log,
+      { fd: log, path: logPath },
     );
   } finally {
     // the child holds its own copy of the descriptor

@@ -119,7 +119,7 @@ function addConfigOptions(cmd: Command): Command {
     .option('--signatures <file>', "p0f .fp signatures for --capture (default: greyprint's built-in set)")
     .option('--allow-file <path>', 'allow-list file, repeatable', collect)
     .option('--log-level <level>', `trace|debug|info|warn|error|fatal|silent ${byDefault('logLevel')}`)
-    .option('--log-format <format>', `json|pretty ${byDefault('logFormat')}`)
+    .option('--log-format <format>', 'json|pretty (default: pretty on a terminal, json otherwise)')
     .option(
       '--idle-timeout <seconds>',
       `close connections silent this long ${byDefault('idleTimeoutSec')}`,
@@ -203,7 +203,7 @@ addConfigOptions(
   try {
     daemon = await startDaemon(config, { logger, reloadConfig: () => effectiveConfig(flags) });
   } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'cannot start');
+    logger.fatal({ event: 'start_failed', err: (err as Error).message }, 'cannot start');
     logger.flush();
     fail(err);
   }
@@ -211,11 +211,11 @@ addConfigOptions(
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping');
+    logger.info({ event: 'stopping', signal }, 'stopping');
     daemon.close().then(
       () => process.exit(0),
       (err) => {
-        logger.error({ err: (err as Error).message }, 'error while stopping');
+        logger.error({ event: 'stop_failed', err: (err as Error).message }, 'error while stopping');
         process.exit(EXIT_RUNTIME);
       },
     );

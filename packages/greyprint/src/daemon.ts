@@ -50,7 +50,8 @@ const unixNow = (): number => Math.floor(Date.now() / 1000);
 
 async function buildState(config: Config, logger: Logger): Promise<PolicyState> {
   const { list, missing } = await loadAllowList(config.allow.files, config.allow.entries);
-  for (const file of missing) logger.info({ file }, 'allow file does not exist; treated as empty');
+  for (const file of missing)
+    logger.info({ event: 'allow_file_missing', file }, 'allow file does not exist; treated as empty');
   return {
     config,
     rules: compileRules(config.rules),
@@ -117,14 +118,14 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
     (e) => {
       if (e.kind === 'burst_started') {
         logger.warn(
-          { reason: e.reason, open: e.open, limit: e.limit, fd_limit: fdLimit },
+          { event: 'connections_refused', reason: e.reason, open: e.open, limit: e.limit, fd_limit: fdLimit },
           e.reason === 'max_connections'
             ? `connection limit reached: ${e.open} open (maxConnections ${e.limit}); refusing new connections`
             : `descriptor limit reached: ${e.open} open, room for ${e.limit} under the open-files limit ${fdLimit}; refusing new connections`,
         );
       } else {
         logger.warn(
-          { refused: e.refused, open: e.open },
+          { event: 'connections_accepted', refused: e.refused, open: e.open },
           `accepting connections again after refusing ${e.refused}`,
         );
       }
@@ -198,6 +199,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
 
   logger.info(
     {
+      event: 'start',
       listen: addresses,
       store: store.kind,
       db: config.db,
@@ -230,6 +232,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
         state = nextState;
         logger.info(
           {
+            event: 'reload',
             rules: next.rules.map((r) => r.name),
             allow: nextState.allow.size,
             os_static: next.os.static.length,
@@ -237,7 +240,10 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
           'reloaded',
         );
       } catch (err) {
-        logger.error({ err: (err as Error).message }, 'reload failed; keeping the previous configuration');
+        logger.error(
+          { event: 'reload_failed', err: (err as Error).message },
+          'reload failed; keeping the previous configuration',
+        );
         throw err;
       }
     },
@@ -255,7 +261,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps = {}): Promis
       await policyListeners.unlinkSockets();
       if (deps.store === undefined) await store.close();
       if (ownOs) await os.close();
-      logger.info('greyprint stopped');
+      logger.info({ event: 'stop' }, 'greyprint stopped');
       logger.flush();
     },
   };

@@ -24,6 +24,7 @@ export {
 } from './http.js';
 export {
   createLogger,
+  isoTimeCached,
   LOG_FORMATS,
   LOG_LEVELS,
   type LogFormat,

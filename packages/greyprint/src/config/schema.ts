@@ -152,7 +152,8 @@ export const configSchema = z
     /** SQLite file, or `:memory:`. */
     db: z.string().min(1).default('/var/lib/greyprint/greyprint.sqlite'),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    logFormat: z.enum(['json', 'pretty']).default('json'),
+    /** Absent: pretty when stderr is a terminal, JSON lines otherwise (the operator contract). */
+    logFormat: z.enum(['json', 'pretty']).optional(),
     /** HOST:PORT for Prometheus metrics at /metrics; off when unset. */
     metrics: z
       .string()

@@ -23,9 +23,12 @@ export function startExpiry(store: GreylistStore, logger: Logger, settings: Expi
       .then(
         (r) => {
           settings.onExpired(r.triplets);
-          logger.info({ triplets: r.triplets, clients: r.clients }, 'expired greylist entries');
+          logger.info(
+            { event: 'expiry', triplets: r.triplets, clients: r.clients },
+            'expired greylist entries',
+          );
         },
-        (err) => logger.error({ err: (err as Error).message }, 'expiry failed'),
+        (err) => logger.error({ event: 'expiry_failed', err: (err as Error).message }, 'expiry failed'),
       )
       .finally(() => {
         running = false;

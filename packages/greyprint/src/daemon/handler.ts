@@ -52,6 +52,7 @@ export function createPolicyHandler(
     if (known && !logger.isLevelEnabled('debug')) return DUNNO;
     logger[known ? 'debug' : 'error'](
       {
+        event: 'fail_open',
         client: req.clientAddress,
         state: req.protocolState,
         action: DUNNO,
@@ -80,7 +81,10 @@ export function createPolicyHandler(
     if (d.verdict === 'bad_address') metrics.badRequests.inc({ code: 'bad_address' });
     if (d.verdict === 'skip') {
       if (logger.isLevelEnabled('debug')) {
-        logger.debug({ client: req.clientAddress, state: req.protocolState, action: d.action }, 'skip');
+        logger.debug(
+          { event: 'skip', client: req.clientAddress, state: req.protocolState, action: d.action },
+          'skip',
+        );
       }
       return d.action;
     }
@@ -95,6 +99,7 @@ export function createPolicyHandler(
     // Building the line costs more than deciding; skip it when the level is off (benchmarks run at warn).
     if (!logger.isLevelEnabled(level)) return action;
     const line = {
+      event: level === 'warn' ? 'bad_address' : 'decision',
       client: req.clientAddress,
       client_name: req.clientName,
       state: req.protocolState,
@@ -151,6 +156,7 @@ export function createPolicyHandler(
       metrics.countRequest('bad_request');
       logger.warn(
         {
+          event: 'bad_request',
           peer: ctx.peer,
           conn: ctx.id,
           code: err.code,
@@ -165,14 +171,17 @@ export function createPolicyHandler(
     onTimeout(ctx, midRequest) {
       metrics.timedOut.inc({ phase: midRequest ? 'request' : 'idle' });
       logger.info(
-        { peer: ctx.peer, conn: ctx.id, mid_request: midRequest },
+        { event: 'connection_timeout', peer: ctx.peer, conn: ctx.id, mid_request: midRequest },
         midRequest
           ? `closing connection: request not complete within ${state().config.requestTimeoutSec} s`
           : 'closing idle connection',
       );
     },
     onSocketError(ctx, err) {
-      logger.debug({ peer: ctx.peer, conn: ctx.id, err: err.message }, 'connection error');
+      logger.debug(
+        { event: 'connection_error', peer: ctx.peer, conn: ctx.id, err: err.message },
+        'connection error',
+      );
     },
   };
 
@@ -183,6 +192,7 @@ const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 /** The fields of the per-decision log line, in the order they are written. */
 const DECISION_FIELDS = [
+  'event',
   'client',
   'client_name',
   'state',

@@ -73,7 +73,8 @@ export async function openListeners(
         if (err.code === 'EMFILE' || err.code === 'ENFILE') {
           metrics.refused.inc({ reason: 'fd_limit' });
           gate.refuse('fd_limit', connections.size);
-        } else logger.error({ listen, err: err.message }, 'accepting a connection failed');
+        } else
+          logger.error({ event: 'accept_failed', listen, err: err.message }, 'accepting a connection failed');
       });
       servers.push(server);
       addresses.push(await listenOn(server, listen, socketMode));

@@ -28,14 +28,17 @@ export class StoreHealth {
     if (this.failure !== undefined) return;
     this.failure = errorText(err);
     this.logger.error(
-      { store: this.storeKind, err: this.failure },
+      { event: 'store_failing', store: this.storeKind, err: this.failure },
       'greylist store failing; answering DUNNO (fail open) until it answers again',
     );
   }
 
   answered(): void {
     if (this.failure === undefined) return;
-    this.logger.info({ store: this.storeKind, was: this.failure }, 'greylist store answers again');
+    this.logger.info(
+      { event: 'store_recovered', store: this.storeKind, was: this.failure },
+      'greylist store answers again',
+    );
     this.failure = undefined;
   }
 }

@@ -18,7 +18,6 @@ test('serve --help quotes the defaults of the config schema for the options it m
     ['--db', 'db'],
     ['--delay', 'greylist.delaySec'],
     ['--log-level', 'logLevel'],
-    ['--log-format', 'logFormat'],
     ['--idle-timeout', 'idleTimeoutSec'],
     ['--request-timeout', 'requestTimeoutSec'],
     ['--max-connections', 'maxConnections'],
@@ -33,4 +32,7 @@ test('serve --help quotes the defaults of the config schema for the options it m
     );
     assert.match(help, option, `${flag} shows the schema default of ${key}`);
   }
+  // logFormat has no schema default: the contract picks pretty on a terminal, JSON otherwise.
+  assert.equal(defaults.get('logFormat'), undefined);
+  assert.match(help, /--log-format <[^>]+> json\|pretty \(default: pretty on a terminal, json otherwise\)/);
 });

@@ -115,7 +115,7 @@ describe('greyprint serve (child process, memory store)', () => {
     await d.waitForLog(
       (l) => l.msg === 'reloaded' && d.logs.filter((x) => x.msg === 'reloaded').length > reloads,
     );
-    const restartOnly = d.logs.filter((l) => l.event === 'reload' && l.level === 40).map((l) => l.key);
+    const restartOnly = d.logs.filter((l) => l.event === 'reload' && l.level === 'warn').map((l) => l.key);
     assert.deepEqual(restartOnly, ['maxConnections']);
     assert.equal(await conn.ask(req), 'DUNNO');
     const line = await d.waitForLog((l) => l.verdict === 'allow');

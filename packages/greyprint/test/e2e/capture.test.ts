@@ -69,8 +69,10 @@ function startDaemon(socket: string, extra: string[] = [], wrapper: string[] = [
   );
   const logs: LogLine[] = [];
   let buf = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (t: string) => {
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (t: string) => {
+    stderr = (stderr + t).slice(-8000);
     buf += t;
     let nl = buf.indexOf('\n');
     while (nl !== -1) {
@@ -82,10 +84,6 @@ function startDaemon(socket: string, extra: string[] = [], wrapper: string[] = [
       buf = buf.slice(nl + 1);
       nl = buf.indexOf('\n');
     }
-  });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
   });
   const waitFor = async (match: (l: LogLine) => boolean, ms = 15_000): Promise<LogLine> => {
     const t0 = Date.now();

@@ -10,7 +10,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** greyprint's decisions for a client, for assertion messages. */
 function decisionsOf(pipeline: Pipeline, client: string): string {
   return pipeline.greyprint.logs
-    .filter((l) => l.client === client || l.level === undefined || (l.level as number) >= 40)
+    .filter(
+      (l) =>
+        l.client === client ||
+        l.level === undefined ||
+        l.level === 'warn' ||
+        l.level === 'error' ||
+        l.level === 'fatal',
+    )
     .map((l) => JSON.stringify(l))
     .join('\n');
 }

@@ -94,8 +94,9 @@ async function startGreyprint(
   const logs: DecisionLog[] = [];
   let stderr = '';
   let buffered = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (text: string) => {
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    stderr = (stderr + text).slice(-4000);
     buffered += text;
     for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
       const line = buffered.slice(0, nl);
@@ -106,9 +107,6 @@ async function startGreyprint(
         // not a log line
       }
     }
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('greyprint did not start');

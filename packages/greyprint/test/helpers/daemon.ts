@@ -1,6 +1,7 @@
 /**
  * Starts `greyprint serve` as a real child process (through tsx, from the
- * sources) on a port the kernel picks, reads its JSON log, and stops it by PID.
+ * sources) on a port the kernel picks, reads its JSON log (stderr, as the operator contract
+ * says), and stops it by PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -13,7 +14,8 @@ export const CLI = join(PACKAGE_DIR, 'src/cli.ts');
 
 export interface LogLine {
   msg?: string;
-  level?: number;
+  /** A word (`info`, `warn`, ...), as the operator contract says. */
+  level?: string;
   [key: string]: unknown;
 }
 
@@ -53,8 +55,10 @@ export async function startServe(args: string[], options: ServeOptions = {}): Pr
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let stderr = '';
   let buffered = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (text: string) => {
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    // Kept for error messages; the JSON lines among it are the log.
+    stderr = (stderr + text).slice(-8000);
     buffered += text;
     let nl = buffered.indexOf('\n');
     while (nl !== -1) {
@@ -75,10 +79,6 @@ export async function startServe(args: string[], options: ServeOptions = {}): Pr
         }
       }
     }
-  });
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (t: string) => {
-    stderr += t;
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
 

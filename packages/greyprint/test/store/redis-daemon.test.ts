@@ -40,7 +40,7 @@ describe('greyprint serve with Redis going away, freezing and coming back', () =
       const failing = storeLines(d.logs, FAILING);
       assert.equal(failing.length, 1);
       assert.match(String(failing[0]?.err), /ECONNREFUSED/);
-      assert.equal(failing[0]?.level, 50);
+      assert.equal(failing[0]?.level, 'error');
       // One fail-open line (the request that found it); the other 19 are only counted.
       assert.ok(storeLines(d.logs, 'fail open').length <= 1);
       assert.equal(await scrape(d, 'greyprint_failopen_total{reason="store"}'), 20);

@@ -3,8 +3,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { isoTimeCached } from 'opskit/log';
 import { pino } from 'pino';
-import { createLogger, isoTimeCached } from '../../src/log.js';
+import { createLogger } from '../../src/log.js';
 import { fastLineWriter } from '../../src/server/log-line.js';
 
 const FIELDS = ['client', 'client_name', 'os', 'action', 'triplet', 'reason', 'ms'] as const;
@@ -53,6 +54,27 @@ describe('the fast decision log line', () => {
     for (const line of viaFast.lines) JSON.parse(line);
   });
 
+  test("is byte for byte pino's line with the contract's level words (opskit's level formatter)", () => {
+    const words = { formatters: { level: (label: string) => ({ level: label }) } };
+    const viaPino = capture(words);
+    const viaFast = capture(words);
+    const write = fastLineWriter(viaFast.logger, 'info', FIELDS);
+    assert.ok(write, 'a level formatter alone keeps the fast path');
+    const warn = fastLineWriter(viaFast.logger, 'warn', FIELDS);
+    assert.ok(warn);
+    for (const fields of samples) {
+      viaPino.logger.info(fields, 'decision');
+      write(fields, 'decision');
+      viaPino.logger.warn(fields, 'bad');
+      warn(fields, 'bad');
+    }
+    assert.deepEqual(viaFast.lines, viaPino.lines);
+    assert.deepEqual(
+      viaFast.lines.map((l) => JSON.parse(l).level),
+      samples.flatMap(() => ['info', 'warn']),
+    );
+  });
+
   test("the daemon's own logger (createLogger, JSON to a file) takes it, with the same lines", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gp-logline-'));
     try {
@@ -71,6 +93,10 @@ describe('the fast decision log line', () => {
       assert.ok(typeof fast.time === 'string' && typeof slow.time === 'string');
       assert.deepEqual({ ...fast, time: 'T' }, { ...slow, time: 'T' });
       assert.deepEqual(Object.keys(fast), Object.keys(slow), 'same field order');
+      // The operator contract: a level word, ISO time, the tool's name.
+      assert.equal(fast.level, 'info');
+      assert.equal(fast.name, 'greyprint');
+      assert.match(fast.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       closeSync(fd);
     } finally {
       rmSync(dir, { recursive: true, force: true });

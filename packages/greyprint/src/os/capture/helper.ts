@@ -73,7 +73,10 @@ export class CaptureHelper {
         reader.push(chunk);
       } catch (err) {
         // Not pcap (a wrong helper command): stop it; the exit handler restarts.
-        this.o.logger.warn({ err: (err as Error).message }, 'capture helper output is not pcap');
+        this.o.logger.warn(
+          { event: 'capture_bad_output', err: (err as Error).message },
+          'capture helper output is not pcap',
+        );
         child.kill('SIGKILL');
         return;
       }
@@ -82,7 +85,12 @@ export class CaptureHelper {
         this.backoffMs = this.o.minBackoffMs ?? 500;
         if (this.failing || this.counters.starts === 1) {
           this.o.logger.info(
-            { pid: child.pid, link_type: reader.pcapHeader.linkType, restarts: this.counters.restarts },
+            {
+              event: 'capture_running',
+              pid: child.pid,
+              link_type: reader.pcapHeader.linkType,
+              restarts: this.counters.restarts,
+            },
             'capture running',
           );
         }
@@ -115,7 +123,12 @@ export class CaptureHelper {
     if (!this.failing) {
       this.failing = true;
       this.o.logger.warn(
-        { why, stderr: this.stderrTail.trim() || undefined, retry_ms: this.backoffMs },
+        {
+          event: 'capture_stopped',
+          why,
+          stderr: this.stderrTail.trim() || undefined,
+          retry_ms: this.backoffMs,
+        },
         'capture stopped; OS from capture unknown until it runs again',
       );
     }

@@ -125,7 +125,15 @@ export class CaptureSource implements OsSource {
     if (key === undefined) return;
     const label = labelOf(v);
     this.o.logger.debug(
-      { client: v.client, port: v.port, os: v.os, params: v.params, raw_sig: v.signature, ja4t: v.ja4t },
+      {
+        event: 'syn',
+        client: v.client,
+        port: v.port,
+        os: v.os,
+        params: v.params,
+        raw_sig: v.signature,
+        ja4t: v.ja4t,
+      },
       'syn',
     );
     if (this.cache.size >= (this.o.maxEntries ?? 100_000) / 2) {

@@ -187,7 +187,10 @@ export class P0fSource implements OsSource {
       this.noteRecovered();
       const label = labelFromResponse(response);
       if (response.status === 'bad-query') {
-        this.logger.warn({ client: address, socket: this.options.socket }, 'p0f rejected the query as bad');
+        this.logger.warn(
+          { event: 'p0f_bad_query', client: address, socket: this.options.socket },
+          'p0f rejected the query as bad',
+        );
       }
       if (label) {
         this.counters.answered += 1;
@@ -247,7 +250,7 @@ export class P0fSource implements OsSource {
     // One warning per change of state: a dead p0f must not flood the log at the mail rate.
     if (this.lastFailure !== reason) {
       this.logger.warn(
-        { client: address, socket: this.options.socket, reason, err: error.message },
+        { event: 'p0f_failing', client: address, socket: this.options.socket, reason, err: error.message },
         'p0f lookup failed; OS unknown',
       );
     }
@@ -256,7 +259,7 @@ export class P0fSource implements OsSource {
 
   private noteRecovered(): void {
     if (this.lastFailure !== undefined) {
-      this.logger.info({ socket: this.options.socket }, 'p0f answers again');
+      this.logger.info({ event: 'p0f_recovered', socket: this.options.socket }, 'p0f answers again');
       this.lastFailure = undefined;
     }
   }
