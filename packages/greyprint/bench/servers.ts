@@ -11,10 +11,11 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, stopChild as stopChildByPid } from 'opskit/testing';
 
 export const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -28,17 +29,12 @@ export interface RunningServer {
 
 export type Transport = 'tcp' | 'unix';
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+// The shared test plumbing (opskit): a free loopback port, and a child stopped by PID.
+export { freePort };
+
+/** SIGTERM, then SIGKILL after a grace period (5 s: postgrey syncs its database on the way out). */
+export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  return stopChildByPid(child, graceMs);
 }
 
 /** A fresh listening address in `dir` for the transport: a free loopback port or a socket path. */
@@ -80,20 +76,6 @@ export async function waitForListening(
     await sleep(50);
   }
   throw new Error(`${what} did not listen on ${address} within ${timeoutMs} ms`);
-}
-
-/** SIGTERM, then SIGKILL after a grace period; resolves once the child is gone. */
-export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined)
-    return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 function captureStderr(child: ChildProcess): () => string {

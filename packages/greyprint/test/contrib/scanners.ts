@@ -4,10 +4,11 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, stopChild } from 'opskit/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CONTRIB_DIR = resolve(here, '../../contrib');
@@ -124,14 +125,7 @@ export interface Rspamd {
 /** Compiled hyperscan databases are kept between runs: a cold start compiles for ~30 s, a warm one takes ~1 s. */
 const RSPAMD_HS_CACHE = join(tmpdir(), 'greyprint-test-rspamd-hs-cache');
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const address = server.address();
-  await new Promise<void>((ok) => server.close(() => ok()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+export { freePort };
 
 /**
  * Starts rspamd in the foreground with a private configuration: Debian's
@@ -236,18 +230,6 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
     await new Promise((ok) => setTimeout(ok, 250));
   }
   throw new Error('timeout');
-}
-
-function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((ok) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(force);
-      ok();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 function run(command: string, args: readonly string[], input: string): Promise<string> {

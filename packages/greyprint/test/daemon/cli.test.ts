@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from 'opskit/testing';
 import { type RunningDaemon, runCli, startServe } from '../helpers/daemon.js';
 
-/** A port nothing listens on: bound by us, then released. */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+/** A port nothing listens on: bound, then released (opskit's free port). */
+const deadPort = freePort;
 
 describe('greyprint CLI', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gpc-cli-'));

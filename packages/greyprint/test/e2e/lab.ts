@@ -27,6 +27,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { stopChild as stopChildByPid } from 'opskit/testing';
 
 const execFileAsync = promisify(execFile);
 
@@ -187,16 +188,9 @@ function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise
   });
 }
 
-export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill(signal);
-  });
+/** SIGTERM, SIGKILL after 3 s (opskit's helper); `SIGKILL` at once for a child that need not stop cleanly. */
+export function stopChild(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+  return stopChildByPid(child, signal === 'SIGKILL' ? 0 : 3000);
 }
 
 /**

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
+import { runCli as runCliProcess } from 'opskit/testing';
 import { PolicyReplyParser, serializeRequest } from '../../src/index.js';
 
 export const PACKAGE_DIR = resolve(import.meta.dirname, '../..');
@@ -227,33 +228,12 @@ export async function scrape(d: RunningDaemon, series: string): Promise<number |
   return undefined;
 }
 
-/** Runs the CLI once; resolves with exit code and output. */
+/** Runs the CLI once (from the sources, through tsx); resolves with exit code and output. */
 export function runCli(
   args: string[],
   timeoutMs = 30000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`greyprint ${args.join(' ')} did not finish within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCliProcess(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO_ROOT, timeoutMs });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -54,10 +54,10 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from 'opskit/testing';
 
 const run = promisify(execFile);
 const MASTER = '/usr/lib/postfix/sbin/master';
@@ -99,18 +99,8 @@ export interface PostfixInstance {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A TCP port that was free a moment ago on `host` (root namespace). */
-export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port that was free a moment ago on `host` (root namespace): opskit's helper. */
+export const freeTcpPort = freePort;
 
 function userIds(name: string): { uid: number; gid: number } {
   const fields = readFileSync('/etc/passwd', 'utf8')
