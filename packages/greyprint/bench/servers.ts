@@ -11,11 +11,14 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, stopChild as stopChildByPid } from 'opskit/testing';
+import {
+  freePort,
+  stopChild as stopChildByPid,
+  waitForListening as waitForListeningAt,
+} from 'opskit/testing';
 
 export const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -42,40 +45,15 @@ async function addressIn(dir: string, transport: Transport): Promise<string> {
   return transport === 'unix' ? `unix:${join(dir, 'policy.sock')}` : `127.0.0.1:${await freePort()}`;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function connectTo(address: string) {
-  if (address.startsWith('unix:')) return connect(address.slice(5));
-  const colon = address.lastIndexOf(':');
-  return connect({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)) });
-}
-
-/** Polls until something accepts connections at the address, or the child exits, or the deadline passes. */
-export async function waitForListening(
+/** Polls until something accepts connections at the address, or the child exits, or the deadline passes (opskit). */
+export function waitForListening(
   address: string,
   child: ChildProcess,
   what: string,
   timeoutMs = 20_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(
-        `${what} exited (${child.exitCode ?? child.signalCode}) before listening on ${address}`,
-      );
-    }
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connectTo(address);
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`${what} did not listen on ${address} within ${timeoutMs} ms`);
+  return waitForListeningAt(address, child, { what, timeoutMs });
 }
 
 function captureStderr(child: ChildProcess): () => string {

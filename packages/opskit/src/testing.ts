@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 
 export interface CliResult {
   readonly code: number | null;
@@ -93,4 +93,54 @@ export function stopChild(child: ChildProcess, graceMs = 2_000): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+}
+
+export interface WaitForListeningOptions {
+  /** Named in the error (default: the address). */
+  readonly what?: string;
+  /** Default 20 s. */
+  readonly timeoutMs?: number;
+  /** Pause between tries (default 50 ms). */
+  readonly intervalMs?: number;
+}
+
+function connectTo(address: string): Socket {
+  if (address.startsWith('unix:')) return connect(address.slice('unix:'.length));
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return connect({ host, port: Number(address.slice(colon + 1)) });
+}
+
+/**
+ * Resolves once something accepts a connection at `address` (`HOST:PORT`, `[V6]:PORT` or
+ * `unix:/PATH`); rejects when `child` (the server that should listen) exits first, or when the
+ * time is up. A test starts a real server, then waits here before using it.
+ */
+export async function waitForListening(
+  address: string,
+  child?: ChildProcess,
+  options: WaitForListeningOptions = {},
+): Promise<void> {
+  const what = options.what ?? address;
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(
+        `${what} exited (${child.exitCode ?? child.signalCode}) before listening on ${address}`,
+      );
+    }
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = connectTo(address);
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (accepted) return;
+    if (Date.now() >= deadline)
+      throw new Error(`${what} did not listen on ${address} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
+  }
 }

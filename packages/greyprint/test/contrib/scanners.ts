@@ -2,13 +2,12 @@
  * Real SpamAssassin and rspamd, run with greyprint's contrib rules and
  * nothing of the host's local configuration, for the contrib and e2e tests.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, stopChild } from 'opskit/testing';
+import { freePort, stopChild, waitForListening } from 'opskit/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CONTRIB_DIR = resolve(here, '../../contrib');
@@ -192,7 +191,11 @@ worker "normal" { bind_socket = "127.0.0.1:${port}"; count = 1; .include "$CONFD
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitForPort(port, child, 120_000);
+    await waitForListening(`127.0.0.1:${port}`, child, {
+      what: 'rspamd',
+      timeoutMs: 120_000,
+      intervalMs: 250,
+    });
   } catch (error) {
     await stop();
     throw new Error(`rspamd did not listen on 127.0.0.1:${port}: ${(error as Error).message} ${stderr}`);
@@ -211,25 +214,6 @@ worker "normal" { bind_socket = "127.0.0.1:${port}"; count = 1; .include "$CONFD
     },
     stop,
   };
-}
-
-async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((ok) => {
-      const socket = new Socket();
-      socket.once('connect', () => {
-        socket.destroy();
-        ok(true);
-      });
-      socket.once('error', () => ok(false));
-      socket.connect(port, '127.0.0.1');
-    });
-    if (open) return;
-    await new Promise((ok) => setTimeout(ok, 250));
-  }
-  throw new Error('timeout');
 }
 
 function run(command: string, args: readonly string[], input: string): Promise<string> {

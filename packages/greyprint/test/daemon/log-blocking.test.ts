@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { describe, test } from 'node:test';
+import { waitForListening } from 'opskit/testing';
 import { CLI, PolicyConnection, REPO_ROOT, rcpt, sleep } from '../helpers/daemon.js';
 import { freeTcpPort } from '../helpers/postfix.js';
 
-async function waitListening(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`greyprint exited with ${child.exitCode}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (up) return;
-    await sleep(100);
-  }
-  throw new Error(`nothing listens on ${port}`);
+function waitListening(port: number, child: ChildProcess): Promise<void> {
+  return waitForListening(`127.0.0.1:${port}`, child, {
+    what: 'greyprint',
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
 }
 
 async function scrapeAt(port: number, series: string): Promise<number | undefined> {

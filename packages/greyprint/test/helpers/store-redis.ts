@@ -4,9 +4,9 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopChild, waitForListening } from 'opskit/testing';
 import { freeTcpPort } from './postfix.js';
 
 export interface RedisServer {
@@ -24,32 +24,15 @@ export async function startRedis(fixedPort?: number): Promise<RedisServer> {
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.kill('SIGTERM');
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChild(child, 5000);
     rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (up) break;
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop();
-      throw new Error(`redis-server did not listen on 127.0.0.1:${port}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitForListening(`127.0.0.1:${port}`, child, { what: 'redis-server', timeoutMs: 10_000 });
+  } catch (err) {
+    await stop();
+    throw err;
   }
   return { url: `redis://127.0.0.1:${port}/0`, pid: child.pid as number, stop };
 }
