@@ -10,7 +10,7 @@ import {
   CloudStackApiError,
   CloudStackClient,
   CloudStackConfigError,
-  cloudStackConfigFromEnv,
+  cloudStackClientConfig,
   cloudStackMetrics,
   deployVirtualMachine,
   fetchInventory,
@@ -112,7 +112,8 @@ function apiClient(
   log: ReturnType<typeof makeLogger>,
   registry?: Registry,
 ): CloudStackClient {
-  const cloudstack = cloudStackConfigFromEnv(process.env, config.cloudstack);
+  // The environment is already in config.cloudstack (a config layer); this checks what the client needs.
+  const cloudstack = cloudStackClientConfig(config.cloudstack);
   return new CloudStackClient(cloudstack, {
     logger: log,
     ...(registry ? { metrics: cloudStackMetrics(registry) } : {}),
@@ -129,7 +130,7 @@ function session(
   registry?: Registry,
   events?: ExtensionServer,
 ): Session {
-  const config = loadConfig(options.config, overridesFrom(options));
+  const config = loadConfig(options.config, overridesFrom(options), process.env);
   const { trunk, uplink } = requireInterfaces(config, options.config);
   const log = logger ?? makeLogger(config);
   const zoneId = config.zoneId;
@@ -290,7 +291,7 @@ function controllerSettings(
 }
 
 async function runCommand(options: GlobalOptions): Promise<void> {
-  const first = loadConfig(options.config, overridesFrom(options));
+  const first = loadConfig(options.config, overridesFrom(options), process.env);
   const logger = makeLogger(first);
   const metrics = new ControllerMetrics();
   // dnsmasq runs as the controller's child, so only a long-running `run` serves DHCP. One
@@ -476,7 +477,7 @@ async function requireVm(client: CloudStackClient, vmId: string): Promise<RawVir
 }
 
 async function passwordResetCommand(vmId: string, options: GlobalOptions): Promise<void> {
-  const config = loadConfig(options.config, overridesFrom(options));
+  const config = loadConfig(options.config, overridesFrom(options), process.env);
   const logger = makeLogger(config);
   const vm = await requireVm(apiClient(config, logger), vmId);
   const password = generatePassword();
@@ -493,7 +494,7 @@ function vmLine(vm: RawVirtualMachine): string {
 }
 
 async function deployCommand(options: DeployCommandOptions): Promise<void> {
-  const config = loadConfig(options.config, overridesFrom(options));
+  const config = loadConfig(options.config, overridesFrom(options), process.env);
   const logger = makeLogger(config);
   const zoneId = options.zone ?? config.zoneId;
   if (zoneId === undefined)
