@@ -17,8 +17,14 @@ const tools = [
   { name: 'denul', bin: join(root, 'packages/denul/bin/denul.js'), command: [] },
 ] as const;
 
-/** Whether guestrouter's log lines carry `event` yet (branch i10r renames its `action`). */
-const GUESTROUTER_HAS_EVENT = false;
+/**
+ * guestrouter lines (by `msg`) that still carry no `event`: its CloudStack client's retry and
+ * skip warnings (cloudstack/client.ts, inventory.ts) were not part of the `action` -> `event`
+ * rename. Every other line of every tool must have `event`; remove an entry once it has one.
+ */
+const PENDING_WITHOUT_EVENT: Record<string, readonly string[]> = {
+  guestrouter: ['CloudStack call failed, retrying'],
+};
 
 const dir = mkdtempSync(join(tmpdir(), 'opskit-contract-'));
 const reaper = new ChildReaper();
@@ -73,10 +79,11 @@ const LEVEL_WORDS = LOG_LEVELS.filter((l) => l !== 'silent');
 
 /**
  * The contract's log, checked line by line: every line on stderr is one JSON object with `time`
- * (ISO 8601, UTC), `level` (a word), `name` (the tool), `msg`, and, where `withEvent`, `event`.
+ * (ISO 8601, UTC), `level` (a word), `name` (the tool), `msg` and `event`.
  * Returns the parsed lines.
  */
-function contractLogLines(tool: string, stderr: string, withEvent: boolean): Record<string, unknown>[] {
+function contractLogLines(tool: string, stderr: string): Record<string, unknown>[] {
+  const pending = PENDING_WITHOUT_EVENT[tool] ?? [];
   const lines = stderr.split('\n').filter((l) => l !== '');
   assert.ok(lines.length > 0, `${tool} logged nothing on stderr`);
   return lines.map((text) => {
@@ -90,7 +97,9 @@ function contractLogLines(tool: string, stderr: string, withEvent: boolean): Rec
     assert.ok(LEVEL_WORDS.includes(line.level as never), `level is a word: ${text}`);
     assert.equal(line.name, tool, text);
     assert.equal(typeof line.msg, 'string', text);
-    if (withEvent) assert.ok(typeof line.event === 'string' && line.event !== '', `event: ${text}`);
+    if (!pending.includes(line.msg as string)) {
+      assert.ok(typeof line.event === 'string' && line.event !== '', `event: ${text}`);
+    }
     return line;
   });
 }
@@ -154,7 +163,7 @@ describe('logs: JSON lines on stderr, stdout only the command output', () => {
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
     assert.equal(stdout, '', 'serve writes nothing on stdout');
-    const lines = contractLogLines('greyprint', stderr, true);
+    const lines = contractLogLines('greyprint', stderr);
     const events = lines.map((l) => l.event);
     for (const e of ['start', 'decision', 'stopping', 'stop'])
       assert.ok(events.includes(e), `${e} in ${events}`);
@@ -180,9 +189,8 @@ describe('logs: JSON lines on stderr, stdout only the command output', () => {
     );
     assert.equal(result.code, 1, result.stderr);
     assert.equal(result.stdout, '');
-    // guestrouter's `event` field (branch i10r) is asserted once it is on main.
-    const lines = contractLogLines('guestrouter', result.stderr, GUESTROUTER_HAS_EVENT);
-    assert.ok(lines.some((l) => l.level === 'error'));
+    const lines = contractLogLines('guestrouter', result.stderr);
+    assert.ok(lines.some((l) => l.level === 'error' && typeof l.event === 'string'));
   });
 
   test('denul, a filter with no log: stdout is only the data or the report, its warning a `denul:` line on stderr', async () => {
