@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PolicyReplyParser, serializeRequest } from '../../src/index.js';
-import { CLI, type LogLine, REPO_ROOT, rcpt } from '../helpers/daemon.js';
+import { CLI, type LogLine, REPO_ROOT, rcpt, readJsonLog } from '../helpers/daemon.js';
 
 const id = `gpc${process.pid.toString(36)}`;
 const serverNs = `${id}s`;
@@ -68,30 +68,14 @@ function startDaemon(socket: string, extra: string[] = [], wrapper: string[] = [
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logs: LogLine[] = [];
-  let buf = '';
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (t: string) => {
-    stderr = (stderr + t).slice(-8000);
-    buf += t;
-    let nl = buf.indexOf('\n');
-    while (nl !== -1) {
-      try {
-        logs.push(JSON.parse(buf.slice(0, nl)) as LogLine);
-      } catch {
-        // not a log line
-      }
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf('\n');
-    }
-  });
+  const stderrText = readJsonLog(child, (line) => logs.push(line));
   const waitFor = async (match: (l: LogLine) => boolean, ms = 15_000): Promise<LogLine> => {
     const t0 = Date.now();
     for (;;) {
       const hit = logs.find(match);
       if (hit) return hit;
-      if (child.exitCode !== null) throw new Error(`greyprint exited: ${stderr}`);
-      if (Date.now() - t0 > ms) throw new Error(`log line not seen in ${ms} ms; stderr: ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`greyprint exited: ${stderrText()}`);
+      if (Date.now() - t0 > ms) throw new Error(`log line not seen in ${ms} ms; stderr: ${stderrText()}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   };

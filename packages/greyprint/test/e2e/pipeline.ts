@@ -7,6 +7,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readJsonLog } from '../helpers/daemon.js';
 import { type PostfixInstance, startPostfix } from '../helpers/postfix.js';
 import { createLab, type Lab, type P0fProcess, SERVER_IP, startP0f, stopChild } from './lab.js';
 
@@ -92,29 +93,14 @@ async function startGreyprint(
     { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logs: DecisionLog[] = [];
-  let stderr = '';
-  let buffered = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (text: string) => {
-    stderr = (stderr + text).slice(-4000);
-    buffered += text;
-    for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as DecisionLog);
-      } catch {
-        // not a log line
-      }
-    }
-  });
+  const stderrText = readJsonLog(child, (line) => logs.push(line));
   const pid = child.pid;
   if (pid === undefined) throw new Error('greyprint did not start');
   const greyprint = { pid, logs, stop: () => stopChild(child) };
   // Ready when the policy port answers inside the namespace.
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`greyprint serve exited ${child.exitCode}: ${stderr}`);
+    if (child.exitCode !== null) throw new Error(`greyprint serve exited ${child.exitCode}: ${stderrText()}`);
     const listening = await new Promise<boolean>((ok) =>
       execFile('ip', ['netns', 'exec', lab.serverNs, 'ss', '-Hltn', `sport = :${POLICY_PORT}`], (err, out) =>
         ok(!err && out.trim() !== ''),
@@ -123,7 +109,7 @@ async function startGreyprint(
     if (listening) return greyprint;
     if (Date.now() > deadline) {
       await greyprint.stop();
-      throw new Error(`greyprint serve did not listen: ${stderr}`);
+      throw new Error(`greyprint serve did not listen: ${stderrText()}`);
     }
     await new Promise((ok) => setTimeout(ok, 100));
   }

@@ -54,30 +54,12 @@ export async function startServe(args: string[], options: ServeOptions = {}): Pr
   const child = spawn(file, rest, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
-  let stderr = '';
-  let buffered = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (text: string) => {
-    // Kept for error messages; the JSON lines among it are the log.
-    stderr = (stderr + text).slice(-8000);
-    buffered += text;
-    let nl = buffered.indexOf('\n');
-    while (nl !== -1) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      nl = buffered.indexOf('\n');
-      let parsed: LogLine;
-      try {
-        parsed = JSON.parse(line) as LogLine;
-      } catch {
-        continue;
-      }
-      logs.push(parsed);
-      for (const w of [...waiters]) {
-        if (w.match(parsed)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(parsed);
-        }
+  const stderrText = readJsonLog(child, (parsed) => {
+    logs.push(parsed);
+    for (const w of [...waiters]) {
+      if (w.match(parsed)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(parsed);
       }
     }
   });
@@ -88,7 +70,7 @@ export async function startServe(args: string[], options: ServeOptions = {}): Pr
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new Error(`log line not seen within ${timeoutMs} ms; stderr: ${stderr}`));
+        reject(new Error(`log line not seen within ${timeoutMs} ms; stderr: ${stderrText()}`));
       }, timeoutMs);
       waiters.push({
         match,
@@ -99,7 +81,7 @@ export async function startServe(args: string[], options: ServeOptions = {}): Pr
       });
       exited.then((code) => {
         clearTimeout(timer);
-        reject(new Error(`greyprint exited with ${code} before the log line; stderr: ${stderr}`));
+        reject(new Error(`greyprint exited with ${code} before the log line; stderr: ${stderrText()}`));
       });
     });
   };
@@ -130,6 +112,33 @@ export async function startServe(args: string[], options: ServeOptions = {}): Pr
     waitForLog,
     stop,
   };
+}
+
+/**
+ * Reads greyprint's log from a child's stderr (the operator contract's place for it): each
+ * JSON line goes to `onLine`; other text (an error before the logger exists) is not a log line.
+ * Returns the last 8,000 characters of stderr, for error messages.
+ */
+export function readJsonLog(child: ChildProcess, onLine: (line: LogLine) => void): () => string {
+  let tail = '';
+  let buffered = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    tail = (tail + text).slice(-8000);
+    buffered += text;
+    for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      let parsed: LogLine;
+      try {
+        parsed = JSON.parse(line) as LogLine;
+      } catch {
+        continue;
+      }
+      onLine(parsed);
+    }
+  });
+  return () => tail;
 }
 
 /** A raw policy connection: write any bytes, read replies in order. */
