@@ -7,7 +7,7 @@ import { constants, fstatSync, openSync } from 'node:fs';
  * /proc/self/fd with O_NONBLOCK: a full pipe then answers EAGAIN, which LogSink handles by
  * keeping a bounded backlog and dropping past it. A new open file description is used rather
  * than setting O_NONBLOCK on the inherited one, which the shell or service manager shares.
- * A socket (journald's stdout stream) cannot be opened that way; it is set non-blocking through
+ * A socket (journald's stream for stdout and stderr) cannot be opened that way; it is set non-blocking through
  * Node's own stdio stream, as Node does for any socket. Regular files never wait on a reader
  * and are used as they are.
  */
