@@ -45,7 +45,6 @@ async function addressIn(dir: string, transport: Transport): Promise<string> {
   return transport === 'unix' ? `unix:${join(dir, 'policy.sock')}` : `127.0.0.1:${await freePort()}`;
 }
 
-
 /** Polls until something accepts connections at the address, or the child exits, or the deadline passes (opskit). */
 export function waitForListening(
   address: string,
