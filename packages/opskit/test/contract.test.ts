@@ -17,15 +17,6 @@ const tools = [
   { name: 'denul', bin: join(root, 'packages/denul/bin/denul.js'), command: [] },
 ] as const;
 
-/**
- * guestrouter lines (by `msg`) that still carry no `event`: its CloudStack client's retry and
- * skip warnings (cloudstack/client.ts, inventory.ts) were not part of the `action` -> `event`
- * rename. Every other line of every tool must have `event`; remove an entry once it has one.
- */
-const PENDING_WITHOUT_EVENT: Record<string, readonly string[]> = {
-  guestrouter: ['CloudStack call failed, retrying'],
-};
-
 const dir = mkdtempSync(join(tmpdir(), 'opskit-contract-'));
 const reaper = new ChildReaper();
 after(async () => {
@@ -83,7 +74,6 @@ const LEVEL_WORDS = LOG_LEVELS.filter((l) => l !== 'silent');
  * Returns the parsed lines.
  */
 function contractLogLines(tool: string, stderr: string): Record<string, unknown>[] {
-  const pending = PENDING_WITHOUT_EVENT[tool] ?? [];
   const lines = stderr.split('\n').filter((l) => l !== '');
   assert.ok(lines.length > 0, `${tool} logged nothing on stderr`);
   return lines.map((text) => {
@@ -97,9 +87,7 @@ function contractLogLines(tool: string, stderr: string): Record<string, unknown>
     assert.ok(LEVEL_WORDS.includes(line.level as never), `level is a word: ${text}`);
     assert.equal(line.name, tool, text);
     assert.equal(typeof line.msg, 'string', text);
-    if (!pending.includes(line.msg as string)) {
-      assert.ok(typeof line.event === 'string' && line.event !== '', `event: ${text}`);
-    }
+    assert.ok(typeof line.event === 'string' && line.event !== '', `event: ${text}`);
     return line;
   });
 }

@@ -133,6 +133,7 @@ export class CloudStackClient {
         const delayMs = this.backoffMs(attempt);
         this.logger?.warn(
           {
+            event: 'cloudstack-retry',
             command,
             attempt,
             maxAttempts,
@@ -162,7 +163,7 @@ export class CloudStackClient {
       const limit = err instanceof CloudStackApiError ? serverPageLimit(err) : undefined;
       if (limit === undefined || limit >= this.pageSize) throw err;
       this.logger?.warn(
-        { command, pageSize: this.pageSize, serverLimit: limit },
+        { event: 'cloudstack-page-size', command, pageSize: this.pageSize, serverLimit: limit },
         'CloudStack default.page.size is below pageSize; listing with the server limit (lower pageSize in the config)',
       );
       // Remembered, so later lists on this client do not pay the refused request again.

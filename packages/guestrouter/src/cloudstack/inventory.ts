@@ -257,6 +257,9 @@ export async function fetchInventory(
     (options.now ?? Date.now)(),
   );
   for (const item of skipped)
-    options.logger?.warn({ kind: item.kind, id: item.id, reason: item.reason }, 'inventory item skipped');
+    options.logger?.warn(
+      { event: 'inventory-skip', kind: item.kind, id: item.id, reason: item.reason },
+      'inventory item skipped',
+    );
   return { ...inventory, rules };
 }
