@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { multicastGroupForVni } from '../../src/desired/vxlan.js';
 import { instanceName, parseStateFile } from '../../src/ha/vrrp.js';
 import { runCli, simulatorEnv, TempConfig } from '../helpers/cli.js';
+import { dnsQuery } from '../helpers/dns-query.js';
 import { LogWatcher } from '../helpers/log-watcher.js';
 import { ip, NetnsLab, vethBetween } from '../helpers/netns.js';
 import { generateSimState } from '../simulator/fixtures.js';
@@ -34,18 +35,38 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
   let hv: string;
   const vms: { ns: string; gateway: string; link: string }[] = [];
   const failovers: number[] = [];
+  const failoversInet: number[] = [];
+  const publicIps: string[] = [];
+  let inetNs = '';
 
   before(async () => {
-    const state = generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vxlan' });
+    const state = generateSimState({
+      networks: 2,
+      vmsPerNetwork: 1,
+      isolation: 'vxlan',
+      publicIpsPerNetwork: 1,
+    });
+    // The internet may ping the static NAT addresses (the ingress firewall is closed unless a rule opens it).
+    state.firewallRules = (state.publicIpAddresses ?? []).map((p) => ({
+      id: `fw-icmp-${p.id}`,
+      ipaddressid: p.id,
+      protocol: 'icmp',
+      cidrlist: '0.0.0.0/0',
+      state: 'Active',
+    }));
+    publicIps.push(...(state.publicIpAddresses ?? []).map((p) => p.ipaddress as string));
     sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
     hv = lab.add('hv');
     const inet = lab.add('inet');
+    inetNs = inet;
     ip('-n', hv, 'link', 'add', 'trunkbr', 'type', 'bridge');
     ip('-n', hv, 'link', 'set', 'trunkbr', 'up');
     ip('-n', hv, 'addr', 'add', '10.255.0.3/24', 'dev', 'trunkbr');
     ip('-n', inet, 'link', 'add', 'upbr', 'type', 'bridge');
     ip('-n', inet, 'link', 'set', 'upbr', 'up');
     ip('-n', inet, 'addr', 'add', '100.64.0.1/24', 'dev', 'upbr');
+    // The public addresses are on the uplink segment: the router that answers ARP for one gets its traffic.
+    ip('-n', inet, 'route', 'add', '198.18.0.0/15', 'dev', 'upbr');
     for (const side of ['a', 'b'] as const) {
       const ns = lab.add(`r${side}`);
       vethBetween(ns, 'trunk', hv, `t${side}`);
@@ -61,7 +82,11 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
         run: { intervalSeconds: 1, jitterSeconds: 0.1 },
         metrics: { port: 0 },
         ha: { enabled: true, priority: side === 'a' ? 150 : 100, peers: [peer], routerId: `r${side}` },
+        dhcp: { enabled: true, dns: true, leaseTime: '2m' },
       });
+      // dnsmasq reads its hosts files as its own user after its start: the temporary directory that
+      // holds STATEDIR must be traversable (mkdtemp makes it 0700; /var/lib is).
+      chmodSync(configs[side].dir, 0o755);
       configs[side].write({
         ...JSON.parse(readFileSync(configs[side].file, 'utf8')),
         stateDir: join(configs[side].dir, 'state'),
@@ -111,6 +136,10 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     for (const side of ['a', 'b'] as const) configs[side]?.remove();
     if (failovers.length > 0)
       console.log(`# failover ping loss (100 ms pings, VM to gateway), ms: ${failovers.join(', ')}`);
+    if (failoversInet.length > 0)
+      console.log(
+        `# failover ping loss (100 ms pings, internet to static NAT), ms: ${failoversInet.join(', ')}`,
+      );
   });
 
   async function startRun(side: Side): Promise<void> {
@@ -265,6 +294,138 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
       assert.equal(role(master, instance), 'MASTER');
       assert.equal(role(backup, instance), 'BACKUP');
     });
+  });
+
+  /** Takes `master`'s trunk down, waits until the other router holds every network, brings it back as backup. */
+  async function failover(master: Side, during?: () => Promise<void>): Promise<Side> {
+    const backup: Side = master === 'a' ? 'b' : 'a';
+    ip('-n', routers[master], 'link', 'set', 'trunk', 'down');
+    await waitForMasters(all(backup), 5000);
+    await during?.();
+    ip('-n', routers[master], 'link', 'set', 'trunk', 'up');
+    const instances = () =>
+      readdirSync(join(stateDir(master), 'ha', 'state')).filter((n) => /^gr_\d+$/.test(n));
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && instances().some((i) => role(master, i) !== 'BACKUP'))
+      await new Promise((r) => setTimeout(r, 200));
+    return backup;
+  }
+
+  test('DHCP and DNS: a VM gets its lease from the pair, renews it and resolves a name from the new master after a failover', async () => {
+    const masters = await waitForMasters();
+    const vm = vms[0] as (typeof vms)[0];
+    const events = join(configs.a.dir, 'udhcpc.events');
+    const script = join(configs.a.dir, 'udhcpc.sh');
+    writeFileSync(
+      script,
+      `#!/bin/sh\necho "$1 ip=$ip router=$router dns=$dns serverid=$serverid" >> '${events}'\nexit 0\n`,
+    );
+    chmodSync(script, 0o755);
+    // udhcpc stays up (as a VM's client does); its script only records the events, the VM keeps its address.
+    const client = spawn(
+      'ip',
+      ['netns', 'exec', vm.ns, 'udhcpc', '-i', 'eth0', '-f', '-t', '20', '-T', '1', '-s', script],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    const collect = (c: Buffer) => {
+      out += c.toString();
+    };
+    client.stdout?.on('data', collect);
+    client.stderr?.on('data', collect);
+    const lines = () => (existsSync(events) ? readFileSync(events, 'utf8').trim().split('\n') : []);
+    const waitFor = async (what: RegExp, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline && !lines().some((l) => what.test(l)))
+        await new Promise((r) => setTimeout(r, 100));
+      return lines().find((l) => what.test(l));
+    };
+    const vmIp = spawnSync('ip', ['-n', vm.ns, '-j', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' });
+    const address = (
+      JSON.parse(vmIp.stdout) as { addr_info: { family: string; local: string }[] }[]
+    )[0]?.addr_info.find((a) => a.family === 'inet')?.local as string;
+    try {
+      const bound = await waitFor(/^bound /, 20_000);
+      assert.ok(bound, `udhcpc got a lease: ${out}`);
+      assert.match(bound, new RegExp(`ip=${address.replaceAll('.', '\\.')} router=${vm.gateway} `));
+      assert.match(bound, new RegExp(`serverid=${vm.gateway.replaceAll('.', '\\.')}$`));
+      const name = bound && /dns=(\S+)/.exec(bound)?.[1];
+      assert.equal(name, vm.gateway, 'the gateway is the DNS server');
+      const vmName = readFileSync(join(stateDir(masters[0] as Side), 'dhcp', vm.link, 'dhcp-hosts'), 'utf8')
+        .trim()
+        .split(',')[2] as string;
+      assert.equal(dnsQuery(vm.ns, vm.gateway, vmName), address);
+      await failover(masters[0] as Side, async () => {
+        // A renewal is a unicast request to the server identifier, the gateway: the new master answers it.
+        const before = lines().length;
+        client.kill('SIGUSR1');
+        const deadline = Date.now() + 15_000;
+        while (
+          Date.now() < deadline &&
+          !lines()
+            .slice(before)
+            .some((l) => l.startsWith('renew '))
+        )
+          await new Promise((r) => setTimeout(r, 100));
+        const renewed = lines()
+          .slice(before)
+          .find((l) => l.startsWith('renew '));
+        assert.ok(renewed, `renewed after the failover: ${lines().slice(before).join(' | ')} ${out}`);
+        assert.match(renewed, new RegExp(`ip=${address.replaceAll('.', '\\.')} `));
+        assert.equal(dnsQuery(vm.ns, vm.gateway, vmName), address, 'DNS from the new master');
+      });
+    } finally {
+      client.kill('SIGTERM');
+    }
+  });
+
+  test('uplink follows the master: only the master answers ARP for a static NAT address; the internet reaches it through the new master', async () => {
+    const masters = await waitForMasters();
+    const master = masters[0] as Side;
+    const backup: Side = master === 'a' ? 'b' : 'a';
+    const pub = publicIps[0] as string;
+    const uplinkMac = (side: Side) =>
+      (
+        JSON.parse(
+          spawnSync('ip', ['-n', routers[side], '-j', 'link', 'show', 'dev', 'uplink'], {
+            encoding: 'utf8',
+          }).stdout,
+        ) as { address: string }[]
+      )[0]?.address;
+    /** The MACs that answer ARP for `pub` on the uplink segment (arping from the internet host). */
+    const arpAnswers = () => {
+      const r = spawnSync(
+        'ip',
+        ['netns', 'exec', inetNs, 'arping', '-c', '3', '-w', '3', '-I', 'upbr', pub],
+        {
+          encoding: 'utf8',
+        },
+      );
+      return [
+        ...new Set(
+          [...r.stdout.matchAll(/from \S+ \[([0-9a-f:]+)\]/gi)].map((m) => (m[1] as string).toLowerCase()),
+        ),
+      ];
+    };
+    assert.deepEqual(arpAnswers(), [uplinkMac(master)], `only ${master} answers for ${pub}`);
+    assert.equal(
+      spawnSync('ip', ['netns', 'exec', inetNs, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '-q', pub]).status,
+      0,
+      `the internet reaches ${pub}`,
+    );
+    const lost = await lossDuring({ ns: inetNs, gateway: pub }, async () => {
+      ip('-n', routers[master], 'link', 'set', 'trunk', 'down');
+    });
+    failoversInet.push(lost);
+    assert.ok(lost <= 3000, `internet to static NAT: ${lost} ms of pings lost`);
+    await waitForMasters(all(backup), 5000);
+    assert.deepEqual(arpAnswers(), [uplinkMac(backup)], `only the new master ${backup} answers for ${pub}`);
+    ip('-n', routers[master], 'link', 'set', 'trunk', 'up');
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && vms.some((vm) => holds(master, vm)))
+      await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.deepEqual(arpAnswers(), [uplinkMac(backup)], `the returning ${master} stays quiet for ${pub}`);
   });
 
   test('status shows the role per network on each router', async () => {
