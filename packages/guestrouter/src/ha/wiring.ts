@@ -1,12 +1,21 @@
 /** Glue between the config, `run`, `status` and the VRRP pieces; kept here so cli.ts only calls in. */
+import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import type { GuestrouterConfig } from '../config/schema.js';
 import type { DesiredLink } from '../desired/types.js';
 import type { CurrentState } from '../kernel/types.js';
 import type { OwnedProcessLogger, OwnedProcessMetrics } from '../services/owned-process.js';
 import { KeepalivedService, readRoles, VrrpMetrics } from './keepalived.js';
+import {
+  fetchSender,
+  type OutboxLogger,
+  PasswordOutbox,
+  type PeerSender,
+  ReplicatedPasswordStore,
+} from './password-sync.js';
 import { instanceName, type VrrpRole, vridFor } from './vrrp.js';
 
 export function keepalivedService(
@@ -77,4 +86,47 @@ export async function haStatus(
   const masters = networks.filter((n) => n.role === 'MASTER').length;
   lines.push(`vrrp: master of ${masters} of ${networks.length} networks`);
   return { networks, text: lines.join('\n') };
+}
+
+/** Sends from inside the router's namespace when there is one (see peer-send-main.ts). */
+export function peerSender(netns: string | undefined): PeerSender {
+  if (netns === undefined) return fetchSender;
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const script = fileURLToPath(new URL(`./peer-send-main${ext}`, import.meta.url));
+  return (url, headers, body) =>
+    new Promise((resolve) => {
+      const child = spawn('ip', ['netns', 'exec', netns, process.execPath, ...process.execArgv, script], {
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('error', () => resolve(false));
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve(code === 0);
+      });
+      child.stdin?.end(JSON.stringify({ url, headers, body }));
+    });
+}
+
+/** With ha.passwordSync: the store that replicates to the peer; otherwise undefined (the plain store). */
+export function replicatedPasswordStore(
+  config: GuestrouterConfig,
+  dir: string,
+  logger?: OutboxLogger,
+): ReplicatedPasswordStore | undefined {
+  const sync = config.ha.passwordSync;
+  if (!config.ha.enabled || sync.secret === undefined) return undefined;
+  const outbox = new PasswordOutbox(
+    join(config.stateDir, 'ha', 'outbox'),
+    sync.peers,
+    sync.secret,
+    peerSender(config.netns),
+    logger,
+  );
+  return new ReplicatedPasswordStore(
+    dir,
+    config.metadata.passwordTtlSeconds * 1000,
+    outbox,
+    join(config.stateDir, 'ha', 'acknowledged'),
+  );
 }

@@ -34,7 +34,9 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
   let sim: SimulatorHandle;
   let hv: string;
   const vms: { ns: string; gateway: string; link: string }[] = [];
+  const vmIds: string[] = [];
   const failovers: number[] = [];
+  const secret = 'pair-secret-for-the-ha-test';
   const failoversInet: number[] = [];
   const publicIps: string[] = [];
   let inetNs = '';
@@ -81,8 +83,15 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
         stateDir: '',
         run: { intervalSeconds: 1, jitterSeconds: 0.1 },
         metrics: { port: 0 },
-        ha: { enabled: true, priority: side === 'a' ? 150 : 100, peers: [peer], routerId: `r${side}` },
         dhcp: { enabled: true, dns: true, leaseTime: '2m' },
+        metadata: { enabled: true },
+        ha: {
+          enabled: true,
+          priority: side === 'a' ? 150 : 100,
+          peers: [peer],
+          routerId: `r${side}`,
+          passwordSync: { listen: `${trunkAddress[side]}:8089`, peers: [`http://${peer}:8089`], secret },
+        },
       });
       // dnsmasq reads its hosts files as its own user after its start: the temporary directory that
       // holds STATEDIR must be traversable (mkdtemp makes it 0700; /var/lib is).
@@ -125,6 +134,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
       ip('-n', ns, 'addr', 'add', `${nic.ipaddress}/24`, 'dev', 'eth0');
       ip('-n', ns, 'route', 'add', 'default', 'via', network.gateway as string);
       vms.push({ ns, gateway: network.gateway as string, link: `vxlan${vni}` });
+      vmIds.push(vm?.id as string);
     });
     await Promise.all([startRun('a'), startRun('b')]);
   });
@@ -426,6 +436,68 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
       await new Promise((r) => setTimeout(r, 200));
     await new Promise((r) => setTimeout(r, 2000));
     assert.deepEqual(arpAnswers(), [uplinkMac(backup)], `the returning ${master} stays quiet for ${pub}`);
+  });
+
+  test('a pending password given to the master is delivered once, by the new master after a failover', async () => {
+    const masters = await waitForMasters();
+    const master = masters[0] as Side;
+    const vm = vms[0] as (typeof vms)[0];
+    const vmId = vmIds[0] as string;
+    const reset = await runCli(
+      ['password', 'reset', vmId, '--json', '--netns', routers[master], '--config', configs[master].file],
+      simulatorEnv(sim),
+    );
+    assert.equal(reset.code, 0, reset.stderr);
+    const { password } = JSON.parse(reset.stdout) as { password: string };
+    const pending = (side: Side) => {
+      try {
+        return readFileSync(join(stateDir(side), 'passwords', vmId), 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    assert.equal(pending(master), password);
+    // `password reset` handed it to the other router at once (signed, over the trunk).
+    assert.equal(pending(master === 'a' ? 'b' : 'a'), password, 'replicated to the backup');
+    const ask = (what: string) =>
+      spawnSync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          vm.ns,
+          'curl',
+          '-s',
+          '-m',
+          '3',
+          '-H',
+          `DomU_Request: ${what}`,
+          `http://${vm.gateway}:8080/`,
+        ],
+        { encoding: 'utf8' },
+      ).stdout;
+    const other = await failover(master, async () => {
+      assert.equal(ask('send_my_password'), password, 'the new master serves the replicated password');
+      assert.equal(ask('saved_password'), 'saved_password');
+      assert.equal(ask('send_my_password'), 'saved_password', 'delivered once');
+    });
+    // The old master was cut off when the VM acknowledged: the new master's outbox hands it the
+    // deletion when the trunk is back, so neither can serve the password again.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && pending(master) !== undefined)
+      await new Promise((r) => setTimeout(r, 200));
+    assert.equal(
+      pending(master),
+      undefined,
+      `the deletion reached the old master: ${JSON.stringify((['a', 'b'] as const).map((x) => logs[x]?.lines.filter((l) => String(l.event ?? l.action).startsWith('password'))))}`,
+    );
+    assert.equal(pending(other), undefined);
+    await failover(other);
+    assert.equal(
+      ask('send_my_password'),
+      'saved_password',
+      'nor does the old master serve it as master again',
+    );
   });
 
   test('status shows the role per network on each router', async () => {
