@@ -27,7 +27,15 @@ import { openExtensionServer } from './extension/run.js';
 import type { ExtensionServer } from './extension/server.js';
 import type { KeepalivedService } from './ha/keepalived.js';
 import { type OutboxLogger, ReplicatedPasswordStore, servePasswordSync } from './ha/password-sync.js';
-import { haStatus, keepalivedService, replicatedPasswordStore } from './ha/wiring.js';
+import {
+  closePeerSenders,
+  haStatus,
+  keepalivedService,
+  ownState,
+  PeerWatch,
+  peerSender,
+  replicatedPasswordStore,
+} from './ha/wiring.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
 import { HaproxyService } from './lb/haproxy.js';
@@ -133,7 +141,7 @@ function passwordStore(config: GuestrouterConfig, logger?: OutboxLogger): Passwo
 /** Hands what the store queued for the other router to it now; a peer that is down gets it from `run` later. */
 async function flushToPeer(store: PasswordStore, logger: ReturnType<typeof makeLogger>): Promise<void> {
   if (!(store instanceof ReplicatedPasswordStore)) return;
-  const left = await store.outbox.flush();
+  const left = await store.outbox.flush().finally(closePeerSenders);
   if (left > 0)
     logger.warn(
       { event: 'password-sync', pending: left },
@@ -380,7 +388,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           metrics.registry,
         )
       : undefined;
-  const passwordSync = ha ? await startPasswordSync(first, logger) : undefined;
+  const passwordSync = ha ? await startPasswordSync(first, logger, metrics.registry) : undefined;
   if (first.ha.enabled && options.once) {
     logger.warn({ event: 'ha' }, 'ha.enabled with --once: the gateway addresses are left to a running `run`');
   }
@@ -458,6 +466,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
 async function startPasswordSync(
   config: GuestrouterConfig,
   logger: ReturnType<typeof makeLogger>,
+  registry: Registry,
 ): Promise<{ stop(): Promise<void> } | undefined> {
   const store = passwordStore(config, logger);
   if (!(store instanceof ReplicatedPasswordStore)) return undefined;
@@ -468,7 +477,9 @@ async function startPasswordSync(
     const colon = listen.lastIndexOf(':');
     try {
       const socket = await binder.bind(listen.slice(0, colon), Number(listen.slice(colon + 1)));
-      server = await servePasswordSync(socket, store, config.ha.passwordSync.secret as string, logger);
+      server = await servePasswordSync(socket, store, config.ha.passwordSync.secret as string, logger, () =>
+        ownState(config),
+      );
       logger.info({ event: 'password-sync', listen }, 'password sync listening');
     } catch (error) {
       // The rest of the router still serves; the peer's messages wait in its outbox until a restart.
@@ -478,10 +489,23 @@ async function startPasswordSync(
       );
     }
   }
-  const timer = setInterval(() => void store.outbox.flush().catch(() => undefined), 2000);
+  const watch = new PeerWatch(config, peerSender(config.netns), registry);
+  let checking = false;
+  const timer = setInterval(() => {
+    void store.outbox.flush().catch(() => undefined);
+    if (checking) return; // a slow peer never piles checks up
+    checking = true;
+    void watch
+      .check()
+      .catch(() => undefined)
+      .finally(() => {
+        checking = false;
+      });
+  }, 2000);
   return {
     async stop() {
       clearInterval(timer);
+      closePeerSenders();
       server?.closeAllConnections();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       await binder.stop();

@@ -23,6 +23,8 @@ import { PasswordStore } from '../metadata/password-store.js';
 import { makePrivateDir } from '../services/private-dir.js';
 
 export const PASSWORD_SYNC_PATH = '/ha/password';
+/** The peer's VRRP roles (`{ routerId, roles: { gr_157: 'MASTER' } }`), asked for with a signed `{}`. */
+export const PEER_STATE_PATH = '/ha/state';
 const CLAIMED = '.sending';
 const STALE_CLAIM_MS = 60_000;
 
@@ -56,8 +58,12 @@ export function parsePasswordSyncMessage(body: string): PasswordSyncMessage | Pa
   return new PasswordSyncError('op must be put (with password) or delete (with digest)');
 }
 
-/** Sends one signed body to a peer's URL; resolves true on a 2xx answer. */
-export type PeerSender = (url: string, headers: Record<string, string>, body: string) => Promise<boolean>;
+/** Sends one signed body to a peer's URL; resolves with the answer's text on a 2xx answer, else undefined. */
+export type PeerSender = (
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+) => Promise<string | undefined>;
 
 /** Plain fetch from this process, 3 s timeout. */
 export const fetchSender: PeerSender = async (url, headers, body) => {
@@ -68,9 +74,9 @@ export const fetchSender: PeerSender = async (url, headers, body) => {
       body,
       signal: AbortSignal.timeout(3000),
     });
-    return r.ok;
+    return r.ok ? await r.text() : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 };
 
@@ -154,7 +160,8 @@ export class PasswordOutbox {
         }
         const body = JSON.stringify(entry.message);
         const url = new URL(PASSWORD_SYNC_PATH, peer).toString();
-        if (await this.send(url, { ...signRequest(this.secret, PASSWORD_SYNC_PATH, body) }, body)) {
+        const answer = await this.send(url, { ...signRequest(this.secret, PASSWORD_SYNC_PATH, body) }, body);
+        if (answer !== undefined) {
           this.logger?.info(
             { event: 'password-sync', op: entry.message.op, vmId: entry.message.vmId, peer },
             `password ${entry.message.op} handed to the peer`,
@@ -255,6 +262,54 @@ function safeName(vmId: string): string {
   return vmId.replace(/[^A-Za-z0-9-]/g, '_');
 }
 
+/** What a router tells its peer about itself. */
+export interface PeerState {
+  readonly routerId: string;
+  readonly roles: Readonly<Record<string, string>>;
+}
+
+/** What a router last learnt about its peer (STATEDIR/ha/peer.json, read by `status`). */
+export interface PeerHealth {
+  readonly peer: string;
+  readonly reachable: boolean;
+  /** ISO time of the last answer. */
+  readonly lastSeen?: string;
+  readonly checkedAt: string;
+  readonly state?: PeerState;
+}
+
+/** Asks the peer for its state (signed); a peer that does not answer is unreachable, last answer kept. */
+export async function checkPeer(
+  peer: string,
+  secret: string,
+  send: PeerSender,
+  previous: PeerHealth | undefined,
+  now = new Date(),
+): Promise<PeerHealth> {
+  const body = '{}';
+  const text = await send(
+    new URL(PEER_STATE_PATH, peer).toString(),
+    { ...signRequest(secret, PEER_STATE_PATH, body) },
+    body,
+  );
+  let state: PeerState | undefined;
+  try {
+    const v = text === undefined ? undefined : (JSON.parse(text) as PeerState);
+    if (v && typeof v.routerId === 'string' && typeof v.roles === 'object' && v.roles !== null) state = v;
+  } catch {
+    state = undefined;
+  }
+  if (state === undefined)
+    return {
+      peer,
+      reachable: false,
+      checkedAt: now.toISOString(),
+      ...(previous?.lastSeen ? { lastSeen: previous.lastSeen } : {}),
+      ...(previous?.state ? { state: previous.state } : {}),
+    };
+  return { peer, reachable: true, lastSeen: now.toISOString(), checkedAt: now.toISOString(), state };
+}
+
 export interface PasswordSyncServerLogger extends OutboxLogger {
   error(obj: object, msg?: string): void;
 }
@@ -265,6 +320,7 @@ export async function servePasswordSync(
   store: ReplicatedPasswordStore,
   secret: string,
   logger: PasswordSyncServerLogger,
+  state: () => Promise<PeerState>,
 ): Promise<http.Server> {
   const verifier = new RequestVerifier(secret);
   const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
@@ -279,16 +335,27 @@ export async function servePasswordSync(
         res.writeHead(code, { 'content-type': 'text/plain' });
         res.end(`${text}\n`);
       };
-      if (req.method !== 'POST' || req.url !== PASSWORD_SYNC_PATH) return answer(404, 'not found');
+      const path = req.url === PEER_STATE_PATH ? PEER_STATE_PATH : PASSWORD_SYNC_PATH;
+      if (req.method !== 'POST' || req.url !== path) return answer(404, 'not found');
       if (size > 64 * 1024) return answer(413, 'too large');
       const body = Buffer.concat(chunks).toString('utf8');
-      const verdict = verifier.verify(req.headers, PASSWORD_SYNC_PATH, body);
+      const verdict = verifier.verify(req.headers, path, body);
       if (!verdict.ok) {
         logger.warn(
           { event: 'password-sync-refused', client: req.socket.remoteAddress, reason: verdict.reason },
           'password message refused',
         );
         return answer(401, verdict.reason);
+      }
+      if (path === PEER_STATE_PATH) {
+        state().then(
+          (value) => {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify(value));
+          },
+          () => answer(500, 'state unavailable'),
+        );
+        return;
       }
       const message = parsePasswordSyncMessage(body);
       if (message instanceof PasswordSyncError) return answer(400, message.message);

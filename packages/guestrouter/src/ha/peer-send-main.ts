@@ -1,16 +1,21 @@
 /**
- * Sends one signed password message to the peer from inside the router's network namespace
- * (`ip netns exec NS node peer-send-main`): reads `{url, headers, body}` on stdin, exits 0 on a 2xx
- * answer, 1 otherwise. A socket's namespace is the one it was made in, so `run` outside the
- * namespace sends through this.
+ * Sends signed messages to the peer from inside the router's network namespace (`ip netns exec NS
+ * node peer-send-main`), for a `run` or CLI that lives outside it (a socket's namespace is the one it
+ * was made in). One request per stdin line, `{"id", "url", "headers", "body"}`; one answer per
+ * stdout line, `{"id", "text"}` (text null unless the peer answered 2xx). Exits when stdin closes,
+ * so it never outlives its parent.
  */
+import { createInterface } from 'node:readline';
 import { fetchSender } from './password-sync.js';
 
-const chunks: Buffer[] = [];
-for await (const c of process.stdin) chunks.push(c as Buffer);
-const { url, headers, body } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-  url: string;
-  headers: Record<string, string>;
-  body: string;
-};
-process.exitCode = (await fetchSender(url, headers, body)) ? 0 : 1;
+for await (const line of createInterface({ input: process.stdin })) {
+  let request: { id: number; url: string; headers: Record<string, string>; body: string };
+  try {
+    request = JSON.parse(line);
+  } catch {
+    continue;
+  }
+  void fetchSender(request.url, request.headers, request.body).then((text) => {
+    process.stdout.write(`${JSON.stringify({ id: request.id, text: text ?? null })}\n`);
+  });
+}

@@ -54,9 +54,9 @@ describe('password replication between the routers of a pair', () => {
     const p = pair(async (url, headers, body) => {
       assert.equal(new URL(url).pathname, PASSWORD_SYNC_PATH);
       assert.equal(verifier.verify(headers, PASSWORD_SYNC_PATH, body).ok, true);
-      if (!up) return false;
+      if (!up) return undefined;
       sent.push(JSON.parse(body) as PasswordSyncMessage);
-      return true;
+      return 'stored';
     });
     try {
       await p.store.put('vm-1', 'first');
@@ -77,7 +77,7 @@ describe('password replication between the routers of a pair', () => {
   });
 
   test("the peer's delete removes only the acknowledged password; a late copy of it is refused", async () => {
-    const p = pair(async () => true);
+    const p = pair(async () => 'ok');
     try {
       assert.equal(await p.store.applyFromPeer({ op: 'put', vmId: 'vm-1', password: 'old' }), 'stored');
       await p.store.put('vm-1', 'new'); // a reset here since
@@ -99,5 +99,39 @@ describe('password replication between the routers of a pair', () => {
     } finally {
       p.cleanup();
     }
+  });
+});
+
+describe('which router is master, from both routers', () => {
+  test('own role and the peer’s last word; a silent peer’s word is not trusted', async () => {
+    const { whoIsMaster } = await import('../../src/ha/wiring.js');
+    assert.equal(whoIsMaster('MASTER', 'BACKUP', true), 'this');
+    assert.equal(whoIsMaster('BACKUP', 'MASTER', true), 'peer');
+    assert.equal(whoIsMaster('MASTER', 'MASTER', true), 'both');
+    assert.equal(whoIsMaster('BACKUP', 'BACKUP', true), 'none');
+    assert.equal(whoIsMaster('BACKUP', 'MASTER', false), 'unknown');
+    assert.equal(whoIsMaster('MASTER', 'MASTER', false), 'this');
+  });
+
+  test('checkPeer: an unreachable peer keeps its last-seen time', async () => {
+    const { checkPeer } = await import('../../src/ha/password-sync.js');
+    const seen = await checkPeer(
+      'http://peer:8089',
+      SECRET,
+      async () => '{"routerId":"rb","roles":{"gr_1":"MASTER"}}',
+      undefined,
+      new Date(1_000_000),
+    );
+    assert.equal(seen.reachable, true);
+    const later = await checkPeer(
+      'http://peer:8089',
+      SECRET,
+      async () => undefined,
+      seen,
+      new Date(2_000_000),
+    );
+    assert.equal(later.reachable, false);
+    assert.equal(later.lastSeen, new Date(1_000_000).toISOString());
+    assert.equal(later.state?.routerId, 'rb');
   });
 });
