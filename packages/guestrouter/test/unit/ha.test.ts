@@ -229,5 +229,14 @@ describe('VRRP instances and keepalived configuration', () => {
     // VRRPv3 (sub-second adverts) has no authentication.
     assert.throws(() => parseConfig({ ha: { authPass: 'abc' } }), /ha\.authPass: authPass needs a whole/);
     assert.equal(parseConfig({ ha: { authPass: 'abc', advertIntervalSeconds: 1 } }).ha.authPass, 'abc');
+    // Password replication: off by default; listen or peers need the shared secret.
+    assert.deepEqual(c.ha.passwordSync, { peers: [] });
+    assert.throws(
+      () => parseConfig({ ha: { passwordSync: { peers: ['http://10.0.0.2:8089'] } } }),
+      /ha\.passwordSync\.secret: required when ha\.passwordSync\.listen or peers are set/,
+    );
+    assert.throws(() => parseConfig({ ha: { passwordSync: { listen: 'nohost' } } }), /must be HOST:PORT/);
+    assert.throws(() => parseConfig({ ha: { passwordSync: { peers: ['not a url'] } } }), /must be a URL/);
+    assert.throws(() => parseConfig({ ha: { passwordSync: { secret: 'short' } } }), /at least 16/);
   });
 });
