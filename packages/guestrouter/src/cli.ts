@@ -26,7 +26,16 @@ import { mergeInventories } from './extension/merge.js';
 import { openExtensionServer } from './extension/run.js';
 import type { ExtensionServer } from './extension/server.js';
 import type { KeepalivedService } from './ha/keepalived.js';
-import { haStatus, keepalivedService } from './ha/wiring.js';
+import { type OutboxLogger, ReplicatedPasswordStore, servePasswordSync } from './ha/password-sync.js';
+import {
+  closePeerSenders,
+  haStatus,
+  keepalivedService,
+  ownState,
+  PeerWatch,
+  peerSender,
+  replicatedPasswordStore,
+} from './ha/wiring.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
 import { HaproxyService } from './lb/haproxy.js';
@@ -120,8 +129,24 @@ function apiClient(
   });
 }
 
-function passwordStore(config: GuestrouterConfig): PasswordStore {
-  return new PasswordStore(join(config.stateDir, 'passwords'), config.metadata.passwordTtlSeconds * 1000);
+/** With ha.passwordSync the store also hands every new and every acknowledged password to the other router. */
+function passwordStore(config: GuestrouterConfig, logger?: OutboxLogger): PasswordStore {
+  const dir = join(config.stateDir, 'passwords');
+  return (
+    replicatedPasswordStore(config, dir, logger) ??
+    new PasswordStore(dir, config.metadata.passwordTtlSeconds * 1000)
+  );
+}
+
+/** Hands what the store queued for the other router to it now; a peer that is down gets it from `run` later. */
+async function flushToPeer(store: PasswordStore, logger: ReturnType<typeof makeLogger>): Promise<void> {
+  if (!(store instanceof ReplicatedPasswordStore)) return;
+  const left = await store.outbox.flush().finally(closePeerSenders);
+  if (left > 0)
+    logger.warn(
+      { event: 'password-sync', pending: left },
+      'the other router did not take the password yet; `run` keeps trying every 2 s',
+    );
 }
 
 function session(
@@ -363,6 +388,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           metrics.registry,
         )
       : undefined;
+  const passwordSync = ha ? await startPasswordSync(first, logger, metrics.registry) : undefined;
   if (first.ha.enabled && options.once) {
     logger.warn({ event: 'ha' }, 'ha.enabled with --once: the gateway addresses are left to a running `run`');
   }
@@ -404,6 +430,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     const stop = (signal: string) => {
       logger.info({ event: 'stop', signal }, 'stopping');
       void (events?.close() ?? Promise.resolve())
+        .then(() => passwordSync?.stop())
         .then(() => controller.stop())
         .then(() => server?.close())
         .then(resolve);
@@ -433,6 +460,60 @@ async function runCommand(options: GlobalOptions): Promise<void> {
 }
 
 /**
+ * ha.passwordSync in `run`: the peer's signed password messages served on `listen` (bound in the
+ * router's namespace), and what this router queued for the peer retried every 2 s.
+ */
+async function startPasswordSync(
+  config: GuestrouterConfig,
+  logger: ReturnType<typeof makeLogger>,
+  registry: Registry,
+): Promise<{ stop(): Promise<void> } | undefined> {
+  const store = passwordStore(config, logger);
+  if (!(store instanceof ReplicatedPasswordStore)) return undefined;
+  const listen = config.ha.passwordSync.listen;
+  const binder = config.netns ? new NetnsBinder(config.netns) : new LocalBinder();
+  let server: import('node:http').Server | undefined;
+  if (listen !== undefined) {
+    const colon = listen.lastIndexOf(':');
+    try {
+      const socket = await binder.bind(listen.slice(0, colon), Number(listen.slice(colon + 1)));
+      server = await servePasswordSync(socket, store, config.ha.passwordSync.secret as string, logger, () =>
+        ownState(config),
+      );
+      logger.info({ event: 'password-sync', listen }, 'password sync listening');
+    } catch (error) {
+      // The rest of the router still serves; the peer's messages wait in its outbox until a restart.
+      logger.error(
+        { event: 'password-sync', listen, err: (error as Error).message },
+        'password sync not listening: the other router cannot hand passwords to this one',
+      );
+    }
+  }
+  const watch = new PeerWatch(config, peerSender(config.netns), registry);
+  let checking = false;
+  const timer = setInterval(() => {
+    void store.outbox.flush().catch(() => undefined);
+    if (checking) return; // a slow peer never piles checks up
+    checking = true;
+    void watch
+      .check()
+      .catch(() => undefined)
+      .finally(() => {
+        checking = false;
+      });
+  }, 2000);
+  return {
+    async stop() {
+      clearInterval(timer);
+      closePeerSenders();
+      server?.closeAllConnections();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await binder.stop();
+    },
+  };
+}
+
+/**
  * The meta data and password servers of `run`: one instance for the whole run (a reload keeps it;
  * its options are read at start), its own API client for getVirtualMachineUserData.
  */
@@ -447,7 +528,7 @@ function metadataService(
     httpPort: m.httpPort,
     passwordPort: m.passwordPort,
     binder: config.netns ? new NetnsBinder(config.netns) : new LocalBinder(),
-    passwords: passwordStore(config),
+    passwords: passwordStore(config, logger),
     userData: new UserDataCache(
       (vmId) => fetchUserData(client, vmId),
       { maxPerCycle: m.userDataFetchesPerCycle, maxAgeMs: m.userDataMaxAgeSeconds * 1000 },
@@ -481,8 +562,10 @@ async function passwordResetCommand(vmId: string, options: GlobalOptions): Promi
   const logger = makeLogger(config);
   const vm = await requireVm(apiClient(config, logger), vmId);
   const password = generatePassword();
-  await passwordStore(config).put(vm.id, password);
+  const store = passwordStore(config, logger);
+  await store.put(vm.id, password);
   logger.info({ event: 'password-reset', vmId: vm.id }, 'password handed to the password server');
+  await flushToPeer(store, logger);
   logger.flush();
   if (options.json) process.stdout.write(`${JSON.stringify({ vmId: vm.id, name: vm.name, password })}\n`);
   else process.stdout.write(`${password}\n`);
@@ -532,8 +615,10 @@ async function deployCommand(options: DeployCommandOptions): Promise<void> {
   let password: string | undefined;
   if (vm.passwordenabled === true && typeof vm.password === 'string' && vm.password !== '') {
     password = vm.password;
-    await passwordStore(config).put(vm.id, password);
+    const store = passwordStore(config, logger);
+    await store.put(vm.id, password);
     logger.info({ event: 'deploy', vmId: vm.id }, 'password handed to the password server');
+    await flushToPeer(store, logger);
   }
   logger.flush();
   const { password: _omit, ...shown } = vm;

@@ -226,6 +226,31 @@ export const configSchema = z
         nopreempt: z.boolean().default(true),
         /** The keepalived program (Debian package keepalived). */
         keepalived: z.string().min(1).default('keepalived'),
+        /**
+         * Pending passwords replicated to the other router (src/ha/password-sync.ts): `run` serves the
+         * peer's signed messages on `listen` (HOST:PORT, e.g. this router's trunk address) and sends
+         * its own to each of `peers` (the other router's `http://HOST:PORT`). Off unless peers or
+         * listen are given; `secret` (16+ characters, the same on both) is then required.
+         */
+        passwordSync: z
+          .object({
+            listen: z
+              .string()
+              .regex(/^[^:\s]+:\d{1,5}$/, 'must be HOST:PORT, e.g. 10.255.0.1:8089')
+              .optional(),
+            peers: z.array(z.string().url('must be a URL, e.g. http://10.255.0.2:8089')).default([]),
+            secret: z.string().min(16, 'must be at least 16 characters').optional(),
+          })
+          .strict()
+          .superRefine((value, ctx) => {
+            if ((value.listen !== undefined || value.peers.length > 0) && value.secret === undefined)
+              ctx.addIssue({
+                code: 'custom',
+                path: ['secret'],
+                message: 'required when ha.passwordSync.listen or peers are set',
+              });
+          })
+          .default({}),
       })
       .strict()
       .refine((ha) => ha.authPass === undefined || Number.isInteger(ha.advertIntervalSeconds), {

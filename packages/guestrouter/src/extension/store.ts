@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { makePrivateDir } from '../services/private-dir.js';
 import { EMPTY_STATE, type EventState } from './state.js';
 
 /**
@@ -32,7 +33,7 @@ export class EventStore {
   }
 
   async save(state: EventState): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    await makePrivateDir(dirname(this.file));
     const tmp = `${this.file}.tmp`;
     await writeFile(tmp, `${JSON.stringify(state)}\n`, { mode: 0o600 });
     await rename(tmp, this.file);

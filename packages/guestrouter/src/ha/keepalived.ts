@@ -5,7 +5,7 @@
  * stay). keepalived runs in the foreground (`-n`) with its own pid files under STATEDIR/ha, so
  * several routers in namespaces of one host never share /run/keepalived.pid.
  */
-import { chmod, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DesiredLink } from '../desired/types.js';
@@ -17,12 +17,14 @@ import {
   type OwnedProcessMetrics,
   type ProcessExit,
 } from '../services/owned-process.js';
+import { makePrivateDir } from '../services/private-dir.js';
 import {
   type HaSettings,
   parseStateFile,
   parseTransitions,
   renderKeepalivedConfig,
   renderNotifyScript,
+  type UplinkAddresses,
   type VrrpInstance,
   type VrrpRole,
   vrrpInstances,
@@ -143,16 +145,16 @@ export class KeepalivedService {
    * Brings keepalived in line with the served links. Throws KeepalivedConfigError (old config kept)
    * or ServiceStartError.
    */
-  async sync(links: readonly DesiredLink[]): Promise<HaSyncResult> {
-    const instances = vrrpInstances(links);
+  async sync(links: readonly DesiredLink[], uplink?: UplinkAddresses): Promise<HaSyncResult> {
+    const instances = vrrpInstances(links, uplink);
     if (instances.length === 0) {
       const wasRunning = this.process.running;
       await this.process.stop();
       this.instances = [];
       return { instances: 0, action: wasRunning ? 'stopped' : 'idle' };
     }
+    await makePrivateDir(this.options.dir);
     await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
-    await chmod(this.options.dir, 0o700);
     await writeIfChanged(this.notifyScript, renderNotifyScript(this.stateDir), 0o700);
     const config = renderKeepalivedConfig(instances, this.options.settings, {
       notifyScript: this.notifyScript,

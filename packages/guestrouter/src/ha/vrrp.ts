@@ -28,12 +28,34 @@ export interface HaSettings {
   readonly nopreempt: boolean;
 }
 
+export interface VirtualAddress {
+  readonly address: string;
+  readonly dev: string;
+  readonly label?: string;
+}
+
+/** A NAT public address of a network, answered on the uplink by that network's master only. */
+export interface UplinkAddress {
+  readonly address: string;
+  readonly networkId: string;
+}
+
+export interface UplinkAddresses {
+  readonly uplink: string;
+  /** `<uplink>:gr`: the label guestrouter's public addresses carry (see publicip/publicip.ts). */
+  readonly label: string;
+  readonly addresses: readonly UplinkAddress[];
+}
+
 export interface VrrpInstance {
   /** `gr_<vrid>`: the name keepalived, the state files and the metrics use. */
   readonly name: string;
   readonly vrid: number;
-  /** The gateway addresses (`10.1.0.1/24`) and the guest link each lives on. */
-  readonly addresses: readonly { readonly address: string; readonly dev: string }[];
+  /**
+   * The gateway addresses (`10.1.0.1/24`) and the guest link each lives on, then the network's NAT
+   * public addresses (`/32` on the uplink, with the label that marks them as guestrouter's).
+   */
+  readonly addresses: readonly VirtualAddress[];
   readonly networkIds: readonly string[];
 }
 
@@ -47,22 +69,40 @@ export function instanceName(vrid: number): string {
   return `gr_${vrid}`;
 }
 
-/** Groups the links by virtual router id; instances and their addresses sorted, so the text is stable. */
-export function vrrpInstances(links: readonly DesiredLink[]): VrrpInstance[] {
-  const byVrid = new Map<number, { addresses: { address: string; dev: string }[]; networkIds: string[] }>();
+/**
+ * Groups the links by virtual router id; instances and their addresses sorted, so the text is stable.
+ * A network's NAT public addresses join its instance as uplink addresses: the router that is master
+ * for the network holds them (answers ARP, keepalived sends gratuitous ARP on becoming master) and
+ * the backup does not, so the internet side follows the master as the guest side does.
+ */
+export function vrrpInstances(links: readonly DesiredLink[], uplink?: UplinkAddresses): VrrpInstance[] {
+  const byVrid = new Map<number, { addresses: VirtualAddress[]; networkIds: string[] }>();
+  const vridOfNetwork = new Map<string, number>();
   for (const link of links) {
     const vrid = vridFor(link);
     const entry = byVrid.get(vrid) ?? { addresses: [], networkIds: [] };
     for (const address of link.addresses) entry.addresses.push({ address, dev: link.name });
     entry.networkIds.push(link.networkId);
     byVrid.set(vrid, entry);
+    vridOfNetwork.set(link.networkId, vrid);
   }
+  const seen = new Set<string>();
+  for (const a of uplink?.addresses ?? []) {
+    const vrid = vridOfNetwork.get(a.networkId);
+    // An address of a network not served here, or already given to another instance, is not added twice.
+    if (vrid === undefined || !uplink || seen.has(a.address)) continue;
+    seen.add(a.address);
+    byVrid.get(vrid)?.addresses.push({ address: `${a.address}/32`, dev: uplink.uplink, label: uplink.label });
+  }
+  const order = (a: VirtualAddress) => (a.label === undefined ? 0 : 1);
   return [...byVrid.entries()]
     .sort(([a], [b]) => a - b)
     .map(([vrid, e]) => ({
       name: instanceName(vrid),
       vrid,
-      addresses: e.addresses.sort((a, b) => a.dev.localeCompare(b.dev) || a.address.localeCompare(b.address)),
+      addresses: e.addresses.sort(
+        (a, b) => order(a) - order(b) || a.dev.localeCompare(b.dev) || a.address.localeCompare(b.address),
+      ),
       networkIds: e.networkIds.sort(),
     }));
 }
@@ -115,11 +155,14 @@ export function renderKeepalivedConfig(
       lines.push('  authentication {', '    auth_type PASS', `    auth_pass ${ha.authPass}`, '  }');
     }
     // A guest link that goes down puts its instance in FAULT: the other router takes that network.
-    const devs = [...new Set(instance.addresses.map((a) => a.dev))];
+    // The uplink is not tracked (one uplink down would put every instance in FAULT on both routers alike).
+    const devs = [...new Set(instance.addresses.filter((a) => a.label === undefined).map((a) => a.dev))];
     lines.push('  track_interface {', ...devs.map((d) => `    ${d}`), '  }');
     lines.push(
       '  virtual_ipaddress {',
-      ...instance.addresses.map((a) => `    ${a.address} dev ${a.dev}`),
+      ...instance.addresses.map(
+        (a) => `    ${a.address} dev ${a.dev}${a.label === undefined ? '' : ` label ${a.label}`}`,
+      ),
       '  }',
       `  notify ${options.notifyScript}`,
       '}',

@@ -8,7 +8,7 @@
  * listening sockets are handed over through the stats socket, `expose-fd
  * listeners`, so no connection attempt is refused during the reload).
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile, inNetns } from '../kernel/exec.js';
 import {
@@ -18,6 +18,7 @@ import {
   type OwnedProcessMetrics,
   type ProcessExit,
 } from '../services/owned-process.js';
+import { makePrivateDir } from '../services/private-dir.js';
 import type { DesiredLb } from './desired.js';
 import { renderHaproxyConfig } from './haproxy-config.js';
 
@@ -82,7 +83,7 @@ export class HaproxyService {
       await this.process.stop();
       return { ...counts, action: wasRunning ? 'stopped' : 'idle' };
     }
-    await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+    await makePrivateDir(this.options.dir);
     const config = renderHaproxyConfig(lb, {
       statsSocket: this.statsSocket,
       ...(this.options.checkIntervalMs ? { checkIntervalMs: this.options.checkIntervalMs } : {}),

@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from 'opskit/atomic-write';
+import { makePrivateDir } from '../services/private-dir.js';
 
 /** What a VM id may look like to become a file name: CloudStack's UUIDs and numeric ids. */
 const VM_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
@@ -45,8 +46,7 @@ export class PasswordStore {
       throw new PasswordStoreError('a password must be one non-empty line');
     }
     const file = this.file(vmId);
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await chmod(this.dir, 0o700);
+    await makePrivateDir(this.dir);
     writeFileAtomic(file, password, { mode: 0o600 });
   }
 

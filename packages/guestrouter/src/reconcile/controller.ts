@@ -7,6 +7,7 @@ import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
 import type { HaproxyService } from '../lb/haproxy.js';
 import type { MetadataService } from '../metadata/service.js';
+import { publicAddressLabel } from '../publicip/publicip.js';
 import type { DnsmasqService } from '../services/dnsmasq.js';
 import { type ServingNetwork, servingNetworks } from '../services/serving.js';
 import type { CycleObservation } from '../status/board.js';
@@ -208,7 +209,7 @@ export class Controller {
       return failed;
     }
     try {
-      const { plan, desired, current, lb } = await computePlan(inventory, s.kernel, s);
+      const { plan, desired, current, lb, publicAddresses } = await computePlan(inventory, s.kernel, s);
       const refusedRules = plan.refusedRules ?? [];
       const refusals = [...plan.refused, ...refusedRules].map((r) => r.message).join('\n');
       if (refusals !== this.lastRefusals) {
@@ -283,7 +284,19 @@ export class Controller {
         // address to a link that failed to apply or that someone else owns.
         const servingLinks = new Set(serving.filter((n) => !n.kept).map((n) => n.link));
         try {
-          const r = await s.ha.sync(desired.links.filter((l) => servingLinks.has(l.name)));
+          const haLinks = desired.links.filter((l) => servingLinks.has(l.name));
+          const haNetworks = new Set(haLinks.map((l) => l.networkId));
+          const label = publicAddressLabel(s.uplink);
+          const r = await s.ha.sync(
+            haLinks,
+            label
+              ? {
+                  uplink: s.uplink,
+                  label,
+                  addresses: (publicAddresses ?? []).filter((a) => haNetworks.has(a.networkId)),
+                }
+              : undefined,
+          );
           if (r.action !== 'unchanged' && r.action !== 'idle') {
             this.logger.info(
               { event: 'ha', keepalived: r.action, instances: r.instances, pid: s.ha.pid },

@@ -10,6 +10,7 @@ import { haproxyOperation } from '../lb/plan.js';
 import type { NftAdapter } from '../nft/current.js';
 import { desiredNft } from '../nft/desired.js';
 import { diffNft } from '../nft/diff.js';
+import type { PublicAddress } from '../nft/types.js';
 import { defaultMaxDeletes, diff } from '../plan/diff.js';
 import type { Announcement, Change, Plan } from '../plan/types.js';
 import { diffPublicAddresses, publicAddressLabel, readLabelledAddresses } from '../publicip/publicip.js';
@@ -18,6 +19,11 @@ export interface PlanResult {
   readonly desired: DesiredState;
   readonly current: CurrentState;
   readonly plan: Plan;
+  /**
+   * The NAT public addresses the router answers for on the uplink. With ha.enabled the plan leaves
+   * them to keepalived (only the master of their network holds them), which gets them from here.
+   */
+  readonly publicAddresses?: readonly PublicAddress[];
   /** The load balancer frontends `run` gives haproxy (computed with the nft rule set that opens their ports). */
   readonly lb?: DesiredLb;
 }
@@ -60,13 +66,19 @@ export async function computePlan(
   );
   const links = desired.links.filter((l) => !conflicted.has(l.networkId));
   const lb = desiredLoadBalancers(inventory, links);
-  const plan = await withNft(base, links, lb, inventory, settings, settings.nft);
+  const { plan, publicAddresses } = await withNft(base, links, lb, inventory, settings, settings.nft);
   const haproxy = await haproxyOperation(
     lb,
     settings.config.stateDir,
     settings.config.loadBalancer.checkIntervalMs,
   );
-  return { desired, current, lb, plan: haproxy ? { ...plan, serviceOperations: [haproxy] } : plan };
+  return {
+    desired,
+    current,
+    lb,
+    publicAddresses,
+    plan: haproxy ? { ...plan, serviceOperations: [haproxy] } : plan,
+  };
 }
 
 /** Adds the nft rule set and the uplink's NAT public addresses to the link plan. */
@@ -77,7 +89,7 @@ async function withNft(
   inventory: Inventory,
   settings: PlanSettings,
   nft: NftAdapter,
-): Promise<Plan> {
+): Promise<{ plan: Plan; publicAddresses: readonly PublicAddress[] }> {
   const wanted = desiredNft(
     inventory,
     links,
@@ -92,7 +104,10 @@ async function withNft(
   const nftPlan = diffNft(wanted, currentNft);
   const refusedRules = [...wanted.refused];
   let addresses = { lines: [] as string[], changes: [] as Change[] };
-  if (label) addresses = diffPublicAddresses(wanted.publicAddresses, labelled, settings.uplink, label);
+  // With VRRP keepalived adds and removes them (on the master of their network only), so that
+  // only the master answers ARP for them on the uplink: the plan neither adds nor removes them.
+  if (label && settings.config.ha.enabled) addresses = { lines: [], changes: [] };
+  else if (label) addresses = diffPublicAddresses(wanted.publicAddresses, labelled, settings.uplink, label);
   else if (wanted.publicAddresses.length > 0) {
     refusedRules.push({
       kind: 'source-nat',
@@ -106,7 +121,7 @@ async function withNft(
     reason: op.reason,
     ...(op.networkId ? { networkId: op.networkId } : {}),
   }));
-  return {
+  const plan: Plan = {
     ...base,
     ipCommands: [...base.ipCommands, ...addresses.lines],
     ipCommandLinks: [...base.ipCommandLinks, ...addresses.lines.map(() => settings.uplink)],
@@ -115,6 +130,7 @@ async function withNft(
     nftOperations: nftPlan.operations,
     refusedRules,
   };
+  return { plan, publicAddresses: label ? wanted.publicAddresses : [] };
 }
 
 /**

@@ -93,6 +93,35 @@ describe('VRRP instances and keepalived configuration', () => {
     assert.match(fast, /advert_int 0\.5\n {2}version 3\n/);
   });
 
+  test("a network's NAT public addresses join its instance on the uplink, labelled; the uplink is not tracked", () => {
+    const uplink = {
+      uplink: 'eth0',
+      label: 'eth0:gr',
+      addresses: [
+        { address: '203.0.113.7', networkId: 'net-2' },
+        { address: '203.0.113.5', networkId: 'net-2' },
+        { address: '203.0.113.9', networkId: 'net-unserved' },
+        { address: '203.0.113.5', networkId: 'net-1' },
+      ],
+    };
+    const instances = vrrpInstances(links().links, uplink);
+    assert.deepEqual(
+      instances.map((i) => i.addresses),
+      [
+        [{ address: '10.0.1.1/24', dev: 'vxlan5001' }],
+        [
+          { address: '10.0.2.1/24', dev: 'vxlan5002' },
+          { address: '203.0.113.5/32', dev: 'eth0', label: 'eth0:gr' },
+          { address: '203.0.113.7/32', dev: 'eth0', label: 'eth0:gr' },
+        ],
+      ],
+      'gateway first; an unserved network is skipped; an address is held by one instance only',
+    );
+    const text = renderKeepalivedConfig(instances, ha, { notifyScript: '/n' });
+    assert.match(text, / {4}203\.0\.113\.5\/32 dev eth0 label eth0:gr\n/);
+    assert.match(text, /track_interface \{\n {4}vxlan5002\n {2}\}/);
+  });
+
   test('keepalived itself accepts the rendered configuration (in a namespace with the links)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gr-ha-'));
     const ns = `gr${process.pid}-haconf`;
@@ -124,7 +153,15 @@ describe('VRRP instances and keepalived configuration', () => {
         });
       writeFileSync(
         file,
-        renderKeepalivedConfig(vrrpInstances(links().links), ha, { notifyScript: '/bin/true' }),
+        renderKeepalivedConfig(
+          vrrpInstances(links().links, {
+            uplink: 'eth1',
+            label: 'eth1:gr',
+            addresses: [{ address: '203.0.113.5', networkId: 'net-1' }],
+          }),
+          ha,
+          { notifyScript: '/bin/true' },
+        ),
       );
       check(); // exit 0: no error
       writeFileSync(file, 'vrrp_instance x {\n  interface eth1\n  virtual_router_id 999\n}\n');
@@ -192,5 +229,14 @@ describe('VRRP instances and keepalived configuration', () => {
     // VRRPv3 (sub-second adverts) has no authentication.
     assert.throws(() => parseConfig({ ha: { authPass: 'abc' } }), /ha\.authPass: authPass needs a whole/);
     assert.equal(parseConfig({ ha: { authPass: 'abc', advertIntervalSeconds: 1 } }).ha.authPass, 'abc');
+    // Password replication: off by default; listen or peers need the shared secret.
+    assert.deepEqual(c.ha.passwordSync, { peers: [] });
+    assert.throws(
+      () => parseConfig({ ha: { passwordSync: { peers: ['http://10.0.0.2:8089'] } } }),
+      /ha\.passwordSync\.secret: required when ha\.passwordSync\.listen or peers are set/,
+    );
+    assert.throws(() => parseConfig({ ha: { passwordSync: { listen: 'nohost' } } }), /must be HOST:PORT/);
+    assert.throws(() => parseConfig({ ha: { passwordSync: { peers: ['not a url'] } } }), /must be a URL/);
+    assert.throws(() => parseConfig({ ha: { passwordSync: { secret: 'short' } } }), /at least 16/);
   });
 });
