@@ -23,8 +23,9 @@ import { type GuestrouterConfig, RESTART_ONLY_KEYS } from './config/schema.js';
 import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
 import { runExtension } from './extension/entry.js';
 import { mergeInventories } from './extension/merge.js';
-import { openExtensionServer } from './extension/run.js';
+import { openExtensionServer, persistedEvents } from './extension/run.js';
 import type { ExtensionServer } from './extension/server.js';
+import { EventUserData, LayeredUserData } from './extension/userdata.js';
 import type { KeepalivedService } from './ha/keepalived.js';
 import { haStatus, keepalivedService } from './ha/wiring.js';
 import type { Inventory } from './inventory/types.js';
@@ -127,7 +128,7 @@ function session(
   options: GlobalOptions,
   logger?: ReturnType<typeof makeLogger>,
   registry?: Registry,
-  events?: ExtensionServer,
+  events?: Pick<ExtensionServer, 'inventory'>,
 ): Session {
   const config = loadConfig(options.config, overridesFrom(options));
   const { trunk, uplink } = requireInterfaces(config, options.config);
@@ -327,23 +328,26 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   // The Network Extension's events (extension.listen): recorded and persisted by this server, applied by
   // the controller's cycles. Opened before the controller so the first cycle already serves them.
   let controllerRef: Controller | undefined;
+  const passwords = first.metadata.enabled && !options.once ? passwordStore(first) : undefined;
   const events =
     first.extension.listen !== undefined && !options.once
-      ? await openExtensionServer(first, logger, async () => {
-          if (!controllerRef) return { ok: false, error: 'the router is starting' };
-          return controllerRef.cycleNow();
-        })
+      ? await openExtensionServer(
+          first,
+          logger,
+          async () => {
+            if (!controllerRef) return { ok: false, error: 'the router is starting' };
+            return controllerRef.cycleNow();
+          },
+          passwords,
+        )
       : undefined;
+  // --once has no listener, but works from the events the last `run` persisted, as `run` would.
+  const eventSource =
+    events ?? (first.extension.listen !== undefined ? await persistedEvents(first) : undefined);
   const eventsOnly = events !== undefined && !first.extension.poll;
-  if (first.metadata.enabled && eventsOnly) {
-    logger.warn(
-      { action: 'metadata' },
-      'metadata.enabled needs the CloudStack API (extension.poll): not served from events alone',
-    );
-  }
   const metadata =
-    first.metadata.enabled && !options.once && !eventsOnly
-      ? metadataService(first, logger, metrics)
+    first.metadata.enabled && !options.once
+      ? metadataService(first, logger, metrics, passwords ?? passwordStore(first), events, eventsOnly)
       : undefined;
   if (first.metadata.enabled && options.once) {
     logger.warn(
@@ -369,7 +373,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     );
   }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb, ha),
+    controllerSettings(session(options, logger, metrics.registry, eventSource), dhcp, metadata, lb, ha),
     logger,
     Math.random,
     metrics,
@@ -436,25 +440,38 @@ async function runCommand(options: GlobalOptions): Promise<void> {
 
 /**
  * The meta data and password servers of `run`: one instance for the whole run (a reload keeps it;
- * its options are read at start), its own API client for getVirtualMachineUserData.
+ * its options are read at start). User data comes from the API (getVirtualMachineUserData, its own
+ * client), from the extension's events alone (no API client at all), or from both, events first.
  */
 function metadataService(
   config: GuestrouterConfig,
   logger: ReturnType<typeof makeLogger>,
   metrics: ControllerMetrics,
+  passwords: PasswordStore,
+  events: ExtensionServer | undefined,
+  eventsOnly: boolean,
 ): MetadataService {
   const m = config.metadata;
-  const client = apiClient(config, logger, metrics.registry);
+  const fromEvents = (vmId: string) => events?.userDataOf(vmId);
+  const fromApi = () => {
+    const client = apiClient(config, logger, metrics.registry);
+    return new UserDataCache(
+      (vmId) => fetchUserData(client, vmId),
+      { maxPerCycle: m.userDataFetchesPerCycle, maxAgeMs: m.userDataMaxAgeSeconds * 1000 },
+      m.userDataConcurrency,
+    );
+  };
+  const userData = eventsOnly
+    ? new EventUserData(fromEvents)
+    : events
+      ? new LayeredUserData(fromEvents, fromApi())
+      : fromApi();
   return new MetadataService({
     httpPort: m.httpPort,
     passwordPort: m.passwordPort,
     binder: config.netns ? new NetnsBinder(config.netns) : new LocalBinder(),
-    passwords: passwordStore(config),
-    userData: new UserDataCache(
-      (vmId) => fetchUserData(client, vmId),
-      { maxPerCycle: m.userDataFetchesPerCycle, maxAgeMs: m.userDataMaxAgeSeconds * 1000 },
-      m.userDataConcurrency,
-    ),
+    passwords,
+    userData,
     records: m.cloudIdentifier === undefined ? {} : { cloudIdentifier: m.cloudIdentifier },
     logger,
     metrics: new MetadataMetrics(metrics.registry),

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { signRequest } from '../../src/extension/signing.js';
 import { routerArgs, TempConfig } from '../helpers/cli.js';
+import { cloudInitGuest, unpackedCloudInit } from '../helpers/cloud-init.js';
 import { LogWatcher } from '../helpers/log-watcher.js';
 import { ip } from '../helpers/netns.js';
 import { connect, TcpServers } from '../helpers/tcp.js';
@@ -49,7 +50,7 @@ function freePort(): Promise<number> {
 }
 
 describe('guestrouter as a CloudStack Network Extension provider (events alone)', {
-  timeout: 180_000,
+  timeout: 420_000,
 }, () => {
   const topo = new RouterLab('x');
   const servers = new TcpServers();
@@ -58,6 +59,9 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
   let log: LogWatcher;
   let url: string;
   let fileCount = 0;
+  let packages: string;
+  const guest = (ns: string, ...args: string[]) =>
+    cloudInitGuest(ns, packages, '127.0.0.1', args, config.dir);
 
   function nicPayload(vm: typeof VM_A): Record<string, string> {
     return {
@@ -182,6 +186,7 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
   }
 
   before(async () => {
+    packages = unpackedCloudInit();
     config = new TempConfig('gr-ext-');
     chmodSync(config.dir, 0o755);
     const port = await freePort();
@@ -191,6 +196,8 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
       // Events drive the cycles; the interval only re-checks the kernel.
       run: { intervalSeconds: 600, jitterSeconds: 1 },
       dhcp: { enabled: true, leaseTime: '1h' },
+      // Served from the events alone: no API credentials anywhere in this test.
+      metadata: { enabled: true, cloudIdentifier: 'test-cloud' },
       extension: { listen: `127.0.0.1:${port}`, secret: SECRET },
     });
     topo.build([]);
@@ -251,6 +258,72 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
     const lease = dhcpLease(topo.vm(VM_A.ip));
     assert.equal(lease.ip, VM_A.ip);
     assert.equal(lease.router, '10.0.4.1');
+  });
+
+  test('save-vm-data: the VM reads its user data and meta data through cloud-init, and its password once', () => {
+    const userData = '#cloud-config\nhostname: web-a\nruncmd: [echo from-events]\n';
+    const metadata: Record<string, string> = {
+      'service-offering': 'Small Instance',
+      'availability-zone': 'zone1',
+      'local-ipv4': VM_A.ip,
+      'local-hostname': VM_A.hostname,
+      'public-ipv4': VM_A.ip,
+      'public-hostname': VM_A.hostname,
+      'instance-id': 'a1b2c3d4-0000-4000-8000-00000000000a',
+      'vm-id': 'a1b2c3d4-0000-4000-8000-00000000000a',
+      'public-keys': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBexample web-a@test',
+      'cloud-identifier': 'CloudStack-{test-cloud}',
+      'hypervisor-host-name': 'kvm-1',
+    };
+    const password = 'Ev3nts-Passw0rd-x9';
+    ok('save-vm-data', {
+      ...nicPayload(VM_A),
+      vm_data: [
+        { dir: 'userdata', file: 'user_data', content: userData },
+        ...Object.entries(metadata).map(([file, content]) => ({ dir: 'metadata', file, content })),
+        { dir: 'password', file: 'vm_password', content: password },
+      ],
+    });
+    const ns = topo.vm(VM_A.ip);
+    const r = guest(ns, 'datasource', join(config.dir, 'ci-a'));
+    assert.equal(r.ok, true, JSON.stringify(r));
+    assert.equal(r.vr, '10.0.4.1');
+    assert.equal(r.userdata, userData);
+    assert.deepEqual(r.metadata, metadata);
+    assert.equal(r.password, password, 'the datasource got the pending password');
+    assert.deepEqual(guest(ns, 'password', '10.0.4.1'), { password: null }, 'acknowledged, so gone');
+    // The single commands: a new password, new user data, a new key, each served by the next fetch.
+    ok('save-password', { ...nicPayload(VM_A), password: 'Second-Passw0rd-y7' });
+    ok('save-userdata', { ...nicPayload(VM_A), userdata: '#cloud-config\nhostname: web-a2\n' });
+    ok('save-sshkey', { ...nicPayload(VM_A), sshkey: 'ssh-rsa AAAAB3Nza second@test' });
+    ok('save-hypervisor-hostname', { ...nicPayload(VM_A), hypervisor_hostname: 'kvm-9' });
+    const again = guest(ns, 'fetch', '10.0.4.1');
+    assert.equal(again.userdata, '#cloud-config\nhostname: web-a2\n');
+    const md = again.metadata as Record<string, string>;
+    assert.equal(md['public-keys'], 'ssh-rsa AAAAB3Nza second@test');
+    assert.equal(md['hypervisor-host-name'], 'kvm-9');
+    assert.deepEqual(guest(ns, 'password', '10.0.4.1'), { password: 'Second-Passw0rd-y7' });
+    // Pending passwords live 0600 under stateDir and never reach a log line.
+    assert.ok(!JSON.stringify(log.lines).includes(password));
+    assert.ok(!JSON.stringify(log.lines).includes('Second-Passw0rd-y7'));
+    assert.ok(
+      !readFileSync(join(config.dir, 'state', 'extension', 'events.json'), 'utf8').includes(password),
+    );
+  });
+
+  test("the subnet commands CloudStack sends around each entry succeed for the network's own subnet", () => {
+    for (const command of [
+      'config-dhcp-subnet',
+      'config-dns-subnet',
+      'remove-dhcp-subnet',
+      'remove-dns-subnet',
+    ])
+      ok(command, { ...NETWORK, dns: '10.0.4.1', domain: 'cs1cloud.internal', extension_ip: '10.0.4.1' });
+    refused(
+      'config-dhcp-subnet',
+      payloadFile({ ...NETWORK, cidr: '10.0.9.0/24' }),
+      /a second subnet \(10\.0\.9\.0\/24\) on the same network is not provided/,
+    );
   });
 
   test('static NAT with an opened port is reached from the internet; source NAT for the others', async () => {
@@ -346,7 +419,11 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
     const { gateway: _g, ...noGateway } = NETWORK;
     refused('implement-network', payloadFile(noGateway), /payload\.gateway is missing/);
     refused('frobnicate-network', payloadFile(NETWORK), /unknown command "frobnicate-network"/);
+    // The commands this router refuses: a JSON reply whose status is not success, with the reason.
     refused('apply-network-acl', payloadFile(NETWORK), /VPC network ACLs are not provided/);
+    for (const command of ['implement-vpc', 'shutdown-vpc', 'update-vpc-source-nat-ip'])
+      refused(command, payloadFile({ ...NETWORK, vpc_id: '7' }), /VPCs are not provided/);
+    refused('custom-action', payloadFile(NETWORK), /no custom actions are defined/);
   });
 
   test('a wrong secret is refused; a replayed request is refused', async () => {
