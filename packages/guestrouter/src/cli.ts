@@ -25,6 +25,7 @@ import { runExtension } from './extension/entry.js';
 import { mergeInventories } from './extension/merge.js';
 import { openExtensionServer, persistedEvents } from './extension/run.js';
 import type { ExtensionServer } from './extension/server.js';
+import { cmkLines, PROVIDED_SERVICES, runSetup } from './extension/setup.js';
 import { EventUserData, LayeredUserData } from './extension/userdata.js';
 import type { KeepalivedService } from './ha/keepalived.js';
 import { haStatus, keepalivedService } from './ha/wiring.js';
@@ -64,6 +65,16 @@ interface GlobalOptions {
   metricsPort?: number;
   allowDeletes?: number;
   logFormat?: 'json' | 'pretty';
+}
+
+interface ExtensionSetupOptions extends GlobalOptions {
+  physicalNetwork: string;
+  url: string;
+  isolation: 'vlan' | 'vxlan';
+  name: string;
+  offering: string;
+  services: string;
+  print?: boolean;
 }
 
 interface DeployCommandOptions extends GlobalOptions {
@@ -512,6 +523,45 @@ function vmLine(vm: RawVirtualMachine): string {
   return `${vm.id} ${vm.name} ${vm.state ?? ''} ${addresses.join(',')}`.replace(/ +/g, ' ').trim();
 }
 
+/** The setup guide's calls (see src/extension/setup.ts): made through the API, or printed for cmk. */
+async function extensionSetupCommand(options: ExtensionSetupOptions): Promise<void> {
+  const config = loadConfig(options.config, overridesFrom(options));
+  const secret = config.extension.secret;
+  if (secret === undefined)
+    throw new GuestrouterConfigError(
+      'extension-setup registers extension.secret: set it in the config first',
+    );
+  const services = options.services
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const unknown = services.filter((x) => !(PROVIDED_SERVICES as readonly string[]).includes(x));
+  if (unknown.length > 0)
+    throw new GuestrouterConfigError(
+      `--services: ${unknown.join(', ')} not provided by guestrouter (it provides ${PROVIDED_SERVICES.join(', ')})`,
+    );
+  const setup = {
+    name: options.name,
+    physicalNetworkId: options.physicalNetwork,
+    urls: options.url
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean),
+    secret,
+    isolation: options.isolation,
+    offeringName: options.offering,
+    services,
+  };
+  if (options.print) {
+    process.stdout.write(`${cmkLines(setup).join('\n')}\n`);
+    return;
+  }
+  const logger = makeLogger(config);
+  const result = await runSetup(apiClient(config, logger), setup);
+  logger.flush();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
 async function deployCommand(options: DeployCommandOptions): Promise<void> {
   const config = loadConfig(options.config, overridesFrom(options));
   const logger = makeLogger(config);
@@ -718,6 +768,30 @@ export function buildProgram(): Command {
         '    --network-id 9c0d... --name web-1 --user-data-file cloud-config.yaml',
     )
     .action(action(deployCommand as (options: GlobalOptions) => Promise<void>));
+  program
+    .command('extension-setup')
+    .description(
+      'make guestrouter a CloudStack network service provider: createExtension, registerExtension on the\n' +
+        "physical network (guestrouter.url, the config's extension.secret, guestrouter.isolation), enable the\n" +
+        'provider, create and enable an isolated network offering naming it; what exists is kept (re-runnable)',
+    )
+    .requiredOption('--physical-network <id>', 'the physical network of the guest networks')
+    .requiredOption('--url <urls>', "the routers' extension URLs, comma-separated (http://HOST:PORT)")
+    .addOption(
+      new Option('--isolation <kind>', "how a payload's vlan is joined")
+        .choices(['vlan', 'vxlan'])
+        .default('vlan'),
+    )
+    .option('--name <name>', 'extension and provider name', 'guestrouter')
+    .option('--offering <name>', 'network offering name', 'guestrouter-isolated')
+    .option('--services <list>', 'services the provider offers', PROVIDED_SERVICES.join(','))
+    .option('--print', 'print the calls as cmk lines instead of making them')
+    .addHelpText(
+      'after',
+      '\nExample:\n  guestrouter extension-setup --config /etc/guestrouter.json --physical-network 3f2a... \\\n' +
+        '    --url http://10.0.0.5:8443,http://10.0.0.6:8443 --isolation vxlan',
+    )
+    .action(action(extensionSetupCommand as (options: GlobalOptions) => Promise<void>));
   program
     .command('extension')
     .description(
