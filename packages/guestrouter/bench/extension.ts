@@ -107,7 +107,7 @@ async function startRun(lab: RouterLab, config: object): Promise<{ child: ChildP
     },
   );
   const log = new LogWatcher(child);
-  await log.next((l) => (l.event ?? l.action) === 'extension', 'extension listening', 60_000);
+  await log.next((l) => l.event === 'extension', 'extension listening', 60_000);
   return { child, log };
 }
 
@@ -315,7 +315,7 @@ async function throughput(): Promise<void> {
     const links = (JSON.parse(ip('-n', lab.router, '-json', 'link', 'show')) as { ifname: string }[]).filter(
       (l) => l.ifname.startsWith('vxlan'),
     ).length;
-    const cycles = () => log.lines.filter((l) => (l.event ?? l.action) === 'cycle').length;
+    const cycles = () => log.lines.filter((l) => l.event === 'cycle').length;
     const cyclesBefore = cycles();
     let sent = 0;
     const latencies: number[] = [];

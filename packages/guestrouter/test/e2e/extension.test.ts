@@ -219,7 +219,7 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
     } as unknown as SimState;
     topo.hostAll(lab);
     startRun();
-    await log.next((l) => l.action === 'extension', 'extension listening');
+    await log.next((l) => l.event === 'extension', 'extension listening');
   });
 
   after(async () => {
@@ -471,7 +471,7 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
     assert.match(ip('-n', topo.router, 'addr', 'show', 'dev', 'vxlan5004'), /10\.0\.4\.1\/24/);
     startRun();
     await log.next(
-      (l) => l.action === 'dhcp' && l.dnsmasq === 'started',
+      (l) => l.event === 'dhcp' && l.dnsmasq === 'started',
       'dnsmasq started from persisted events',
     );
     assert.equal(dhcpLease(topo.vm(VM_A.ip)).ip, VM_A.ip);
