@@ -786,7 +786,7 @@ export function buildProgram(): Command {
     .option('--print', 'print the calls as cmk lines instead of making them')
     .addHelpText(
       'after',
-      '\nExample:\n  guestrouter extension-setup --config /etc/guestrouter.json --physical-network 3f2a... \\\n' +
+      '\nExamples:\n  guestrouter extension-setup --config /etc/guestrouter.json --physical-network 3f2a... \\\n' +
         '    --url http://10.0.0.5:8443,http://10.0.0.6:8443 --isolation vxlan',
     )
     .action(action(extensionSetupCommand as (options: GlobalOptions) => Promise<void>));
