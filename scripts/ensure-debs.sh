@@ -8,9 +8,9 @@ set -euo pipefail
 
 # One list per purpose: add a package to the purpose that needs it, nowhere else.
 # runtime: greyprint asks p0f or captures SYNs with tcpdump (setcap from libcap2-bin gives the helper
-# CAP_NET_RAW); guestrouter runs ip(8), dnsmasq, arping (gratuitous ARP for a new gateway), nft (NAT and
-# firewall) and haproxy (load balancing).
-runtime_packages=(p0f tcpdump libcap2-bin iproute2 dnsmasq-base iputils-arping nftables haproxy coreutils)
+# CAP_NET_RAW); guestrouter runs ip(8), dnsmasq, dhcp_release from dnsmasq-utils (drops a removed NIC's
+# lease), arping (gratuitous ARP for a new gateway), nft (NAT and firewall) and haproxy (load balancing).
+runtime_packages=(p0f tcpdump libcap2-bin iproute2 dnsmasq-base dnsmasq-utils iputils-arping nftables haproxy coreutils)
 # test: the real servers the tests start, and the tools they drive them with.
 test_packages=(
   postfix spamassassin rspamd redis-server postgrey swaks python3-scapy

@@ -23,8 +23,10 @@ import { type GuestrouterConfig, RESTART_ONLY_KEYS } from './config/schema.js';
 import { DeletionBudgetError, GuestrouterConfigError } from './errors.js';
 import { runExtension } from './extension/entry.js';
 import { mergeInventories } from './extension/merge.js';
-import { openExtensionServer } from './extension/run.js';
+import { openExtensionServer, persistedEvents } from './extension/run.js';
 import type { ExtensionServer } from './extension/server.js';
+import { cmkLines, PROVIDED_SERVICES, runSetup } from './extension/setup.js';
+import { EventUserData, LayeredUserData } from './extension/userdata.js';
 import type { KeepalivedService } from './ha/keepalived.js';
 import { type OutboxLogger, ReplicatedPasswordStore, servePasswordSync } from './ha/password-sync.js';
 import {
@@ -72,6 +74,16 @@ interface GlobalOptions {
   metricsPort?: number;
   allowDeletes?: number;
   logFormat?: 'json' | 'pretty';
+}
+
+interface ExtensionSetupOptions extends GlobalOptions {
+  physicalNetwork: string;
+  url: string;
+  isolation: 'vlan' | 'vxlan';
+  name: string;
+  offering: string;
+  services: string;
+  print?: boolean;
 }
 
 interface DeployCommandOptions extends GlobalOptions {
@@ -153,7 +165,7 @@ function session(
   options: GlobalOptions,
   logger?: ReturnType<typeof makeLogger>,
   registry?: Registry,
-  events?: ExtensionServer,
+  events?: Pick<ExtensionServer, 'inventory'>,
 ): Session {
   const config = loadConfig(options.config, overridesFrom(options), process.env);
   const { trunk, uplink } = requireInterfaces(config, options.config);
@@ -353,23 +365,26 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   // The Network Extension's events (extension.listen): recorded and persisted by this server, applied by
   // the controller's cycles. Opened before the controller so the first cycle already serves them.
   let controllerRef: Controller | undefined;
+  const passwords = first.metadata.enabled && !options.once ? passwordStore(first, logger) : undefined;
   const events =
     first.extension.listen !== undefined && !options.once
-      ? await openExtensionServer(first, logger, async () => {
-          if (!controllerRef) return { ok: false, error: 'the router is starting' };
-          return controllerRef.cycleNow();
-        })
+      ? await openExtensionServer(
+          first,
+          logger,
+          async () => {
+            if (!controllerRef) return { ok: false, error: 'the router is starting' };
+            return controllerRef.cycleNow();
+          },
+          passwords,
+        )
       : undefined;
+  // --once has no listener, but works from the events the last `run` persisted, as `run` would.
+  const eventSource =
+    events ?? (first.extension.listen !== undefined ? await persistedEvents(first) : undefined);
   const eventsOnly = events !== undefined && !first.extension.poll;
-  if (first.metadata.enabled && eventsOnly) {
-    logger.warn(
-      { event: 'metadata' },
-      'metadata.enabled needs the CloudStack API (extension.poll): not served from events alone',
-    );
-  }
   const metadata =
-    first.metadata.enabled && !options.once && !eventsOnly
-      ? metadataService(first, logger, metrics)
+    first.metadata.enabled && !options.once
+      ? metadataService(first, logger, metrics, passwords ?? passwordStore(first, logger), events, eventsOnly)
       : undefined;
   if (first.metadata.enabled && options.once) {
     logger.warn(
@@ -393,7 +408,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     logger.warn({ event: 'ha' }, 'ha.enabled with --once: the gateway addresses are left to a running `run`');
   }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb, ha),
+    controllerSettings(session(options, logger, metrics.registry, eventSource), dhcp, metadata, lb, ha),
     logger,
     Math.random,
     metrics,
@@ -515,25 +530,38 @@ async function startPasswordSync(
 
 /**
  * The meta data and password servers of `run`: one instance for the whole run (a reload keeps it;
- * its options are read at start), its own API client for getVirtualMachineUserData.
+ * its options are read at start). User data comes from the API (getVirtualMachineUserData, its own
+ * client), from the extension's events alone (no API client at all), or from both, events first.
  */
 function metadataService(
   config: GuestrouterConfig,
   logger: ReturnType<typeof makeLogger>,
   metrics: ControllerMetrics,
+  passwords: PasswordStore,
+  events: ExtensionServer | undefined,
+  eventsOnly: boolean,
 ): MetadataService {
   const m = config.metadata;
-  const client = apiClient(config, logger, metrics.registry);
+  const fromEvents = (vmId: string) => events?.userDataOf(vmId);
+  const fromApi = () => {
+    const client = apiClient(config, logger, metrics.registry);
+    return new UserDataCache(
+      (vmId) => fetchUserData(client, vmId),
+      { maxPerCycle: m.userDataFetchesPerCycle, maxAgeMs: m.userDataMaxAgeSeconds * 1000 },
+      m.userDataConcurrency,
+    );
+  };
+  const userData = eventsOnly
+    ? new EventUserData(fromEvents)
+    : events
+      ? new LayeredUserData(fromEvents, fromApi())
+      : fromApi();
   return new MetadataService({
     httpPort: m.httpPort,
     passwordPort: m.passwordPort,
     binder: config.netns ? new NetnsBinder(config.netns) : new LocalBinder(),
-    passwords: passwordStore(config, logger),
-    userData: new UserDataCache(
-      (vmId) => fetchUserData(client, vmId),
-      { maxPerCycle: m.userDataFetchesPerCycle, maxAgeMs: m.userDataMaxAgeSeconds * 1000 },
-      m.userDataConcurrency,
-    ),
+    passwords,
+    userData,
     records: m.cloudIdentifier === undefined ? {} : { cloudIdentifier: m.cloudIdentifier },
     logger,
     metrics: new MetadataMetrics(metrics.registry),
@@ -574,6 +602,45 @@ async function passwordResetCommand(vmId: string, options: GlobalOptions): Promi
 function vmLine(vm: RawVirtualMachine): string {
   const addresses = (vm.nic ?? []).map((n) => n.ipaddress).filter(Boolean);
   return `${vm.id} ${vm.name} ${vm.state ?? ''} ${addresses.join(',')}`.replace(/ +/g, ' ').trim();
+}
+
+/** The setup guide's calls (see src/extension/setup.ts): made through the API, or printed for cmk. */
+async function extensionSetupCommand(options: ExtensionSetupOptions): Promise<void> {
+  const config = loadConfig(options.config, overridesFrom(options), process.env);
+  const secret = config.extension.secret;
+  if (secret === undefined)
+    throw new GuestrouterConfigError(
+      'extension-setup registers extension.secret: set it in the config first',
+    );
+  const services = options.services
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const unknown = services.filter((x) => !(PROVIDED_SERVICES as readonly string[]).includes(x));
+  if (unknown.length > 0)
+    throw new GuestrouterConfigError(
+      `--services: ${unknown.join(', ')} not provided by guestrouter (it provides ${PROVIDED_SERVICES.join(', ')})`,
+    );
+  const setup = {
+    name: options.name,
+    physicalNetworkId: options.physicalNetwork,
+    urls: options.url
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean),
+    secret,
+    isolation: options.isolation,
+    offeringName: options.offering,
+    services,
+  };
+  if (options.print) {
+    process.stdout.write(`${cmkLines(setup).join('\n')}\n`);
+    return;
+  }
+  const logger = makeLogger(config);
+  const result = await runSetup(apiClient(config, logger), setup);
+  logger.flush();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 async function deployCommand(options: DeployCommandOptions): Promise<void> {
@@ -784,6 +851,30 @@ export function buildProgram(): Command {
         '    --network-id 9c0d... --name web-1 --user-data-file cloud-config.yaml',
     )
     .action(action(deployCommand as (options: GlobalOptions) => Promise<void>));
+  program
+    .command('extension-setup')
+    .description(
+      'make guestrouter a CloudStack network service provider: createExtension, registerExtension on the\n' +
+        "physical network (guestrouter.url, the config's extension.secret, guestrouter.isolation), enable the\n" +
+        'provider, create and enable an isolated network offering naming it; what exists is kept (re-runnable)',
+    )
+    .requiredOption('--physical-network <id>', 'the physical network of the guest networks')
+    .requiredOption('--url <urls>', "the routers' extension URLs, comma-separated (http://HOST:PORT)")
+    .addOption(
+      new Option('--isolation <kind>', "how a payload's vlan is joined")
+        .choices(['vlan', 'vxlan'])
+        .default('vlan'),
+    )
+    .option('--name <name>', 'extension and provider name', 'guestrouter')
+    .option('--offering <name>', 'network offering name', 'guestrouter-isolated')
+    .option('--services <list>', 'services the provider offers', PROVIDED_SERVICES.join(','))
+    .option('--print', 'print the calls as cmk lines instead of making them')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  guestrouter extension-setup --config /etc/guestrouter.json --physical-network 3f2a... \\\n' +
+        '    --url http://10.0.0.5:8443,http://10.0.0.6:8443 --isolation vxlan',
+    )
+    .action(action(extensionSetupCommand as (options: GlobalOptions) => Promise<void>));
   program
     .command('extension')
     .description(

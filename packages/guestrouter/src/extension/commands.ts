@@ -23,28 +23,28 @@ export const SUPPORTED_COMMANDS = [
   'delete-port-forward',
   'apply-fw-rules',
   'apply-lb-rules',
+  'save-vm-data',
+  'save-password',
+  'save-userdata',
+  'save-sshkey',
+  'save-hypervisor-hostname',
+  'config-dhcp-subnet',
+  'remove-dhcp-subnet',
+  'config-dns-subnet',
+  'remove-dns-subnet',
 ] as const;
 
 export type SupportedCommand = (typeof SUPPORTED_COMMANDS)[number];
 
 /** Commands CloudStack may send that this router does not provide, with the reason shown to the operator. */
 export const REFUSED_COMMANDS: Readonly<Record<string, string>> = {
-  'config-dhcp-subnet': 'DHCP subnets of shared networks with several ranges are not provided',
-  'remove-dhcp-subnet': 'DHCP subnets of shared networks with several ranges are not provided',
-  'config-dns-subnet': 'DNS subnets of shared networks with several ranges are not provided',
-  'remove-dns-subnet': 'DNS subnets of shared networks with several ranges are not provided',
-  'save-vm-data':
-    'user data, meta data and passwords are not taken from events yet: leave UserData out of the extension services (run with metadata.enabled and API credentials serves them by polling)',
-  'save-password':
-    'passwords are not taken from events yet: use `guestrouter password reset` with API credentials',
-  'save-userdata': 'user data is not taken from events yet: run with metadata.enabled and API credentials',
-  'save-sshkey': 'SSH keys are not served (public-keys is not part of the meta data)',
-  'save-hypervisor-hostname': 'the hypervisor host name is not taken from events yet',
-  'implement-vpc': 'VPCs are not provided',
-  'shutdown-vpc': 'VPCs are not provided',
-  'update-vpc-source-nat-ip': 'VPCs are not provided',
-  'apply-network-acl': 'VPC network ACLs are not provided',
-  'custom-action': 'no custom actions are defined',
+  'implement-vpc':
+    'VPCs are not provided (each guest network is its own router link; leave this provider out of VPC offerings)',
+  'shutdown-vpc': 'VPCs are not provided (leave this provider out of VPC offerings)',
+  'update-vpc-source-nat-ip': 'VPCs are not provided (leave this provider out of VPC offerings)',
+  'apply-network-acl':
+    'VPC network ACLs are not provided (use the Firewall service of an isolated network: apply-fw-rules)',
+  'custom-action': 'no custom actions are defined (addCustomAction for this extension has nothing to run)',
 };
 
 /** The one command answered locally, without the router. */

@@ -45,16 +45,26 @@ export const REQUIRED_FIELDS: Readonly<Record<SupportedCommand, readonly string[
   'delete-port-forward': ['network_id', 'public_ip', 'public_port', 'protocol'],
   'apply-fw-rules': ['network_id', 'fw_rules'],
   'apply-lb-rules': ['network_id', 'lb_rules'],
+  // The element names the VM by its NIC: network and address. Empty user data or key means "none".
+  'save-vm-data': ['network_id', 'ip', 'vm_data'],
+  'save-password': ['network_id', 'ip', 'password'],
+  'save-userdata': ['network_id', 'ip'],
+  'save-sshkey': ['network_id', 'ip'],
+  'save-hypervisor-hostname': ['network_id', 'ip', 'hypervisor_hostname'],
+  'config-dhcp-subnet': NETWORK_FIELDS,
+  'remove-dhcp-subnet': NETWORK_FIELDS,
+  'config-dns-subnet': NETWORK_FIELDS,
+  'remove-dns-subnet': NETWORK_FIELDS,
 };
 
 /** Fields that carry structures (objects or lists), possibly JSON-encoded in a string by older builds. */
-const STRUCTURED_FIELDS = new Set(['fw_rules', 'lb_rules']);
+const STRUCTURED_FIELDS = new Set(['fw_rules', 'lb_rules', 'vm_data']);
 
 export interface ExtensionEvent {
   readonly command: SupportedCommand;
   /** Payload scalars, as strings. */
   readonly fields: Readonly<Record<string, string>>;
-  /** Structured fields (fw_rules, lb_rules) decoded. */
+  /** Structured fields (fw_rules, lb_rules, vm_data) decoded. */
   readonly structured: Readonly<Record<string, unknown>>;
   /** The physical network's registered details (guestrouter.url, guestrouter.isolation, ...). */
   readonly physical: Readonly<Record<string, string>>;

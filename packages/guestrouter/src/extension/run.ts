@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import type { GuestrouterConfig } from '../config/schema.js';
+import type { Inventory } from '../inventory/types.js';
+import type { PasswordStore } from '../metadata/password-store.js';
 import { type CycleResult, ExtensionServer } from './server.js';
+import { toInventory } from './state.js';
 import { EventStore } from './store.js';
 
 /** The events' file under stateDir. */
@@ -13,6 +16,7 @@ export async function openExtensionServer(
   config: GuestrouterConfig,
   logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void },
   applyNow: () => Promise<CycleResult>,
+  passwords?: PasswordStore,
 ): Promise<ExtensionServer> {
   const listen = config.extension.listen as string;
   const colon = listen.lastIndexOf(':');
@@ -25,6 +29,7 @@ export async function openExtensionServer(
     store: new EventStore(eventStateFile(config)),
     applyNow,
     logger,
+    ...(passwords ? { passwords } : {}),
     ...(config.extension.tls ? { tls: config.extension.tls } : {}),
   });
   const bound = await server.listen();
@@ -33,4 +38,13 @@ export async function openExtensionServer(
     'extension events listening',
   );
   return server;
+}
+
+/**
+ * What `run --once` works from when extension.listen is set: the events persisted by the last
+ * long-running `run` (no listener: a single cycle cannot acknowledge events in time).
+ */
+export async function persistedEvents(config: GuestrouterConfig): Promise<{ inventory(): Inventory }> {
+  const state = await new EventStore(eventStateFile(config)).load();
+  return { inventory: () => toInventory(state) };
 }

@@ -8,9 +8,10 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Inventory } from '../inventory/types.js';
+import type { PasswordStore } from '../metadata/password-store.js';
 import { PayloadError, parseEnvelope, toEvent } from './payload.js';
 import { RequestVerifier } from './signing.js';
-import { applyEvent, type EventState, toInventory } from './state.js';
+import { applyEvent, type EventState, passwordOf, toInventory, userDataByVm, vmIdOf } from './state.js';
 import type { EventStore } from './store.js';
 
 /** Path prefix of the events; the command follows it. */
@@ -30,6 +31,11 @@ export interface ExtensionServerOptions {
   /** Runs one reconcile cycle that sees every event recorded before the call (the controller's cycleNow). */
   readonly applyNow: () => Promise<CycleResult>;
   readonly tls?: { readonly cert: string; readonly key: string };
+  /**
+   * The pending-password store of the meta data server; absent when metadata.enabled is off, and then
+   * the save-* commands are refused (nothing would serve what they carry).
+   */
+  readonly passwords?: PasswordStore;
   readonly logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
 }
 
@@ -40,6 +46,7 @@ export interface ExtensionServerOptions {
  */
 export class ExtensionServer {
   private state: EventState;
+  private userData: Map<string, Buffer | null> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private server: Server | undefined;
   private readonly verifier: RequestVerifier;
@@ -59,6 +66,12 @@ export class ExtensionServer {
   /** What the events say the router should serve, for the controller's fetchInventory. */
   inventory(): Inventory {
     return toInventory(this.state);
+  }
+
+  /** The user data the events gave the VM: bytes, null for "none", undefined when no event said. */
+  userDataOf(vmId: string): Buffer | null | undefined {
+    this.userData ??= userDataByVm(this.state);
+    return this.userData.get(vmId);
   }
 
   async listen(): Promise<number> {
@@ -119,11 +132,19 @@ export class ExtensionServer {
   ): Promise<{ ok: boolean; refused?: boolean; message: string }> {
     const recorded = this.queue.then(async () => {
       const event = toEvent(command, parseEnvelope(body, command));
+      if (event.command.startsWith('save-') && this.options.passwords === undefined) {
+        throw new PayloadError(
+          `${command}: this router does not serve user data, meta data or passwords (metadata.enabled is false); enable it or leave UserData out of the provider's services`,
+        );
+      }
       const next = applyEvent(this.state, event);
+      const password = passwordOf(event);
       if (next !== this.state) {
         await this.options.store.save(next);
         this.state = next;
+        this.userData = undefined;
       }
+      if (password !== undefined) await this.savePassword(event, password);
       return event;
     });
     this.queue = recorded.catch(() => undefined);
@@ -144,6 +165,28 @@ export class ExtensionServer {
         return { ok: false, refused: true, message: error.message };
       },
     );
+  }
+
+  /** Hands the password to the meta data server's store (0600 under stateDir); it is never logged. */
+  private async savePassword(
+    event: { command: string; fields: Readonly<Record<string, string>> },
+    password: string,
+  ): Promise<void> {
+    const networkId = event.fields.network_id as string;
+    const address = event.fields.ip as string;
+    const vmId = vmIdOf(this.state, networkId, address);
+    if (vmId === undefined) {
+      throw new PayloadError(
+        `${event.command}: no NIC with address ${address} in network ${networkId} to give the password to`,
+      );
+    }
+    try {
+      await this.options.passwords?.put(vmId, password);
+    } catch (error) {
+      throw new PayloadError(
+        `${event.command}: password for VM ${vmId} not saved: ${(error as Error).message}`,
+      );
+    }
   }
 }
 

@@ -28,6 +28,24 @@ export interface EventNic {
   readonly isDefault: boolean;
 }
 
+/**
+ * What save-vm-data and the save-* commands told the router about the VM behind one NIC. The meta data
+ * keys the poller computes itself (addresses, public address) are not kept; the password never is (it
+ * goes to the pending-password store, see passwordOf).
+ */
+export interface EventVmData {
+  /** The VM's UUID (`vm-id`, else `instance-id`): the id the poller uses, and the password store's key. */
+  readonly vmId?: string;
+  readonly vmName?: string;
+  readonly zoneName?: string;
+  readonly serviceOfferingName?: string;
+  readonly hypervisorHost?: string;
+  /** One public key per line as CloudStack sent them; absent: none. */
+  readonly publicKeys?: string;
+  /** The user data bytes, base64 (so the state stays JSON); null: the VM has none; absent: never sent. */
+  readonly userData?: string | null;
+}
+
 export interface EventState {
   readonly version: 1;
   readonly networks: Readonly<Record<string, EventNetwork>>;
@@ -43,6 +61,8 @@ export interface EventState {
   readonly loadBalancers: Readonly<
     Record<string, readonly (LoadBalancerRule & { readonly memberIps: readonly string[] })[]>
   >;
+  /** Keyed `networkId/ip` (the element names a VM by its NIC); absent in states saved before it existed. */
+  readonly vmData?: Readonly<Record<string, EventVmData>>;
 }
 
 export const EMPTY_STATE: EventState = {
@@ -54,6 +74,7 @@ export const EMPTY_STATE: EventState = {
   firewall: {},
   egress: {},
   loadBalancers: {},
+  vmData: {},
 };
 
 function without<T>(
@@ -198,6 +219,96 @@ function lbRules(event: ExtensionEvent, state: EventState): EventState['loadBala
   return out;
 }
 
+/** The entries of save-vm-data's `vm_data` list: `{dir, file, content}`, contents as text. */
+function vmDataEntries(event: ExtensionEvent): { dir: string; file: string; content: string }[] {
+  const raw = event.structured.vm_data;
+  if (!Array.isArray(raw)) throw new PayloadError('save-vm-data: payload.vm_data must be a list');
+  return raw.map((item, i) => {
+    if (typeof item !== 'object' || item === null)
+      throw new PayloadError(`save-vm-data: vm_data entry ${i} is not an object`);
+    const r = item as Record<string, unknown>;
+    const dir = str(r.dir);
+    const file = str(r.file);
+    if (dir === undefined || file === undefined)
+      throw new PayloadError(`save-vm-data: vm_data entry ${i} has no dir or file`);
+    const content = r.content === undefined || r.content === null ? '' : r.content;
+    if (typeof content !== 'string')
+      throw new PayloadError(`save-vm-data: vm_data entry ${dir}/${file}: content must be a string`);
+    return { dir, file, content };
+  });
+}
+
+const userDataValue = (text: string): string | null =>
+  text === '' ? null : Buffer.from(text, 'utf8').toString('base64');
+
+/** The VM data of one save-vm-data event, over what was known before (a key not sent is kept). */
+function vmDataFromEntries(event: ExtensionEvent, previous: EventVmData | undefined): EventVmData {
+  const meta = new Map<string, string>();
+  let userData: string | null | undefined = previous?.userData;
+  for (const e of vmDataEntries(event)) {
+    if (e.dir === 'userdata' && e.file === 'user_data') userData = userDataValue(e.content);
+    else if (e.dir === 'metadata') meta.set(e.file, e.content.trim());
+  }
+  const pick = (key: string, before: string | undefined) => {
+    const v = meta.get(key);
+    return v === undefined ? before : v === '' ? undefined : v;
+  };
+  const vmId = pick('vm-id', undefined) ?? pick('instance-id', undefined) ?? previous?.vmId;
+  const next: EventVmData = {
+    vmId,
+    vmName: pick('local-hostname', previous?.vmName),
+    zoneName: pick('availability-zone', previous?.zoneName),
+    serviceOfferingName: pick('service-offering', previous?.serviceOfferingName),
+    hypervisorHost: pick('hypervisor-host-name', previous?.hypervisorHost),
+    publicKeys: pick('public-keys', previous?.publicKeys),
+    userData,
+  };
+  return withoutUndefined(next);
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function setVmData(state: EventState, event: ExtensionEvent, change: (d: EventVmData) => EventVmData) {
+  requireNetwork(state, event);
+  const key = `${event.fields.network_id}/${event.fields.ip}`;
+  const vmData = state.vmData ?? {};
+  return { ...state, vmData: { ...vmData, [key]: withoutUndefined(change(vmData[key] ?? {})) } };
+}
+
+/**
+ * The password an event hands to the VM behind its NIC, if any (save-password, or save-vm-data's
+ * `password/vm_password`). Never kept in the event state: the caller puts it in the pending-password
+ * store under vmIdOf's id.
+ */
+export function passwordOf(event: ExtensionEvent): string | undefined {
+  if (event.command === 'save-password') return event.fields.password;
+  if (event.command !== 'save-vm-data') return undefined;
+  const entry = vmDataEntries(event).find((e) => e.dir === 'password' && e.file === 'vm_password');
+  const password = entry?.content.trim();
+  return password === undefined || password === '' ? undefined : password;
+}
+
+/** The id the router serves the NIC at `networkId/ip` under: the VM's UUID once save-vm-data named it. */
+export function vmIdOf(state: EventState, networkId: string, ip: string): string | undefined {
+  const nic = nicOf(state, networkId, ip);
+  return state.vmData?.[`${networkId}/${ip}`]?.vmId ?? nic?.vmId;
+}
+
+/** User data per VM id, as the meta data server looks it up: bytes, or null for "none". */
+export function userDataByVm(state: EventState): Map<string, Buffer | null> {
+  const out = new Map<string, Buffer | null>();
+  for (const [key, data] of Object.entries(state.vmData ?? {})) {
+    if (data.userData === undefined) continue;
+    const slash = key.indexOf('/');
+    const vmId = vmIdOf(state, key.slice(0, slash), key.slice(slash + 1));
+    if (vmId === undefined) continue;
+    out.set(vmId, data.userData === null ? null : Buffer.from(data.userData, 'base64'));
+  }
+  return out;
+}
+
 /** The state after one event; throws PayloadError (state unchanged) when the event cannot be applied. */
 export function applyEvent(state: EventState, event: ExtensionEvent): EventState {
   const f = event.fields;
@@ -242,6 +353,7 @@ export function applyEvent(state: EventState, event: ExtensionEvent): EventState
         firewall: without(state.firewall, (k) => k !== networkId),
         egress: without(state.egress, (k) => k !== networkId),
         loadBalancers: without(state.loadBalancers, (k) => k !== networkId),
+        vmData: without(state.vmData ?? {}, (k) => !k.startsWith(`${networkId}/`)),
       };
     }
     case 'restore-network': {
@@ -265,7 +377,12 @@ export function applyEvent(state: EventState, event: ExtensionEvent): EventState
     case 'release-nic':
     case 'remove-dhcp-entry': {
       const key = `${networkId}/${(f.mac as string).toLowerCase()}`;
-      return { ...state, nics: without(state.nics, (k) => k !== key) };
+      const gone = state.nics[key];
+      // The VM's data goes with its NIC: CloudStack sends save-vm-data again when the NIC comes back.
+      const vmData = gone
+        ? without(state.vmData ?? {}, (k) => k !== `${networkId}/${gone.ip}`)
+        : (state.vmData ?? {});
+      return { ...state, nics: without(state.nics, (k) => k !== key), vmData };
     }
     case 'remove-dns-entry': {
       const key = `${networkId}/${(f.mac as string).toLowerCase()}`;
@@ -384,6 +501,38 @@ export function applyEvent(state: EventState, event: ExtensionEvent): EventState
       requireNetwork(state, event);
       return { ...state, loadBalancers: { ...state.loadBalancers, [networkId]: lbRules(event, state) } };
     }
+    case 'save-vm-data':
+      return setVmData(state, event, (d) => vmDataFromEntries(event, d));
+    case 'save-password':
+      // The password itself goes to the pending-password store (passwordOf); the NIC must be known.
+      requireNetwork(state, event);
+      if (vmIdOf(state, networkId, f.ip as string) === undefined) {
+        throw new PayloadError(`save-password: no NIC with address ${f.ip} in network ${networkId}`);
+      }
+      return state;
+    case 'save-userdata':
+      return setVmData(state, event, (d) => ({ ...d, userData: userDataValue(f.userdata ?? '') }));
+    case 'save-sshkey':
+      return setVmData(state, event, (d) => ({ ...d, publicKeys: f.sshkey?.trim() || undefined }));
+    case 'save-hypervisor-hostname':
+      return setVmData(state, event, (d) => ({ ...d, hypervisorHost: f.hypervisor_hostname }));
+    case 'config-dhcp-subnet':
+    case 'config-dns-subnet': {
+      // Sent before every add-dhcp-entry (when DhcpAccrossMultipleSubnets is declared) and every
+      // add-dns-entry, naming the network's own gateway and CIDR: that subnet is served on the
+      // network's link from implement-network on. Another one cannot be: the payload does not name it.
+      const network = requireNetwork(state, event);
+      if (f.cidr !== undefined && f.cidr !== '' && f.cidr !== network.cidr) {
+        throw new PayloadError(
+          `${event.command}: network ${networkId} is served as ${network.cidr}; a second subnet (${f.cidr}) on the same network is not provided`,
+        );
+      }
+      return state;
+    }
+    case 'remove-dhcp-subnet':
+    case 'remove-dns-subnet':
+      // The network's own subnet stays served until shutdown-network or destroy-network.
+      return state;
   }
 }
 
@@ -407,16 +556,33 @@ export function toInventory(state: EventState, fetchedAt = Date.now()): Inventor
   }));
   const nics: VmNic[] = Object.values(state.nics)
     .filter((n) => liveIds.has(n.networkId))
-    .map((n) => ({
-      vmId: n.vmId,
-      vmName: n.hostname,
-      hostname: n.hostname,
-      networkId: n.networkId,
-      macAddress: n.mac,
-      ipAddress: n.ip,
-      isDefault: n.isDefault,
-      state: 'Running',
-    }));
+    .map((n) => {
+      const d = state.vmData?.[`${n.networkId}/${n.ip}`] ?? {};
+      return {
+        vmId: d.vmId ?? n.vmId,
+        vmName: d.vmName ?? n.hostname,
+        hostname: n.hostname,
+        networkId: n.networkId,
+        macAddress: n.mac,
+        ipAddress: n.ip,
+        isDefault: n.isDefault,
+        state: 'Running',
+        ...(d.zoneName === undefined ? {} : { zoneName: d.zoneName }),
+        ...(d.serviceOfferingName === undefined ? {} : { serviceOfferingName: d.serviceOfferingName }),
+        ...(d.hypervisorHost === undefined ? {} : { hypervisorHost: d.hypervisorHost }),
+        ...(d.publicKeys === undefined
+          ? {}
+          : { publicKeys: d.publicKeys.split('\n').filter((k) => k.trim()) }),
+      };
+    });
+  // Rules recorded before save-vm-data named the VM point at the NIC's provisional id: follow the rename.
+  const renamed = new Map<string, string>();
+  for (const n of Object.values(state.nics)) {
+    const id = state.vmData?.[`${n.networkId}/${n.ip}`]?.vmId;
+    if (id !== undefined && id !== n.vmId) renamed.set(n.vmId, id);
+  }
+  const vm = <T extends { vmId?: string }>(v: T): T =>
+    v.vmId !== undefined && renamed.has(v.vmId) ? { ...v, vmId: renamed.get(v.vmId) } : v;
   const inLive = (v: { networkId?: string }) => v.networkId !== undefined && liveIds.has(v.networkId);
   const perNetwork = <T>(record: Readonly<Record<string, readonly T[]>>) =>
     Object.entries(record)
@@ -427,14 +593,17 @@ export function toInventory(state: EventState, fetchedAt = Date.now()): Inventor
     zones,
     networks,
     nics,
-    publicIps: Object.values(state.publicIps).filter(inLive),
+    publicIps: Object.values(state.publicIps).filter(inLive).map(vm),
     rules: {
       portForwards: Object.values(state.portForwards)
         .filter(inLive)
-        .map(({ privateIp: _p, ...rule }) => rule),
+        .map(({ privateIp: _p, ...rule }) => vm(rule)),
       firewall: perNetwork(state.firewall),
       egress: perNetwork(state.egress),
-      loadBalancers: perNetwork(state.loadBalancers).map(({ memberIps: _m, ...rule }) => rule),
+      loadBalancers: perNetwork(state.loadBalancers).map(({ memberIps: _m, ...rule }) => ({
+        ...rule,
+        members: rule.members.map(vm),
+      })),
     },
     fetchedAt,
   };

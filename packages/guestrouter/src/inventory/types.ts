@@ -49,6 +49,8 @@ export interface VmNic {
   readonly serviceOfferingName?: string;
   /** The hypervisor host the VM runs on (root admin only). */
   readonly hypervisorHost?: string;
+  /** The VM's SSH public keys, one per entry (meta data `public-keys`); absent or empty: none known. */
+  readonly publicKeys?: readonly string[];
 }
 
 export interface PublicIp {

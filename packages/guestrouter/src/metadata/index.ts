@@ -12,5 +12,5 @@ export type { RecordOptions, UserDataLookup, VmRecord } from './records.js';
 export { buildRecords, metaDataFor } from './records.js';
 export type { MetadataLogger, MetadataServiceOptions, MetadataSyncResult } from './service.js';
 export { MetadataService } from './service.js';
-export type { FetchBudget, RefreshOutcome, UserDataEntry } from './userdata.js';
+export type { FetchBudget, RefreshOutcome, UserDataEntry, UserDataSource } from './userdata.js';
 export { decodeUserData, pickFetches, UserDataCache } from './userdata.js';

@@ -32,8 +32,9 @@ export type UserDataLookup = (vmId: string) => Buffer | null | undefined;
  * The meta data CloudStack's management server writes for a VM (its
  * generateVmData), limited to what the API gives guestrouter: a key whose
  * value is unknown is left out, never listed empty, because cloud-init drops
- * all meta data when one listed key fails. `public-keys` is left out: the API
- * does not return the key pairs' public keys with the VM.
+ * all meta data when one listed key fails. `public-keys` is listed only when
+ * the inventory carries the VM's keys (the extension's save-vm-data and
+ * save-sshkey give them; the API does not return them with the VM).
  */
 export function metaDataFor(
   nic: VmNic,
@@ -53,6 +54,9 @@ export function metaDataFor(
   add('public-hostname', staticNatAddress ?? nic.hostname);
   add('instance-id', nic.vmId);
   add('vm-id', nic.vmId);
+  // One key per line: cloud-init reads a value with newlines as a list.
+  if (nic.publicKeys !== undefined && nic.publicKeys.length > 0)
+    add('public-keys', nic.publicKeys.join('\n'));
   if (options.cloudIdentifier !== undefined)
     add('cloud-identifier', `CloudStack-{${options.cloudIdentifier}}`);
   add('hypervisor-host-name', nic.hypervisorHost);

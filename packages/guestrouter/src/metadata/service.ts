@@ -11,7 +11,7 @@ import type { MetadataMetrics } from './metrics.js';
 import { passwordExchange } from './password.js';
 import type { PasswordStore } from './password-store.js';
 import { buildRecords, type RecordOptions, type VmRecord } from './records.js';
-import type { RefreshOutcome, UserDataCache } from './userdata.js';
+import type { RefreshOutcome, UserDataSource } from './userdata.js';
 
 export interface MetadataLogger {
   info(obj: object, msg?: string): void;
@@ -24,7 +24,7 @@ export interface MetadataServiceOptions {
   readonly passwordPort: number;
   readonly binder: SocketBinder;
   readonly passwords: PasswordStore;
-  readonly userData: UserDataCache;
+  readonly userData: UserDataSource;
   readonly records?: RecordOptions;
   readonly logger: MetadataLogger;
   readonly metrics?: MetadataMetrics;

@@ -52,13 +52,21 @@ export interface RefreshOutcome {
   readonly errors: readonly { vmId: string; error: string }[];
 }
 
+/** Where the meta data server gets user data: the API cache below, or the extension's events. */
+export interface UserDataSource {
+  /** Called once per cycle with the VMs served; brings what is due up to date. */
+  refresh(vmIds: readonly string[]): Promise<RefreshOutcome>;
+  /** Bytes, null for "none", undefined for "not known yet" (answered 503). */
+  get(vmId: string): Buffer | null | undefined;
+}
+
 /**
  * The user data cache of `run`: kept across cycles, refreshed within the
  * budget with bounded concurrency; VMs gone from the inventory are dropped. A
  * failed fetch keeps what was there (or leaves the VM unfetched) and is tried
  * again next cycle.
  */
-export class UserDataCache {
+export class UserDataCache implements UserDataSource {
   private readonly entries = new Map<string, UserDataEntry>();
 
   constructor(

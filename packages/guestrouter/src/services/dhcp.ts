@@ -138,3 +138,20 @@ export function renderDhcp(
     skipped,
   };
 }
+
+/**
+ * The static leases a new hosts file drops (same MAC and address no longer listed): dnsmasq keeps their
+ * leases in memory until they expire, and while one is held the address is refused to any other MAC
+ * ("not using configured address ... because it is leased to ...") and still renewed for the old VM.
+ * Each is released with dhcp_release after the reload. Pure.
+ */
+export function droppedHosts(before: string, after: string): { mac: string; ip: string }[] {
+  const pairs = (text: string) =>
+    text
+      .split('\n')
+      .map((line) => line.trim().split(','))
+      .filter((f) => f.length >= 2 && f[0] !== '')
+      .map((f) => ({ mac: f[0] as string, ip: f[1] as string }));
+  const kept = new Set(pairs(after).map((p) => `${p.mac} ${p.ip}`));
+  return pairs(before).filter((p) => !kept.has(`${p.mac} ${p.ip}`));
+}

@@ -2,8 +2,8 @@ import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from 'opskit/atomic-write';
 import type { Inventory } from '../inventory/types.js';
-import { inNetns } from '../kernel/exec.js';
-import { type RenderedDhcp, renderDhcp } from './dhcp.js';
+import { execChecked, inNetns } from '../kernel/exec.js';
+import { droppedHosts, type RenderedDhcp, renderDhcp } from './dhcp.js';
 import {
   OwnedProcess,
   type OwnedProcessHealth,
@@ -34,6 +34,8 @@ export interface DnsmasqOptions {
   readonly metrics?: OwnedProcessMetrics;
   /** How long dnsmasq must stay up to count as started (default 400 ms). */
   readonly startGraceMs?: number;
+  /** dnsmasq-utils' dhcp_release, which drops a removed NIC's lease (default `dhcp_release` on PATH). */
+  readonly releaseBinary?: string;
 }
 
 export interface DhcpSyncResult {
@@ -153,7 +155,7 @@ class DnsmasqInstance {
 
   constructor(
     private readonly options: DnsmasqOptions,
-    link: string,
+    private readonly link: string,
   ) {
     this.name = `dnsmasq-${link}`;
     this.confFile = join(options.dir, 'dnsmasq.conf');
@@ -214,6 +216,7 @@ class DnsmasqInstance {
     await mkdir(this.options.dir, { recursive: true, mode: 0o755 });
     await chmod(this.options.dir, 0o755);
     const confChanged = await writeIfChanged(this.confFile, r.conf);
+    const hostsBefore = await readFile(this.hostsFile, 'utf8').catch(() => '');
     // Both hosts files are re-read on SIGHUP.
     const dhcpHostsChanged = await writeIfChanged(this.hostsFile, r.hosts);
     const dnsHostsChanged = this.options.dns ? await writeIfChanged(this.dnsHostsFile, r.dnsHosts) : false;
@@ -230,9 +233,34 @@ class DnsmasqInstance {
     if (ensured.action === 'started') return { ...base, action: 'started' };
     if (hostsChanged) {
       this.process.signal('SIGHUP');
+      await this.release(droppedHosts(hostsBefore, r.hosts));
       return { ...base, action: 'reloaded' };
     }
     return { ...base, action: 'unchanged' };
+  }
+
+  /**
+   * Drops the leases of removed NICs from the running dnsmasq (a DHCPRELEASE on the link, as the VM
+   * would send it), so the address can be given to the next NIC at once and the removed VM cannot
+   * renew it. A failure is logged and never fails the cycle: the lease then expires by itself.
+   */
+  private async release(dropped: readonly { mac: string; ip: string }[]): Promise<void> {
+    for (const { mac, ip } of dropped) {
+      const [command, args] = inNetns(this.options.netns, this.options.releaseBinary ?? 'dhcp_release', [
+        this.link,
+        ip,
+        mac,
+      ]);
+      try {
+        await execChecked(command, args);
+        this.options.logger.info({ event: 'dhcp-release', link: this.link, ip, mac }, 'lease released');
+      } catch (error) {
+        this.options.logger.warn(
+          { event: 'dhcp-release', link: this.link, ip, mac, err: (error as Error).message },
+          'lease not released; it expires with dhcp.leaseTime',
+        );
+      }
+    }
   }
 
   /** Stops dnsmasq by its PID: SIGTERM, SIGKILL after 5 s. */

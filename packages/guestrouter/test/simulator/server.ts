@@ -20,6 +20,7 @@ import type {
   RawVirtualMachine,
   RawZone,
 } from '../../src/cloudstack/messages.js';
+import { EXTENSION_ACTIONS, EXTENSION_LISTS, type SimExtensionState } from './extensions.js';
 
 export type {
   RawFirewallRule,
@@ -50,13 +51,22 @@ export interface SimState {
   userData?: Record<string, string>;
   /** Templates deployVirtualMachine accepts; `passwordenabled` ones give the new VM a password. */
   templates?: { id: string; name: string; passwordenabled: boolean }[];
+  /** Extensions, providers and offerings (the Network Extension setup calls); absent: none yet. */
+  extensionSetup?: SimExtensionState;
+  /** Physical networks registerExtension accepts (listPhysicalNetworks is not simulated). */
+  physicalNetworks?: string[];
 }
 
 /** An async job of deployVirtualMachine: pending for `pendingPolls` queries, then done. */
 interface SimJob {
   jobid: string;
   pendingPolls: number;
-  result: { virtualmachine: RawVirtualMachine } | { errorcode: number; errortext: string };
+  result:
+    | { virtualmachine: RawVirtualMachine }
+    | { errorcode: number; errortext: string }
+    | Record<string, unknown>;
+  /** The API command class the job reports (deployVirtualMachine's when absent). */
+  cmd?: string;
 }
 
 /**
@@ -184,7 +194,39 @@ function invalidParameter(command: string, name: string, value: string | undefin
   };
 }
 
+function extensionSetup(state: SimState): SimExtensionState {
+  state.extensionSetup ??= {
+    extensions: [],
+    providers: [],
+    offerings: [],
+    physicalNetworks: state.physicalNetworks ?? [],
+  };
+  return state.extensionSetup;
+}
+
+let extensionJobSerial = 0;
+
+const EXTENSION_ACTION_SPECS: Record<string, ActionSpec> = Object.fromEntries(
+  Object.entries(EXTENSION_ACTIONS).map(([name, act]) => [
+    name,
+    (state: SimState, q: Query, jobs: Map<string, SimJob>) => {
+      const answer = act(extensionSetup(state), q, (result) => {
+        const jobid = `f2000000-0000-4000-8000-${(++extensionJobSerial).toString(16).padStart(12, '0')}`;
+        jobs.set(jobid, {
+          jobid,
+          pendingPolls: 1,
+          result: result as Record<string, unknown>,
+          cmd: 'org.apache.cloudstack.api.command.admin.network.UpdateNetworkServiceProviderCmd',
+        });
+        return jobid;
+      });
+      return answer as Record<string, unknown> | ErrorAnswer;
+    },
+  ]),
+);
+
 const ACTIONS: Record<string, ActionSpec> = {
+  ...EXTENSION_ACTION_SPECS,
   getvirtualmachineuserdata: (state, q) => {
     const vmId = q.get('virtualmachineid');
     const vm = state.virtualMachines.find((v) => v.id === vmId);
@@ -261,7 +303,7 @@ const ACTIONS: Record<string, ActionSpec> = {
     if (job === undefined) return invalidParameter('queryasyncjobresult', 'jobid', jobid);
     const base = {
       jobid: job.jobid,
-      cmd: 'org.apache.cloudstack.api.command.user.vm.DeployVMCmd',
+      cmd: job.cmd ?? 'org.apache.cloudstack.api.command.user.vm.DeployVMCmd',
       userid: 'u',
       accountid: 'a',
     };
@@ -282,6 +324,12 @@ const ACTIONS: Record<string, ActionSpec> = {
 };
 
 const COMMANDS: Record<string, CommandSpec> = {
+  ...Object.fromEntries(
+    Object.entries(EXTENSION_LISTS).map(([name, spec]) => [
+      name,
+      { itemKey: spec.itemKey, list: (state: SimState, q: Query) => spec.list(extensionSetup(state), q) },
+    ]),
+  ),
   listzones: {
     itemKey: 'zone',
     list: (state, q) => state.zones.filter((z) => !q.has('id') || z.id === q.get('id')),

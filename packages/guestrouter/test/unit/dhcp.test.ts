@@ -5,7 +5,7 @@ import { desiredState } from '../../src/desired/desired.js';
 import type { Inventory } from '../../src/inventory/types.js';
 import type { CurrentLink, CurrentState } from '../../src/kernel/types.js';
 import { diff } from '../../src/plan/diff.js';
-import { renderDhcp } from '../../src/services/dhcp.js';
+import { droppedHosts, renderDhcp } from '../../src/services/dhcp.js';
 import { servingNetworks } from '../../src/services/serving.js';
 import { guestNetwork, inventoryOf, vmNic } from '../helpers/inventory.js';
 
@@ -185,5 +185,18 @@ describe('servingNetworks: services follow what is served', () => {
       servingNetworks(inventory, desired, current, plan, new Set(['vxlan5001'])).map((n) => n.link),
       ['vxlan5002'],
     );
+  });
+});
+
+describe('leases of removed NICs', () => {
+  test('a host line gone, or its address given to another MAC, is released; unchanged and new ones are not', () => {
+    const before = '02:00:00:00:00:01,10.0.0.2,a\n02:00:00:00:00:02,10.0.0.3,b\n02:00:00:00:00:03,10.0.0.4\n';
+    const after = '02:00:00:00:00:02,10.0.0.3,b2\n02:00:00:00:00:09,10.0.0.4\n02:00:00:00:00:05,10.0.0.5\n';
+    assert.deepEqual(droppedHosts(before, after), [
+      { mac: '02:00:00:00:00:01', ip: '10.0.0.2' },
+      { mac: '02:00:00:00:00:03', ip: '10.0.0.4' },
+    ]);
+    assert.deepEqual(droppedHosts('', after), []);
+    assert.deepEqual(droppedHosts(before, before), []);
   });
 });

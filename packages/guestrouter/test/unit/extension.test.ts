@@ -7,7 +7,16 @@ import { refusalFor } from '../../src/extension/commands.js';
 import { mergeInventories } from '../../src/extension/merge.js';
 import { type ExtensionEvent, PayloadError, parseEnvelope, toEvent } from '../../src/extension/payload.js';
 import { RequestVerifier, signRequest } from '../../src/extension/signing.js';
-import { applyEvent, EMPTY_STATE, type EventState, toInventory } from '../../src/extension/state.js';
+import {
+  applyEvent,
+  EMPTY_STATE,
+  type EventState,
+  passwordOf,
+  toInventory,
+  userDataByVm,
+  vmIdOf,
+} from '../../src/extension/state.js';
+import { buildRecords } from '../../src/metadata/records.js';
 import { generateSimState } from '../simulator/fixtures.js';
 import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
 
@@ -139,6 +148,82 @@ describe('extension event state', () => {
     const gone = apply(s, ['destroy-network', NETWORK]);
     assert.deepEqual(gone, EMPTY_STATE);
   });
+  test("save-vm-data becomes the NIC's meta data and user data; the password is handed out, never kept", () => {
+    const vmData = [
+      { dir: 'userdata', file: 'user_data', content: '#cloud-config\nhostname: a\n' },
+      { dir: 'metadata', file: 'service-offering', content: 'Small' },
+      { dir: 'metadata', file: 'availability-zone', content: 'zone1' },
+      { dir: 'metadata', file: 'local-hostname', content: 'web-a' },
+      { dir: 'metadata', file: 'instance-id', content: 'uuid-vm-a' },
+      { dir: 'metadata', file: 'vm-id', content: 'uuid-vm-a' },
+      { dir: 'metadata', file: 'public-keys', content: 'ssh-ed25519 AAAA a@x' },
+      { dir: 'metadata', file: 'hypervisor-host-name', content: 'kvm-1' },
+      { dir: 'password', file: 'vm_password', content: 'Secret-1' },
+    ];
+    const saved = ['save-vm-data', { ...NIC, vm_data: vmData }] as [string, Record<string, unknown>];
+    const base = apply(
+      EMPTY_STATE,
+      ['implement-network', NETWORK],
+      ['prepare-nic', NIC],
+      ['add-static-nat', { ...NETWORK, public_ip: '100.64.0.11', private_ip: '10.0.4.2' }],
+    );
+    const s = apply(base, saved);
+    assert.ok(!JSON.stringify(s).includes('Secret-1'), 'the password is not in the state');
+    assert.equal(passwordOf(event(...saved)), 'Secret-1');
+    assert.equal(vmIdOf(s, '204', '10.0.4.2'), 'uuid-vm-a');
+    assert.deepEqual(apply(s, saved), s, 'repeated, nothing changes');
+    const inv = toInventory(s, 0);
+    const nic = inv.nics[0];
+    assert.equal(nic?.vmId, 'uuid-vm-a');
+    assert.equal(nic?.zoneName, 'zone1');
+    assert.equal(nic?.serviceOfferingName, 'Small');
+    assert.equal(nic?.hypervisorHost, 'kvm-1');
+    assert.deepEqual(nic?.publicKeys, ['ssh-ed25519 AAAA a@x']);
+    assert.equal(
+      inv.publicIps.find((p) => p.isStaticNat)?.vmId,
+      'uuid-vm-a',
+      'the static NAT follows the id',
+    );
+    assert.equal(userDataByVm(s).get('uuid-vm-a')?.toString(), '#cloud-config\nhostname: a\n');
+    // The single commands update one part each; empty user data or key means none.
+    const t = apply(
+      s,
+      ['save-userdata', { ...NIC, userdata: '' }],
+      ['save-sshkey', { ...NIC, sshkey: 'ssh-rsa BBBB b@y\nssh-ed25519 CCCC c@z' }],
+      ['save-hypervisor-hostname', { ...NIC, hypervisor_hostname: 'kvm-2' }],
+    );
+    assert.equal(userDataByVm(t).get('uuid-vm-a'), null);
+    assert.deepEqual(toInventory(t).nics[0]?.publicKeys, ['ssh-rsa BBBB b@y', 'ssh-ed25519 CCCC c@z']);
+    assert.equal(toInventory(t).nics[0]?.hypervisorHost, 'kvm-2');
+    assert.equal(passwordOf(event('save-password', { ...NIC, password: 'P2' })), 'P2');
+    assert.throws(
+      () => apply(t, ['save-password', { ...NIC, ip: '10.0.4.99', password: 'x' }]),
+      /no NIC with address 10\.0\.4\.99/,
+    );
+    assert.throws(() => event('save-vm-data', { ...NIC }), /payload\.vm_data is missing/);
+    assert.throws(() => apply(t, ['save-vm-data', { ...NIC, vm_data: [{ dir: 'x' }] }]), /no dir or file/);
+    // The VM's data goes with its NIC.
+    const released = apply(t, ['release-nic', NIC]);
+    assert.deepEqual(released.vmData, {});
+  });
+  test("config-dhcp-subnet and config-dns-subnet accept the network's own subnet and refuse another", () => {
+    const s = apply(EMPTY_STATE, ['implement-network', NETWORK]);
+    for (const command of [
+      'config-dhcp-subnet',
+      'config-dns-subnet',
+      'remove-dhcp-subnet',
+      'remove-dns-subnet',
+    ])
+      assert.deepEqual(apply(s, [command, { ...NETWORK, extension_ip: '10.0.4.1' }]), s);
+    assert.throws(
+      () => apply(s, ['config-dhcp-subnet', { ...NETWORK, cidr: '10.0.5.0/24' }]),
+      /served as 10\.0\.4\.0\/24; a second subnet \(10\.0\.5\.0\/24\)/,
+    );
+    assert.throws(
+      () => apply(EMPTY_STATE, ['config-dns-subnet', NETWORK]),
+      /network 204 was never implemented/,
+    );
+  });
   test('apply-fw-rules replaces the whole set; apply-lb-rules drops revoked rules and backends', () => {
     const fw = (rules: object[]) =>
       ['apply-fw-rules', { ...NETWORK, fw_rules: { default_egress_allow: false, rules } }] as [
@@ -248,6 +333,29 @@ describe('events and polling give the same router', () => {
         }),
       );
     }
+    // The meta data the management server generates for each VM, as save-vm-data carries it.
+    for (const nic of polled.nics) {
+      const meta: [string, string | undefined][] = [
+        ['service-offering', nic.serviceOfferingName],
+        ['availability-zone', nic.zoneName],
+        ['local-ipv4', nic.ipAddress],
+        ['local-hostname', nic.vmName],
+        ['instance-id', nic.vmId],
+        ['vm-id', nic.vmId],
+        ['hypervisor-host-name', nic.hypervisorHost],
+      ];
+      s = applyEvent(
+        s,
+        event('save-vm-data', {
+          network_id: nic.networkId,
+          ip: nic.ipAddress,
+          vm_data: [
+            { dir: 'userdata', file: 'user_data', content: `#cloud-config\nhostname: ${nic.vmName}\n` },
+            ...meta.map(([file, content]) => ({ dir: 'metadata', file, content: content ?? '' })),
+          ],
+        }),
+      );
+    }
     const config = parseConfig({});
     const options: DesiredOptions = {
       trunk: 'eth1',
@@ -264,6 +372,15 @@ describe('events and polling give the same router', () => {
     assert.ok(fromApi.links.length === 3);
     assert.deepEqual(fromEvents.links, fromApi.links);
     assert.deepEqual(fromEvents, fromApi);
+    // The meta data server's records: the same keys and values either way.
+    const events = toInventory(s);
+    const userData = userDataByVm(s);
+    const records = (inv: typeof polled) =>
+      [...buildRecords(desiredState(inv, options), inv, (id) => userData.get(id)).records.values()].map(
+        (r) => [r.ip, r.vmId, r.metaData, r.userData?.toString()],
+      );
+    assert.ok(records(polled).length > 0);
+    assert.deepEqual(records(events), records(polled));
     // Both at once: the union is the API's inventory when they agree.
     assert.deepEqual(unnamed(desiredState(mergeInventories(polled, toInventory(s)), options)), fromApi);
   });
