@@ -40,11 +40,12 @@ interface Tool {
 
 const TR: Tool = { label: 'tr', command: 'tr', args: ['-d', '\\000'] };
 const CAT: Tool = { label: 'cat', command: 'cat', args: [] };
-const DENUL: Tool = { label: 'denul', command: process.execPath, args: [cli] };
+// Run through its shebang, as `denul` runs once installed (the shebang is part of its start-up).
+const DENUL: Tool = { label: 'denul', command: cli, args: [] };
 const VARIANTS: Tool[] = [
-  { label: 'denul js only', command: process.execPath, args: [cli, '--strategy', 'js'] },
-  { label: 'denul wasm only', command: process.execPath, args: [cli, '--strategy', 'wasm'] },
-  { label: 'denul 1 MiB chunks', command: process.execPath, args: [cli, '--chunk-size', '1m'] },
+  { label: 'denul js only', command: cli, args: ['--strategy', 'js'] },
+  { label: 'denul wasm only', command: cli, args: ['--strategy', 'wasm'] },
+  { label: 'denul 1 MiB chunks', command: cli, args: ['--chunk-size', '1m'] },
 ];
 
 interface Timing {
