@@ -67,13 +67,19 @@ export async function pump(request: PumpRequest): Promise<PumpResult> {
         continue;
       }
       // From here to the next data byte (or to the end of the file) the file reads as zeros.
-      let dataAt = holes.seekData(inputFd, position);
+      let dataAt = seekOrNull(() => holes.seekData(inputFd, position as number));
+      if (dataAt === null) {
+        holeAt = Number.POSITIVE_INFINITY;
+        continue;
+      }
       if (dataAt < 0) dataAt = Math.max(position, fstatSize(inputFd));
       const skipped = Math.min(dataAt - position, limit - bytesRead);
       skipZeros(state, skipped);
       bytesRead += skipped;
       position += skipped;
-      holeAt = skipped > 0 ? nextHole(holes, inputFd, position) : Number.POSITIVE_INFINITY;
+      holeAt = nextHole(holes, inputFd, position);
+      // The hole was filled meanwhile (data where a hole was): read on, never loop in place.
+      if (skipped === 0 && holeAt <= position) holeAt = Number.POSITIVE_INFINITY;
     } else {
       const want = Math.min(buffer.length, limit - bytesRead, holeAt - (position ?? 0));
       // The common case (a file, or a blocking pipe) takes no promise; only a non-blocking
@@ -111,8 +117,20 @@ export async function pump(request: PumpRequest): Promise<PumpResult> {
   return { bytesRead, sinkPosition, complete: true };
 }
 
-/** The start of the next hole at or after `position`; the end of the file counts as one. */
+/**
+ * The start of the next hole at or after `position` (the end of the file counts as one), or
+ * Infinity: past the end, or where the file system refuses SEEK_HOLE (then everything is read).
+ */
 function nextHole(holes: HoleSeeker, fd: number, position: number): number {
-  const at = holes.seekHole(fd, position);
-  return at < 0 ? Number.POSITIVE_INFINITY : at;
+  const at = seekOrNull(() => holes.seekHole(fd, position));
+  return at === null || at < 0 ? Number.POSITIVE_INFINITY : at;
+}
+
+/** An lseek that fails (EINVAL on a file system without SEEK_DATA/SEEK_HOLE) gives null. */
+function seekOrNull(seek: () => number): number | null {
+  try {
+    return seek();
+  } catch {
+    return null;
+  }
 }
