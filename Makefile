@@ -26,6 +26,8 @@ install: deps node_modules build
 
 build: node_modules
 	npx tsc -b $(addprefix packages/,$(PACKAGES))
+	node packages/denul/scripts/bundle.mjs
+	node packages/denul/scripts/build-native.mjs
 
 typecheck: node_modules
 	@for p in $(PACKAGES); do npx tsc -p packages/$$p/tsconfig.test.json || exit 1; done

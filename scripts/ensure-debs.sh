@@ -19,6 +19,8 @@ test_packages=(
   chromium
   # guestrouter's meta data tests run Debian's cloud-init datasource (unpacked, not installed) as the guest
   python3-requests python3-configobj python3-yaml python3-jinja2 wget
+  # denul builds its lseek addon (SEEK_DATA/SEEK_HOLE) with the C compiler; Node-API headers come with nodejs
+  gcc libc6-dev
 )
 # demo and bench start the same servers as the tests (postgrey is the benchmark's anchor).
 demo_packages=("${test_packages[@]}")

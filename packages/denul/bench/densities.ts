@@ -13,23 +13,28 @@ import { type InputCase, SPARSE_FILE_CASE, TEXT_CASES } from './inputs.js';
  * (user + system) come from GNU time (wait4 rusage); CPU time is printed too because it moves
  * less than wall time when other jobs share the CPUs.
  *
- *   node --import tsx bench/densities.ts [--full] [--reps N] [--only a,b] [--variants]
+ *   node --import tsx bench/densities.ts [--quick | --full] [--reps N] [--only a,b] [--variants]
  *
- * Default: 256 MiB text inputs and a 512 MiB sparse file (about a minute). `--full`: 1 GiB text
- * inputs and a 2 GiB sparse file. `--variants` also times denul's single-path strategies and
- * its former 1 MiB chunk size, to see what each step pays. Files live in a temporary directory
- * that is removed at the end (also on Ctrl-C).
+ * Default: every input at both sizes the targets were set at, one size after the other: 256 MiB
+ * text inputs and a 512 MiB sparse file, then 1 GiB text inputs and a 2 GiB sparse file (5-10
+ * minutes). `--quick`: only the small size; `--full`: only the large one. `--variants` also times
+ * denul's single-path strategies, a 1 MiB chunk size and reading the holes of the sparse file, to
+ * see what each step pays. Files live in a temporary directory that is removed at the end (also
+ * on Ctrl-C).
  */
 const MIB = 1024 * 1024;
 const args = process.argv.slice(2);
 const full = args.includes('--full');
+const quick = args.includes('--quick');
 const repsIndex = args.indexOf('--reps');
 const reps = repsIndex >= 0 ? Number(args[repsIndex + 1]) : 3;
 const onlyIndex = args.indexOf('--only');
 const only = onlyIndex >= 0 ? new Set((args[onlyIndex + 1] ?? '').split(',')) : null;
 const variants = args.includes('--variants');
-const textBytes = (full ? 1024 : 256) * MIB;
-const sparseBytes = (full ? 2048 : 512) * MIB;
+/** [text input bytes, sparse file bytes] per size measured. */
+const SMALL: [number, number] = [256 * MIB, 512 * MIB];
+const LARGE: [number, number] = [1024 * MIB, 2048 * MIB];
+const sizes = full ? [LARGE] : quick ? [SMALL] : [SMALL, LARGE];
 const cli = path.resolve(import.meta.dirname, '..', 'bin', 'denul.js');
 
 interface Tool {
@@ -40,11 +45,13 @@ interface Tool {
 
 const TR: Tool = { label: 'tr', command: 'tr', args: ['-d', '\\000'] };
 const CAT: Tool = { label: 'cat', command: 'cat', args: [] };
-const DENUL: Tool = { label: 'denul', command: process.execPath, args: [cli] };
+// Run through its shebang, as `denul` runs once installed (the shebang is part of its start-up).
+const DENUL: Tool = { label: 'denul', command: cli, args: [] };
 const VARIANTS: Tool[] = [
-  { label: 'denul js only', command: process.execPath, args: [cli, '--strategy', 'js'] },
-  { label: 'denul wasm only', command: process.execPath, args: [cli, '--strategy', 'wasm'] },
-  { label: 'denul 1 MiB chunks', command: process.execPath, args: [cli, '--chunk-size', '1m'] },
+  { label: 'denul js only', command: cli, args: ['--strategy', 'js'] },
+  { label: 'denul wasm only', command: cli, args: ['--strategy', 'wasm'] },
+  { label: 'denul 1 MiB chunks', command: cli, args: ['--chunk-size', '1m'] },
+  { label: 'denul reading holes', command: cli, args: ['--read-holes'] },
 ];
 
 interface Timing {
@@ -110,7 +117,9 @@ async function measure(input: InputCase, bytes: number, dir: string): Promise<Ro
   const identical = (await outputHash(DENUL, file)) === (await outputHash(TR, file));
   // indexOf alone on a NUL every other byte runs at about 10 MB/s: minutes per run at 1 GiB.
   const shownVariants = VARIANTS.filter(
-    (v) => !(input.name === 'every-other' && v.label === 'denul js only'),
+    (v) =>
+      !(input.name === 'every-other' && v.label === 'denul js only') &&
+      (v.label !== 'denul reading holes' || input.name === SPARSE_FILE_CASE.name),
   );
   const tools = [CAT, TR, DENUL, ...(variants ? shownVariants : [])];
   const best = new Map<string, Timing>();
@@ -159,10 +168,10 @@ async function main(): Promise<void> {
     });
   }
   try {
-    const cases: [InputCase, number][] = [
+    const cases: [InputCase, number][] = sizes.flatMap(([textBytes, sparseBytes]) => [
       ...TEXT_CASES.map((c): [InputCase, number] => [c, textBytes]),
       [SPARSE_FILE_CASE, sparseBytes],
-    ];
+    ]);
     const rows: Row[] = [];
     console.log(
       `denul vs tr -d '\\000' and cat: input from a page-cached file, output to /dev/null, ` +
@@ -187,15 +196,19 @@ async function main(): Promise<void> {
       const cat = row.best.get('cat') as Timing;
       const ratio = tr.wall / denul.wall;
       console.log(
-        `  ${row.input.name.padEnd(14)} ${ratio >= 1.5 ? 'ok  ' : 'MISS'} ${ratio.toFixed(2)}x tr (>= 1.50x); ` +
+        `  ${row.input.name.padEnd(14)} ${(row.bytes / MIB).toFixed(0).padStart(4)} MiB ` +
+          `${ratio >= 1.5 ? 'ok  ' : 'MISS'} ${ratio.toFixed(2)}x tr (>= 1.50x); ` +
           `${(denul.wall / cat.wall).toFixed(2)}x cat's time; peak RSS ${(denul.peakRssKib / 1024).toFixed(1)} MiB ` +
           `${denul.peakRssKib < 64 * 1024 ? 'ok' : 'MISS'} (< 64); output ${row.identical ? 'identical to tr' : 'DIFFERS FROM tr'}`,
       );
     }
-    if (!full)
-      console.log(
-        "  (the 3x-of-cat target is for a 1 GiB file with rare NULs: run with --full, row 'sparse-runs')",
-      );
+    console.log("  (the 3x-of-cat target is for a 1 GiB file with rare NULs: row 'sparse-runs' at 1024 MiB)");
+    console.log(
+      `load average at end: ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
   } finally {
     cleanUp();
   }

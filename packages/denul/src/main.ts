@@ -77,6 +77,9 @@ function buildProgram(
           .default(DEFAULT_OPTIONS.progressMinBytes)
           .hideHelp(),
       )
+      .addOption(
+        new Option('--read-holes', 'read the holes of sparse files instead of skipping them').hideHelp(),
+      )
       .addHelpText('after', EXAMPLES)
       .showHelpAfterError(USAGE_HINT)
   );
@@ -95,6 +98,7 @@ interface ParsedFlags {
   chunkSize: number;
   strategy: StripStrategy;
   progressMin: number;
+  readHoles?: boolean;
 }
 
 function writeStderr(text: string): void {
@@ -149,6 +153,7 @@ async function parseOptions(argv: readonly string[]): Promise<DenulOptions | num
     chunkSize: flags.chunkSize,
     strategy: flags.strategy,
     progressMinBytes: flags.progressMin,
+    skipHoles: flags.readHoles !== true,
   };
 }
 

@@ -8,12 +8,17 @@ export const PACKAGE_DIR = path.resolve(import.meta.dirname, '..');
 export const CLI = path.join(PACKAGE_DIR, 'bin', 'denul.js');
 const TSC = path.resolve(PACKAGE_DIR, '../../node_modules/typescript/bin/tsc');
 
+const BUNDLER = path.join(PACKAGE_DIR, 'scripts', 'bundle.mjs');
+const NATIVE_BUILDER = path.join(PACKAGE_DIR, 'scripts', 'build-native.mjs');
+
 /**
- * CLI tests run the real program (bin/denul.js over dist/) in a child process, so dist/ must
- * match src/: an incremental build costs little when nothing changed.
+ * CLI tests run the real program (bin/denul.js over the bundle of dist/, with the lseek addon) in
+ * a child process, so dist/, the bundle and the addon must match their sources: an incremental build costs little when nothing changed.
  */
 export function buildOnce(): void {
   execFileSync(process.execPath, [TSC, '-b', PACKAGE_DIR], { stdio: 'inherit' });
+  execFileSync(process.execPath, [BUNDLER], { stdio: 'inherit' });
+  execFileSync(process.execPath, [NATIVE_BUILDER], { stdio: 'inherit' });
 }
 
 /**

@@ -4,6 +4,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
+  canSkipZeros,
   countChunk,
   createNulKernel,
   createNulState,
@@ -11,6 +12,7 @@ import {
   JS_ONLY,
   type NulMode,
   type StripEngine,
+  skipZeros,
   stripChunk,
   zeroRunEnd,
 } from '../src/index.js';
@@ -200,5 +202,29 @@ describe('zeroRunEnd', () => {
     const view = Buffer.alloc(1000);
     assert.equal(zeroRunEnd(view, 10, 500), 500);
     assert.equal(zeroRunEnd(view, 500, 500), 500);
+  });
+});
+
+describe('skipZeros (a hole that is not read) accounts exactly like stripping a chunk of zeros', () => {
+  test('after random chunks, in both modes, wherever canSkipZeros allows it', () => {
+    for (let trial = 0; trial < 300; trial++) {
+      const mode: NulMode = trial % 2 === 0 ? 'all' : 'leading';
+      const state = createNulState(mode);
+      for (let c = randomInt(0, 4); c > 0; c--) {
+        const chunk = Buffer.from(randomBytes(randomInt(1, 40)).map((b) => (b < 128 ? 0 : b)));
+        stripChunk(chunk, chunk.length, state);
+      }
+      if (!canSkipZeros(state)) {
+        assert.ok(mode === 'leading' && state.leadingDone);
+        continue;
+      }
+      const holeLength = randomInt(1, 5000);
+      const read = { ...state };
+      const zeros = Buffer.alloc(holeLength);
+      assert.equal(stripChunk(zeros, holeLength, read), 0);
+      const skipped = { ...state };
+      skipZeros(skipped, holeLength);
+      assert.deepEqual(skipped, read);
+    }
   });
 });

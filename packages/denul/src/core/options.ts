@@ -19,6 +19,11 @@ export interface DenulOptions {
   strategy: StripStrategy;
   /** Files smaller than this show no progress line. */
   progressMinBytes: number;
+  /**
+   * Skip the holes of sparse input files (lseek SEEK_DATA/SEEK_HOLE) instead of reading their
+   * zeros; false reads them, to measure and test both paths.
+   */
+  skipHoles: boolean;
 }
 
 export const MIB = 1024 * 1024;
@@ -37,6 +42,7 @@ export const DEFAULT_OPTIONS: Omit<DenulOptions, 'files'> = {
   chunkSize: 128 * 1024,
   strategy: 'auto',
   progressMinBytes: 64 * MIB,
+  skipHoles: true,
 };
 
 export const CHUNK_SIZE_LIMITS = { min: 1, max: 16 * MIB } as const;

@@ -168,3 +168,23 @@ export function nothingMoreToRemove(state: NulState): boolean {
 export function hasRemovals(state: NulState): boolean {
   return state.removed > 0;
 }
+
+/**
+ * True when a stretch of `length` NUL bytes can be accounted without looking at it (a hole of a
+ * sparse file, which reads as zeros): in `all` mode always, in `leading` mode while still inside
+ * the leading block (after it, NULs are kept, so they must be read and written).
+ */
+export function canSkipZeros(state: NulState): boolean {
+  return state.mode === 'all' || !state.leadingDone;
+}
+
+/**
+ * Accounts `length` NUL bytes that were not read (a hole), exactly as `stripChunk` would have
+ * for a chunk of that many zeros: nothing kept, a run that continues the previous NUL or starts
+ * a new one. Only valid where `canSkipZeros` holds.
+ */
+export function skipZeros(state: NulState, length: number): void {
+  if (length <= 0) return;
+  noteRun(state, state.bytesIn, 0, length);
+  finishChunk(state, length, 0, true);
+}

@@ -26,12 +26,47 @@ function writeOnce(fd: number, buf: Buffer, offset: number, length: number, posi
   return fs.writeSync(fd, buf, offset, length, position);
 }
 
+/** What `readChunkNow` returns when the descriptor is non-blocking and has nothing yet. */
+export const WOULD_BLOCK = -1;
+
 /**
- * Reads up to `length` bytes into `buf[offset...]`; fills the request as far as the source allows
- * (a pipe hands out at most 64 KiB per read, so several reads make one large chunk). From a file it
- * returns less than `length` only at end of input; from a pipe it returns after the first read. `position` null reads at the
- * descriptor's offset (pipes, terminals); a number reads at that offset (pread).
+ * Reads up to `length` bytes into `buf[offset...]` without waiting: fills the request as far as
+ * the source allows (a pipe hands out at most 64 KiB per read, so several reads make one large
+ * chunk). From a file it returns less than `length` only at end of input; from a pipe it returns
+ * after the first read. `position` null reads at the descriptor's offset (pipes, terminals); a
+ * number reads at that offset (pread). Returns `WOULD_BLOCK` when a non-blocking descriptor has
+ * no byte ready (then `readChunk` waits). Synchronous so that the pump's loop over a file costs
+ * no promise per chunk.
  */
+export function readChunkNow(
+  fd: number,
+  buf: Buffer,
+  offset: number,
+  length: number,
+  position: number | null,
+): number {
+  let total = 0;
+  while (total < length) {
+    let n: number;
+    try {
+      n = readOnce(fd, buf, offset + total, length - total, position === null ? null : position + total);
+    } catch (error) {
+      const code = errnoCode(error);
+      // Hand back what we have rather than wait: a slow interactive producer still gets its lines through.
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return total > 0 ? total : WOULD_BLOCK;
+      if (code === 'EINTR') continue;
+      throw error;
+    }
+    if (n === 0) break;
+    total += n;
+    // A pipe or terminal: pass on what arrived instead of blocking until the chunk is full, so a
+    // slow producer's lines come through promptly (tr behaves the same way).
+    if (position === null) break;
+  }
+  return total;
+}
+
+/** `readChunkNow` that waits (a short, growing, asynchronous sleep) while nothing is ready. */
 export async function readChunk(
   fd: number,
   buf: Buffer,
@@ -39,32 +74,40 @@ export async function readChunk(
   length: number,
   position: number | null,
 ): Promise<number> {
-  let total = 0;
   let backoff = MIN_BACKOFF_MS;
-  while (total < length) {
-    let n: number;
+  for (;;) {
+    const n = readChunkNow(fd, buf, offset, length, position);
+    if (n !== WOULD_BLOCK) return n;
+    await sleep(backoff);
+    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+  }
+}
+
+/**
+ * Writes as much of `buf[offset, offset + length)` as the descriptor takes without waiting,
+ * through partial writes and EINTR; returns how many bytes were written (less than `length`
+ * only when a non-blocking descriptor is full: then `writeAll` waits for the rest).
+ */
+export function writeNow(
+  fd: number,
+  buf: Buffer,
+  offset: number,
+  length: number,
+  position: number | null,
+): number {
+  let done = 0;
+  while (done < length) {
     try {
-      n = readOnce(fd, buf, offset + total, length - total, position === null ? null : position + total);
+      done += writeOnce(fd, buf, offset + done, length - done, position === null ? null : position + done);
     } catch (error) {
       const code = errnoCode(error);
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
-        // Hand back what we have rather than wait: a slow interactive producer still gets its lines through.
-        if (total > 0) return total;
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-        continue;
-      }
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return done;
       if (code === 'EINTR') continue;
+      if (code === 'EPIPE') throw new BrokenPipeError();
       throw error;
     }
-    if (n === 0) break;
-    total += n;
-    backoff = MIN_BACKOFF_MS;
-    // A pipe or terminal: pass on what arrived instead of blocking until the chunk is full, so a
-    // slow producer's lines come through promptly (tr behaves the same way).
-    if (position === null) break;
   }
-  return total;
+  return done;
 }
 
 /** Writes all of `buf[offset, offset + length)`, through partial writes, EAGAIN and EINTR. */
@@ -77,20 +120,10 @@ export async function writeAll(
 ): Promise<void> {
   let done = 0;
   let backoff = MIN_BACKOFF_MS;
-  while (done < length) {
-    try {
-      done += writeOnce(fd, buf, offset + done, length - done, position === null ? null : position + done);
-      backoff = MIN_BACKOFF_MS;
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-        continue;
-      }
-      if (code === 'EINTR') continue;
-      if (code === 'EPIPE') throw new BrokenPipeError();
-      throw error;
-    }
+  for (;;) {
+    done += writeNow(fd, buf, offset + done, length - done, position === null ? null : position + done);
+    if (done >= length) return;
+    await sleep(backoff);
+    backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
   }
 }

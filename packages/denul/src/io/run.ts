@@ -6,6 +6,7 @@ import { createNulState, type NulState } from '../core/state.js';
 import { nothingMoreToRemove, type StripEngine } from '../core/strip.js';
 import { BrokenPipeError, DenulFileError, fileErrorFrom, InterruptedError } from './errors.js';
 import { writeAll } from './fd-io.js';
+import { type HoleSeeker, loadHoleSeeker, mayHaveHoles } from './holes.js';
 import { Interrupts } from './interrupts.js';
 import { type Progress, startProgress } from './progress.js';
 import { pump } from './pump.js';
@@ -36,11 +37,41 @@ interface Source {
   fd: number;
   position: number | null;
   size: number | null;
-  close: () => void;
+  /** A regular file with holes, to be skipped rather than read (null: read everything). */
+  holes: HoleSeeker | null;
+  /** Called with the bytes the pump consumed, when done with the source. */
+  close: (bytesRead: number) => void;
 }
 
-function openSource(file: string, env: RunEnvironment): Source {
-  if (file === STDIN) return { fd: env.stdinFd, position: null, size: null, close: () => {} };
+/**
+ * Standard input is read at its own offset, which it may share with other processes. When it is
+ * a regular file with holes (`denul < sparse.img`), it is read with pread from that offset so
+ * that holes can be skipped, and the offset is moved past what was consumed at the end, where a
+ * plain read would have left it.
+ */
+function stdinSource(env: RunEnvironment, skipHoles: boolean): Source {
+  const plain: Source = { fd: env.stdinFd, position: null, size: null, holes: null, close: () => {} };
+  if (!skipHoles) return plain;
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(env.stdinFd);
+  } catch {
+    return plain;
+  }
+  const holes = mayHaveHoles(st) ? loadHoleSeeker() : null;
+  if (holes === null) return plain;
+  const start = holes.offset(env.stdinFd);
+  return {
+    fd: env.stdinFd,
+    position: start,
+    size: null,
+    holes,
+    close: (bytesRead) => holes.moveTo(env.stdinFd, start + bytesRead),
+  };
+}
+
+function openSource(file: string, env: RunEnvironment, skipHoles: boolean): Source {
+  if (file === STDIN) return stdinSource(env, skipHoles);
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -55,6 +86,7 @@ function openSource(file: string, env: RunEnvironment): Source {
       fd,
       position: regular ? 0 : null,
       size: regular ? st.size : null,
+      holes: skipHoles && mayHaveHoles(st) ? loadHoleSeeker() : null,
       close: () => fs.closeSync(fd),
     };
   } catch (error) {
@@ -154,10 +186,10 @@ async function streamOne(
   engine: StripEngine,
   onStart: (size: number | null) => Progress,
 ): Promise<FileOutcome> {
-  const source = openSource(file, env);
+  const source = openSource(file, env, options.skipHoles);
+  const state: NulState = createNulState(options.mode);
   try {
     const progress = onStart(source.size);
-    const state: NulState = createNulState(options.mode);
     const countOnly = options.count || options.check;
     const checkOnly = options.check && !options.count;
     const result = await pump({
@@ -170,9 +202,11 @@ async function streamOne(
       // --check needs one NUL; in leading mode nothing after the first non-NUL byte can count.
       stopWhen: (s) => (checkOnly && s.removed > 0) || (countOnly && nothingMoreToRemove(s)),
       afterChunk: (s) => progress.update(s.bytesIn, s.removed),
+      holes: source.holes,
     });
     return { file, state, partial: !result.complete && checkOnly && state.removed > 0 };
   } finally {
-    source.close();
+    // bytesIn: what the pump consumed, also when it stopped on an error.
+    source.close(state.bytesIn);
   }
 }
