@@ -243,7 +243,12 @@ describe('CloudStack client against the simulator', () => {
       [431, 200],
     );
     assert.equal(warnings.length, 1);
-    assert.deepEqual(warnings[0]?.obj, { command: 'listNetworks', pageSize: 501, serverLimit: 500 });
+    assert.deepEqual(warnings[0]?.obj, {
+      event: 'cloudstack-page-size',
+      command: 'listNetworks',
+      pageSize: 501,
+      serverLimit: 500,
+    });
     resetLog();
     await client.listAll('listNetworks', {}, 'network');
     assert.deepEqual(
