@@ -25,8 +25,9 @@ import { runExtension } from './extension/entry.js';
 import { mergeInventories } from './extension/merge.js';
 import { openExtensionServer } from './extension/run.js';
 import type { ExtensionServer } from './extension/server.js';
+import type { ConntrackdService } from './ha/conntrackd.js';
 import type { KeepalivedService } from './ha/keepalived.js';
-import { haStatus, keepalivedService } from './ha/wiring.js';
+import { conntrackdService, haStatus, keepalivedService } from './ha/wiring.js';
 import type { Inventory } from './inventory/types.js';
 import { IprouteKernel } from './kernel/kernel.js';
 import { HaproxyService } from './lb/haproxy.js';
@@ -270,9 +271,11 @@ function controllerSettings(
   metadata?: MetadataService,
   lb?: HaproxyService,
   ha?: KeepalivedService,
+  conntrack?: ConntrackdService,
 ): ControllerSettings {
   return {
     ...(ha ? { ha } : {}),
+    ...(conntrack ? { conntrack } : {}),
     ...(dhcp ? { dhcp } : {}),
     ...(metadata ? { metadata } : {}),
     ...(lb ? { lb } : {}),
@@ -351,7 +354,11 @@ async function runCommand(options: GlobalOptions): Promise<void> {
       'metadata.enabled is ignored with --once: meta data is served by a running `run`',
     );
   }
-  // keepalived, like dnsmasq, is a child of a long-running `run`.
+  // keepalived and conntrackd, like dnsmasq, are children of a long-running `run`.
+  const conntrack =
+    first.ha.enabled && first.ha.conntrack.enabled && !options.once
+      ? conntrackdService(first, requireInterfaces(first, options.config).trunk, logger, metrics.services)
+      : undefined;
   const ha =
     first.ha.enabled && !options.once
       ? keepalivedService(
@@ -360,6 +367,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           logger,
           metrics.services,
           metrics.registry,
+          conntrack,
         )
       : undefined;
   if (first.ha.enabled && options.once) {
@@ -369,7 +377,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     );
   }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb, ha),
+    controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb, ha, conntrack),
     logger,
     Math.random,
     metrics,
@@ -422,7 +430,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
             `${key} changed; a reload keeps the running value, restart to apply it`,
           );
         }
-        controller.reload(controllerSettings(next, dhcp, metadata, lb, ha));
+        controller.reload(controllerSettings(next, dhcp, metadata, lb, ha, conntrack));
       } catch (error) {
         logger.error(
           { action: 'reload', err: (error as Error).message },

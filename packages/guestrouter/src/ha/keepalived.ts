@@ -37,6 +37,8 @@ export interface KeepalivedOptions {
   readonly logger: OwnedProcessLogger;
   readonly metrics?: OwnedProcessMetrics;
   readonly vrrpMetrics?: VrrpMetrics;
+  /** Run on every transition besides the notify script (ha/conntrackd.ts: commit the synced connections). */
+  readonly transitionHook?: string;
 }
 
 export interface HaSyncResult {
@@ -156,6 +158,7 @@ export class KeepalivedService {
     await writeIfChanged(this.notifyScript, renderNotifyScript(this.stateDir), 0o700);
     const config = renderKeepalivedConfig(instances, this.options.settings, {
       notifyScript: this.notifyScript,
+      ...(this.options.transitionHook ? { transitionHook: this.options.transitionHook } : {}),
     });
     const changed = await this.writeChecked(config);
     this.instances = instances;

@@ -70,6 +70,8 @@ export function vrrpInstances(links: readonly DesiredLink[]): VrrpInstance[] {
 export interface RenderOptions {
   /** Script keepalived runs on every state change (`INSTANCE <name> <STATE> <priority>`). */
   readonly notifyScript: string;
+  /** Also run on becoming master, backup or fault (`<hook> primary|backup|fault`): conntrackd's commit. */
+  readonly transitionHook?: string;
 }
 
 /** keepalived.conf for the instances. */
@@ -122,8 +124,16 @@ export function renderKeepalivedConfig(
       ...instance.addresses.map((a) => `    ${a.address} dev ${a.dev}`),
       '  }',
       `  notify ${options.notifyScript}`,
-      '}',
     );
+    if (options.transitionHook) {
+      const hook = options.transitionHook;
+      lines.push(
+        `  notify_master "${hook} primary"`,
+        `  notify_backup "${hook} backup"`,
+        `  notify_fault "${hook} fault"`,
+      );
+    }
+    lines.push('}');
   }
   return `${lines.join('\n')}\n`;
 }

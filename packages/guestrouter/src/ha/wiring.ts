@@ -6,6 +6,7 @@ import type { GuestrouterConfig } from '../config/schema.js';
 import type { DesiredLink } from '../desired/types.js';
 import type { CurrentState } from '../kernel/types.js';
 import type { OwnedProcessLogger, OwnedProcessMetrics } from '../services/owned-process.js';
+import { ConntrackdService } from './conntrackd.js';
 import { KeepalivedService, readRoles, VrrpMetrics } from './keepalived.js';
 import { instanceName, type VrrpRole, vridFor } from './vrrp.js';
 
@@ -15,6 +16,7 @@ export function keepalivedService(
   logger: OwnedProcessLogger,
   services: OwnedProcessMetrics,
   registry: Registry,
+  conntrack?: ConntrackdService,
 ): KeepalivedService {
   const ha = config.ha;
   return new KeepalivedService({
@@ -34,6 +36,31 @@ export function keepalivedService(
     logger,
     metrics: services,
     vrrpMetrics: new VrrpMetrics(registry),
+    ...(conntrack ? { transitionHook: conntrack.hookScript } : {}),
+  });
+}
+
+/** conntrackd for ha.conntrack.enabled (the schema makes sure both sync addresses resolve). */
+export function conntrackdService(
+  config: GuestrouterConfig,
+  trunk: string,
+  logger: OwnedProcessLogger,
+  services: OwnedProcessMetrics,
+): ConntrackdService {
+  const { ha } = config;
+  const ct = ha.conntrack;
+  return new ConntrackdService({
+    dir: join(config.stateDir, 'ha', 'conntrackd'),
+    binary: ct.conntrackd,
+    ...(config.netns ? { netns: config.netns } : {}),
+    sync: {
+      interface: ct.interface ?? ha.interface ?? trunk,
+      localAddress: (ct.localAddress ?? ha.sourceAddress) as string,
+      peerAddress: (ct.peerAddress ?? ha.peers[0]) as string,
+      port: ct.port,
+    },
+    logger,
+    metrics: services,
   });
 }
 
