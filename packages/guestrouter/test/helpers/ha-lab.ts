@@ -96,6 +96,8 @@ export class HaLab {
     const inet = this.lab.add('inet');
     this.hv = hv;
     this.inet = inet;
+    // One multicast group per VNI (CloudStack's layout): past 20 networks the default limit refuses joins.
+    ip('netns', 'exec', hv, 'sysctl', '-qw', `net.ipv4.igmp_max_memberships=${Math.max(20, o.networks + 5)}`);
     ip('-n', hv, 'link', 'add', 'trunkbr', 'type', 'bridge');
     ip('-n', hv, 'link', 'set', 'trunkbr', 'up');
     ip('-n', hv, 'addr', 'add', '10.255.0.3/24', 'dev', 'trunkbr');
@@ -249,7 +251,13 @@ export class HaLab {
   roleCounts(side: Side): Record<string, number> {
     const counts: Record<string, number> = {};
     const dir = join(this.stateDir(side), 'ha', 'state');
-    for (const name of readdirSync(dir).filter((n) => /^gr_\d+$/.test(n))) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => /^gr_\d+$/.test(n));
+    } catch {
+      return counts; // keepalived has not reported yet
+    }
+    for (const name of names) {
       const r = this.role(side, name);
       counts[r] = (counts[r] ?? 0) + 1;
     }
