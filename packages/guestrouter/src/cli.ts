@@ -259,7 +259,9 @@ async function statusCommand(options: GlobalOptions): Promise<void> {
     systemPinger(s.config.netns, s.config.status.pingTimeoutSeconds),
     s.config.status.pingConcurrency,
   );
-  const ha = s.config.ha.enabled ? await haStatus(s.config.stateDir, desired.links, current) : undefined;
+  const ha = s.config.ha.enabled
+    ? await haStatus(s.config.stateDir, desired.links, current, s.config.ha.instanceGroups)
+    : undefined;
   if (options.json)
     process.stdout.write(`${JSON.stringify({ networks: rows, ...(ha ? { ha } : {}) }, null, 2)}\n`);
   else process.stdout.write(`${formatStatus(rows)}\n${ha ? `${ha.text}\n` : ''}`);

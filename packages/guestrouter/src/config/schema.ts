@@ -224,6 +224,11 @@ export const configSchema = z
         advertIntervalSeconds: z.number().min(0.1).max(255).default(0.5),
         /** As the Virtual Router: a returning router does not take the master role back. */
         nopreempt: z.boolean().default(true),
+        /**
+         * At most this many VRRP instances: a network's instance is its VNI/VLAN id modulo this, plus 1.
+         * 255: one per network (up to 255); 1: one for all, as the Virtual Router. See the README's figures.
+         */
+        instanceGroups: z.number().int().min(1).max(255).default(255),
         /** The keepalived program (Debian package keepalived). */
         keepalived: z.string().min(1).default('keepalived'),
         /**

@@ -146,7 +146,7 @@ export class KeepalivedService {
    * or ServiceStartError.
    */
   async sync(links: readonly DesiredLink[]): Promise<HaSyncResult> {
-    const instances = vrrpInstances(links);
+    const instances = vrrpInstances(links, this.options.settings.instanceGroups);
     if (instances.length === 0) {
       const wasRunning = this.process.running;
       await this.process.stop();

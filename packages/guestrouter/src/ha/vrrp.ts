@@ -26,6 +26,8 @@ export interface HaSettings {
   readonly advertIntervalSeconds: number;
   /** A backup does not take the role back from a live master with lower priority (the Virtual Router's way). */
   readonly nopreempt: boolean;
+  /** How many VRRP instances at most (1-255, default 255): networks share an instance by `id % groups`. */
+  readonly instanceGroups?: number;
 }
 
 export interface VrrpInstance {
@@ -37,10 +39,13 @@ export interface VrrpInstance {
   readonly networkIds: readonly string[];
 }
 
-/** The VRRP virtual router id of a guest link: its VNI or VLAN id folded into 1..255. */
-export function vridFor(link: DesiredLink): number {
+/**
+ * The VRRP virtual router id of a guest link: its VNI or VLAN id folded into 1..`groups` (255: one
+ * instance per network up to 255 networks; fewer: networks grouped, fewer adverts and transitions).
+ */
+export function vridFor(link: DesiredLink, groups = 255): number {
   const id = link.spec.kind === 'vxlan' ? link.spec.vni : link.spec.id;
-  return (id % 255) + 1;
+  return (id % groups) + 1;
 }
 
 export function instanceName(vrid: number): string {
@@ -48,10 +53,10 @@ export function instanceName(vrid: number): string {
 }
 
 /** Groups the links by virtual router id; instances and their addresses sorted, so the text is stable. */
-export function vrrpInstances(links: readonly DesiredLink[]): VrrpInstance[] {
+export function vrrpInstances(links: readonly DesiredLink[], groups = 255): VrrpInstance[] {
   const byVrid = new Map<number, { addresses: { address: string; dev: string }[]; networkIds: string[] }>();
   for (const link of links) {
-    const vrid = vridFor(link);
+    const vrid = vridFor(link, groups);
     const entry = byVrid.get(vrid) ?? { addresses: [], networkIds: [] };
     for (const address of link.addresses) entry.addresses.push({ address, dev: link.name });
     entry.networkIds.push(link.networkId);

@@ -32,6 +32,7 @@ export function keepalivedService(
       ...(ha.authPass ? { authPass: ha.authPass } : {}),
       advertIntervalSeconds: ha.advertIntervalSeconds,
       nopreempt: ha.nopreempt,
+      instanceGroups: ha.instanceGroups,
     },
     logger,
     metrics: services,
@@ -81,10 +82,11 @@ export async function haStatus(
   stateDir: string,
   links: readonly DesiredLink[],
   current: CurrentState,
+  groups = 255,
 ): Promise<{ networks: HaNetworkStatus[]; text: string }> {
   const roles = await readRoles(stateDir);
   const networks = links.map((link): HaNetworkStatus => {
-    const instance = instanceName(vridFor(link));
+    const instance = instanceName(vridFor(link, groups));
     const r = roles.get(instance);
     const have = current.links.get(link.name)?.addresses ?? [];
     return {
