@@ -23,6 +23,8 @@ export interface HaLabOptions {
   readonly networks: number;
   /** How many networks (the first ones) get a VM namespace; the others are served without a VM. */
   readonly vmNamespaces: number;
+  /** Networks (0-based positions) that get a VM namespace instead of the first `vmNamespaces`. */
+  readonly vmAt?: readonly number[];
   /** Give each VM with a namespace a static NAT address, open to everything (protocol all). */
   readonly staticNat?: boolean;
   /** Extra `ha` settings of each router (merged over the lab's enabled/priority/peers/routerId). */
@@ -79,7 +81,9 @@ export class HaLab {
       publicIpsPerNetwork: o.staticNat ? 1 : 0,
     });
     // Only the VMs with a namespace keep their static NAT address; each is open to everything.
-    const vmNets = new Set(state.networks.slice(0, o.vmNamespaces).map((n) => n.id));
+    const vmNets = new Set(
+      state.networks.filter((_, i) => (o.vmAt ? o.vmAt.includes(i) : i < o.vmNamespaces)).map((n) => n.id),
+    );
     state.publicIpAddresses = state.publicIpAddresses.filter((p) => vmNets.has(p.associatednetworkid ?? ''));
     state.firewallRules = state.publicIpAddresses.map(
       (p): RawFirewallRule => ({
@@ -155,7 +159,7 @@ export class HaLab {
       ip('-n', hv, 'link', 'set', `vxlan${vni}`, 'master', `br${vni}`);
       ip('-n', hv, 'link', 'set', `vxlan${vni}`, 'up');
       ip('-n', hv, 'link', 'set', `br${vni}`, 'up');
-      if (i >= o.vmNamespaces) return;
+      if (o.vmAt ? !o.vmAt.includes(i) : i >= o.vmNamespaces) return;
       const vm = state.virtualMachines.find((v) => v.nic?.[0]?.networkid === network.id);
       const nic = vm?.nic?.[0];
       assert.ok(vm && nic?.ipaddress && nic.macaddress, 'one VM per network');
@@ -236,6 +240,15 @@ export class HaLab {
     if (r.status !== 0) return false;
     const links = JSON.parse(r.stdout) as { addr_info?: { local?: string }[] }[];
     return links.some((l) => l.addr_info?.some((a) => a.local === vm.gateway));
+  }
+
+  /** How many of the lab's gateway addresses a router holds (one `ip addr` for all links). */
+  gatewaysHeld(side: Side): number {
+    const gateways = new Set((this.state?.networks ?? []).map((n) => n.gateway));
+    const r = spawnSync('ip', ['-n', this.routers[side], '-j', '-4', 'addr', 'show'], { encoding: 'utf8' });
+    if (r.status !== 0) return 0;
+    const links = JSON.parse(r.stdout) as { addr_info?: { local?: string }[] }[];
+    return links.reduce((n, l) => n + (l.addr_info ?? []).filter((a) => gateways.has(a.local)).length, 0);
   }
 
   /** The VRRP role keepalived last reported for an instance on a router (notify state files). */
