@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaLab, type LabVm, SIDES, type Side, startPing } from '../test/helpers/ha-lab.js';
 import { ip } from '../test/helpers/netns.js';
@@ -30,13 +31,24 @@ interface Round {
 }
 
 function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0; // gone during the window
+  }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 }
 
 function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 0;
+  }
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) : 0;
 }
 
@@ -134,7 +146,10 @@ async function benchSize(networks: number): Promise<void> {
       await sleep(5000);
       const groups: Record<string, number[]> = {};
       for (const side of SIDES) {
-        groups[`router ${side} keepalived`] = lab.keepalivedPids(side);
+        // keepalived's own pid files (parent and VRRP child): its script children share its command line.
+        groups[`router ${side} keepalived`] = ['keepalived.pid', 'vrrp.pid'].map((f) =>
+          Number(readFileSync(join(lab.stateDir(side), 'ha', f), 'utf8').trim()),
+        );
         groups[`router ${side} conntrackd`] = lab.conntrackdPids(side);
         groups[`router ${side} run`] = [lab.children[side]?.pid as number];
       }
