@@ -137,7 +137,7 @@ async function benchSize(networks: number): Promise<void> {
     const settled = await until(
       `one master for each of ${instances} instances`,
       () => masters(lab, 'a') + masters(lab, 'b') === instances,
-      300_000,
+      600_000,
     );
     console.log(
       `\n${networks} networks in ${instances} VRRP instances: lab and both routers up in ${((Date.now() - t0) / 1000).toFixed(1)} s (masters settled ${settled} ms after keepalived started); load ${load0}`,
