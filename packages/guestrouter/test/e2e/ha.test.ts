@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { multicastGroupForVni } from '../../src/desired/vxlan.js';
-import { instanceName, parseStateFile } from '../../src/ha/vrrp.js';
-import { runCli, simulatorEnv, TempConfig } from '../helpers/cli.js';
-import { LogWatcher } from '../helpers/log-watcher.js';
-import { ip, NetnsLab, vethBetween } from '../helpers/netns.js';
-import { generateSimState } from '../simulator/fixtures.js';
-import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
-
-const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+import { instanceName } from '../../src/ha/vrrp.js';
+import { runCli, simulatorEnv } from '../helpers/cli.js';
+import { HaLab, type Side } from '../helpers/ha-lab.js';
+import { ip } from '../helpers/netns.js';
 
 /*
  * Two routers as one, in namespaces: routers a and b on one trunk segment (a bridge in the
@@ -23,190 +17,32 @@ const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 describe('guestrouter ha: two routers, one master per network, failover within 3 s', {
   timeout: 240_000,
 }, () => {
-  const lab = new NetnsLab(`gr${process.pid}h`);
-  const routers = { a: lab.name('ra'), b: lab.name('rb') } as const;
-  type Side = keyof typeof routers;
-  const trunkAddress = { a: '10.255.0.1', b: '10.255.0.2' } as const;
-  const configs: Record<Side, TempConfig> = {} as Record<Side, TempConfig>;
-  const children: Partial<Record<Side, ChildProcess>> = {};
-  const logs: Partial<Record<Side, LogWatcher>> = {};
-  let sim: SimulatorHandle;
-  let hv: string;
-  const vms: { ns: string; gateway: string; link: string }[] = [];
+  // The two-router lab (test/helpers/ha-lab.ts, shared with the conntrack test and bench/ha.ts): 2 networks, one VM each.
+  const haLab = new HaLab({ tag: 'h', networks: 2, vmNamespaces: 2 });
+  const { routers, configs, children, logs } = haLab;
+  const vms = haLab.vms;
   const failovers: number[] = [];
 
   before(async () => {
-    const state = generateSimState({ networks: 2, vmsPerNetwork: 1, isolation: 'vxlan' });
-    sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
-    hv = lab.add('hv');
-    const inet = lab.add('inet');
-    ip('-n', hv, 'link', 'add', 'trunkbr', 'type', 'bridge');
-    ip('-n', hv, 'link', 'set', 'trunkbr', 'up');
-    ip('-n', hv, 'addr', 'add', '10.255.0.3/24', 'dev', 'trunkbr');
-    ip('-n', inet, 'link', 'add', 'upbr', 'type', 'bridge');
-    ip('-n', inet, 'link', 'set', 'upbr', 'up');
-    ip('-n', inet, 'addr', 'add', '100.64.0.1/24', 'dev', 'upbr');
-    for (const side of ['a', 'b'] as const) {
-      const ns = lab.add(`r${side}`);
-      vethBetween(ns, 'trunk', hv, `t${side}`);
-      ip('-n', hv, 'link', 'set', `t${side}`, 'master', 'trunkbr');
-      ip('-n', ns, 'addr', 'add', `${trunkAddress[side]}/24`, 'dev', 'trunk');
-      vethBetween(ns, 'uplink', inet, `u${side}`);
-      ip('-n', inet, 'link', 'set', `u${side}`, 'master', 'upbr');
-      ip('-n', ns, 'addr', 'add', `100.64.0.${side === 'a' ? 2 : 3}/24`, 'dev', 'uplink');
-      const peer = side === 'a' ? trunkAddress.b : trunkAddress.a;
-      configs[side] = new TempConfig(`gr-ha-${side}-`, {
-        cloudstack: { retries: 0, timeoutMs: 3000 },
-        stateDir: '',
-        run: { intervalSeconds: 1, jitterSeconds: 0.1 },
-        metrics: { port: 0 },
-        ha: { enabled: true, priority: side === 'a' ? 150 : 100, peers: [peer], routerId: `r${side}` },
-      });
-      configs[side].write({
-        ...JSON.parse(readFileSync(configs[side].file, 'utf8')),
-        stateDir: join(configs[side].dir, 'state'),
-      });
-    }
-    state.networks.forEach((network, i) => {
-      const vni = Number(network.broadcasturi?.replace('vxlan://', ''));
-      ip(
-        '-n',
-        hv,
-        'link',
-        'add',
-        `vxlan${vni}`,
-        'type',
-        'vxlan',
-        'id',
-        String(vni),
-        'group',
-        multicastGroupForVni(vni),
-        'dstport',
-        '8472',
-        'dev',
-        'trunkbr',
-      );
-      ip('-n', hv, 'link', 'add', `br${vni}`, 'type', 'bridge');
-      ip('-n', hv, 'link', 'set', `vxlan${vni}`, 'master', `br${vni}`);
-      ip('-n', hv, 'link', 'set', `vxlan${vni}`, 'up');
-      ip('-n', hv, 'link', 'set', `br${vni}`, 'up');
-      const vm = state.virtualMachines.find((v) => v.nic?.[0]?.networkid === network.id);
-      const nic = vm?.nic?.[0];
-      assert.ok(nic?.ipaddress && nic.macaddress, 'one VM per network');
-      const ns = lab.add(`vm${i}`);
-      vethBetween(hv, `p${i}`, ns, 'eth0');
-      ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'address', nic.macaddress);
-      ip('-n', hv, 'link', 'set', `p${i}`, 'master', `br${vni}`);
-      ip('-n', ns, 'addr', 'add', `${nic.ipaddress}/24`, 'dev', 'eth0');
-      ip('-n', ns, 'route', 'add', 'default', 'via', network.gateway as string);
-      vms.push({ ns, gateway: network.gateway as string, link: `vxlan${vni}` });
-    });
+    await haLab.setup();
     await Promise.all([startRun('a'), startRun('b')]);
   });
 
   after(async () => {
-    await Promise.all((['a', 'b'] as const).map((s) => stopRun(s)));
-    lab.cleanup();
-    await sim?.stop();
-    for (const side of ['a', 'b'] as const) configs[side]?.remove();
+    await haLab.cleanup();
     if (failovers.length > 0)
       console.log(`# failover ping loss (100 ms pings, VM to gateway), ms: ${failovers.join(', ')}`);
   });
 
-  async function startRun(side: Side): Promise<void> {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        cliPath,
-        'run',
-        '--netns',
-        routers[side],
-        '--trunk',
-        'trunk',
-        '--uplink',
-        'uplink',
-        '--config',
-        configs[side].file,
-      ],
-      {
-        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...simulatorEnv(sim) },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    children[side] = child;
-    const log = new LogWatcher(child);
-    logs[side] = log;
-    await log.next(
-      (l) => l.event === 'ha' && l.keepalived === 'started',
-      `keepalived of router ${side}`,
-      60_000,
-    );
-  }
-
-  async function stopRun(side: Side): Promise<void> {
-    const child = children[side];
-    if (!child || child.exitCode !== null) return;
-    const closed = new Promise((r) => child.once('close', r));
-    child.kill('SIGTERM');
-    await closed;
-  }
-
-  const stateDir = (side: Side) => join(configs[side].dir, 'state');
-
-  function holds(side: Side, vm: { gateway: string; link: string }): boolean {
-    const r = spawnSync('ip', ['-n', routers[side], '-j', 'addr', 'show', 'dev', vm.link], {
-      encoding: 'utf8',
-    });
-    if (r.status !== 0) return false;
-    const links = JSON.parse(r.stdout) as { addr_info?: { local?: string }[] }[];
-    return links.some((l) => l.addr_info?.some((a) => a.local === vm.gateway));
-  }
-
-  function role(side: Side, instance: string): string {
-    try {
-      return parseStateFile(readFileSync(join(stateDir(side), 'ha', 'state', instance), 'utf8')).role;
-    } catch {
-      return 'UNKNOWN';
-    }
-  }
-
-  /** Per network, the router holding its gateway, once every network has exactly one (and `want` holds). */
-  async function waitForMasters(
-    want: (m: Side[]) => boolean = () => true,
-    timeoutMs = 20_000,
-  ): Promise<Side[]> {
-    const deadline = Date.now() + timeoutMs;
-    let seen = '';
-    while (Date.now() < deadline) {
-      const owners = vms.map((vm) => (['a', 'b'] as const).filter((s) => holds(s, vm)));
-      seen = JSON.stringify(owners);
-      if (owners.every((o) => o.length === 1)) {
-        const masters = owners.map((o) => o[0] as Side);
-        if (want(masters)) return masters;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`not one master per network as expected: holders per network ${seen}`);
-  }
-
+  const startRun = (side: Side) => haLab.startRun(side);
+  const stopRun = (side: Side) => haLab.stopRun(side);
+  const stateDir = (side: Side) => haLab.stateDir(side);
+  const holds = (side: Side, vm: { gateway: string; link: string }) => haLab.holds(side, vm);
+  const role = (side: Side, instance: string) => haLab.role(side, instance);
+  const waitForMasters = (want?: (m: Side[]) => boolean, timeoutMs?: number) =>
+    haLab.waitForMasters(want, timeoutMs);
   const all = (side: Side) => (m: Side[]) => m.every((x) => x === side);
-
-  function keepalivedPids(side: Side): number[] {
-    const conf = join(stateDir(side), 'ha', 'keepalived.conf');
-    const pids: number[] = [];
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        if (argv.includes(conf) && argv.some((a) => a.endsWith('keepalived'))) pids.push(Number(entry));
-      } catch {
-        // gone
-      }
-    }
-    return pids;
-  }
+  const keepalivedPids = (side: Side) => haLab.keepalivedPids(side);
 
   /** Pings the gateway from the VM every 100 ms while `during` runs; lost replies x 100 ms. */
   async function lossDuring(
@@ -283,7 +119,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
           '--config',
           configs[side].file,
         ],
-        simulatorEnv(sim),
+        simulatorEnv(haLab.sim),
       );
       assert.equal(r.code, 0, r.stderr);
       const ha = (
