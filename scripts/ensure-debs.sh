@@ -14,7 +14,7 @@ runtime_packages=(p0f tcpdump libcap2-bin iproute2 dnsmasq-base dnsmasq-utils ip
 # test: the real servers the tests start, and the tools they drive them with.
 test_packages=(
   postfix spamassassin rspamd redis-server postgrey swaks python3-scapy
-  dnsmasq nftables keepalived iputils-ping curl procps time util-linux acl udhcpc
+  dnsmasq nftables keepalived conntrackd iputils-ping curl procps time util-linux acl udhcpc
   # the status page tests load the pages in a real browser (headless)
   chromium
   # guestrouter's meta data tests run Debian's cloud-init datasource (unpacked, not installed) as the guest

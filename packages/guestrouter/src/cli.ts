@@ -27,10 +27,12 @@ import { openExtensionServer, persistedEvents } from './extension/run.js';
 import type { ExtensionServer } from './extension/server.js';
 import { cmkLines, PROVIDED_SERVICES, runSetup } from './extension/setup.js';
 import { EventUserData, LayeredUserData } from './extension/userdata.js';
+import type { ConntrackdService } from './ha/conntrackd.js';
 import type { KeepalivedService } from './ha/keepalived.js';
 import { type OutboxLogger, ReplicatedPasswordStore, servePasswordSync } from './ha/password-sync.js';
 import {
   closePeerSenders,
+  conntrackdService,
   haStatus,
   keepalivedService,
   ownState,
@@ -296,7 +298,9 @@ async function statusCommand(options: GlobalOptions): Promise<void> {
     systemPinger(s.config.netns, s.config.status.pingTimeoutSeconds),
     s.config.status.pingConcurrency,
   );
-  const ha = s.config.ha.enabled ? await haStatus(s.config.stateDir, desired.links, current) : undefined;
+  const ha = s.config.ha.enabled
+    ? await haStatus(s.config.stateDir, desired.links, current, s.config.ha.instanceGroups)
+    : undefined;
   if (options.json)
     process.stdout.write(`${JSON.stringify({ networks: rows, ...(ha ? { ha } : {}) }, null, 2)}\n`);
   else process.stdout.write(`${formatStatus(rows)}\n${ha ? `${ha.text}\n` : ''}`);
@@ -308,9 +312,11 @@ function controllerSettings(
   metadata?: MetadataService,
   lb?: HaproxyService,
   ha?: KeepalivedService,
+  conntrack?: ConntrackdService,
 ): ControllerSettings {
   return {
     ...(ha ? { ha } : {}),
+    ...(conntrack ? { conntrack } : {}),
     ...(dhcp ? { dhcp } : {}),
     ...(metadata ? { metadata } : {}),
     ...(lb ? { lb } : {}),
@@ -392,7 +398,11 @@ async function runCommand(options: GlobalOptions): Promise<void> {
       'metadata.enabled is ignored with --once: meta data is served by a running `run`',
     );
   }
-  // keepalived, like dnsmasq, is a child of a long-running `run`.
+  // keepalived and conntrackd, like dnsmasq, are children of a long-running `run`.
+  const conntrack =
+    first.ha.enabled && first.ha.conntrack.enabled && !options.once
+      ? conntrackdService(first, requireInterfaces(first, options.config).trunk, logger, metrics.services)
+      : undefined;
   const ha =
     first.ha.enabled && !options.once
       ? keepalivedService(
@@ -401,6 +411,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
           logger,
           metrics.services,
           metrics.registry,
+          conntrack,
         )
       : undefined;
   const passwordSync = ha ? await startPasswordSync(first, logger, metrics.registry) : undefined;
@@ -408,7 +419,14 @@ async function runCommand(options: GlobalOptions): Promise<void> {
     logger.warn({ event: 'ha' }, 'ha.enabled with --once: the gateway addresses are left to a running `run`');
   }
   const controller = new Controller(
-    controllerSettings(session(options, logger, metrics.registry, eventSource), dhcp, metadata, lb, ha),
+    controllerSettings(
+      session(options, logger, metrics.registry, eventSource),
+      dhcp,
+      metadata,
+      lb,
+      ha,
+      conntrack,
+    ),
     logger,
     Math.random,
     metrics,
@@ -462,7 +480,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
             `${key} changed; a reload keeps the running value, restart to apply it`,
           );
         }
-        controller.reload(controllerSettings(next, dhcp, metadata, lb, ha));
+        controller.reload(controllerSettings(next, dhcp, metadata, lb, ha, conntrack));
       } catch (error) {
         logger.error(
           { event: 'reload', err: (error as Error).message },

@@ -224,6 +224,11 @@ export const configSchema = z
         advertIntervalSeconds: z.number().min(0.1).max(255).default(0.5),
         /** As the Virtual Router: a returning router does not take the master role back. */
         nopreempt: z.boolean().default(true),
+        /**
+         * At most this many VRRP instances: a network's instance is its VNI/VLAN id modulo this, plus 1.
+         * 255: one per network (up to 255); 1: one for all, as the Virtual Router. See the README's figures.
+         */
+        instanceGroups: z.number().int().min(1).max(255).default(255),
         /** The keepalived program (Debian package keepalived). */
         keepalived: z.string().min(1).default('keepalived'),
         /**
@@ -251,8 +256,38 @@ export const configSchema = z
               });
           })
           .default({}),
+        /**
+         * Connection state shared between the routers (conntrackd, FTFW over UDP), committed to the
+         * kernel of the router that becomes master: established connections survive a failover.
+         */
+        conntrack: z
+          .object({
+            enabled: z.boolean().default(false),
+            /** Interface of the sync messages (the trunk or a dedicated link); unset: ha.interface or the trunk. */
+            interface: z.string().min(1).max(15).optional(),
+            /** This router's address on that interface; unset: ha.sourceAddress. */
+            localAddress: z.string().ip({ version: 'v4', message: 'must be an IPv4 address' }).optional(),
+            /** The other router's address on that interface; unset: the first of ha.peers. */
+            peerAddress: z.string().ip({ version: 'v4', message: 'must be an IPv4 address' }).optional(),
+            port: z.number().int().min(1).max(65535).default(3780),
+            /** The conntrackd program (Debian package conntrackd). */
+            conntrackd: z.string().min(1).default('conntrackd'),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
+      .refine(
+        (ha) => !ha.conntrack.enabled || (ha.conntrack.localAddress ?? ha.sourceAddress) !== undefined,
+        {
+          message: 'conntrack.enabled needs conntrack.localAddress (or ha.sourceAddress)',
+          path: ['conntrack'],
+        },
+      )
+      .refine((ha) => !ha.conntrack.enabled || (ha.conntrack.peerAddress ?? ha.peers[0]) !== undefined, {
+        message: 'conntrack.enabled needs conntrack.peerAddress (or ha.peers)',
+        path: ['conntrack'],
+      })
       .refine((ha) => ha.authPass === undefined || Number.isInteger(ha.advertIntervalSeconds), {
         message: 'authPass needs a whole advertIntervalSeconds (VRRPv2; version 3 has no authentication)',
         path: ['authPass'],

@@ -39,6 +39,8 @@ export interface KeepalivedOptions {
   readonly logger: OwnedProcessLogger;
   readonly metrics?: OwnedProcessMetrics;
   readonly vrrpMetrics?: VrrpMetrics;
+  /** Run on every transition besides the notify script (ha/conntrackd.ts: commit the synced connections). */
+  readonly transitionHook?: string;
 }
 
 export interface HaSyncResult {
@@ -146,7 +148,7 @@ export class KeepalivedService {
    * or ServiceStartError.
    */
   async sync(links: readonly DesiredLink[], uplink?: UplinkAddresses): Promise<HaSyncResult> {
-    const instances = vrrpInstances(links, uplink);
+    const instances = vrrpInstances(links, uplink, this.options.settings.instanceGroups);
     if (instances.length === 0) {
       const wasRunning = this.process.running;
       await this.process.stop();
@@ -158,6 +160,7 @@ export class KeepalivedService {
     await writeIfChanged(this.notifyScript, renderNotifyScript(this.stateDir), 0o700);
     const config = renderKeepalivedConfig(instances, this.options.settings, {
       notifyScript: this.notifyScript,
+      ...(this.options.transitionHook ? { transitionHook: this.options.transitionHook } : {}),
     });
     const changed = await this.writeChecked(config);
     this.instances = instances;

@@ -26,6 +26,8 @@ export interface HaSettings {
   readonly advertIntervalSeconds: number;
   /** A backup does not take the role back from a live master with lower priority (the Virtual Router's way). */
   readonly nopreempt: boolean;
+  /** How many VRRP instances at most (1-255, default 255): networks share an instance by `id % groups`. */
+  readonly instanceGroups?: number;
 }
 
 export interface VirtualAddress {
@@ -59,10 +61,13 @@ export interface VrrpInstance {
   readonly networkIds: readonly string[];
 }
 
-/** The VRRP virtual router id of a guest link: its VNI or VLAN id folded into 1..255. */
-export function vridFor(link: DesiredLink): number {
+/**
+ * The VRRP virtual router id of a guest link: its VNI or VLAN id folded into 1..`groups` (255: one
+ * instance per network up to 255 networks; fewer: networks grouped, fewer adverts and transitions).
+ */
+export function vridFor(link: DesiredLink, groups = 255): number {
   const id = link.spec.kind === 'vxlan' ? link.spec.vni : link.spec.id;
-  return (id % 255) + 1;
+  return (id % groups) + 1;
 }
 
 export function instanceName(vrid: number): string {
@@ -73,13 +78,18 @@ export function instanceName(vrid: number): string {
  * Groups the links by virtual router id; instances and their addresses sorted, so the text is stable.
  * A network's NAT public addresses join its instance as uplink addresses: the router that is master
  * for the network holds them (answers ARP, keepalived sends gratuitous ARP on becoming master) and
- * the backup does not, so the internet side follows the master as the guest side does.
+ * the backup does not, so the internet side follows the master as the guest side does. With
+ * `groups` below 255 a group's instance carries the guest and NAT addresses of all its networks.
  */
-export function vrrpInstances(links: readonly DesiredLink[], uplink?: UplinkAddresses): VrrpInstance[] {
+export function vrrpInstances(
+  links: readonly DesiredLink[],
+  uplink?: UplinkAddresses,
+  groups = 255,
+): VrrpInstance[] {
   const byVrid = new Map<number, { addresses: VirtualAddress[]; networkIds: string[] }>();
   const vridOfNetwork = new Map<string, number>();
   for (const link of links) {
-    const vrid = vridFor(link);
+    const vrid = vridFor(link, groups);
     const entry = byVrid.get(vrid) ?? { addresses: [], networkIds: [] };
     for (const address of link.addresses) entry.addresses.push({ address, dev: link.name });
     entry.networkIds.push(link.networkId);
@@ -110,6 +120,8 @@ export function vrrpInstances(links: readonly DesiredLink[], uplink?: UplinkAddr
 export interface RenderOptions {
   /** Script keepalived runs on every state change (`INSTANCE <name> <STATE> <priority>`). */
   readonly notifyScript: string;
+  /** Also run on becoming master, backup or fault (`<hook> primary|backup|fault`): conntrackd's commit. */
+  readonly transitionHook?: string;
 }
 
 /** keepalived.conf for the instances. */
@@ -165,8 +177,16 @@ export function renderKeepalivedConfig(
       ),
       '  }',
       `  notify ${options.notifyScript}`,
-      '}',
     );
+    if (options.transitionHook) {
+      const hook = options.transitionHook;
+      lines.push(
+        `  notify_master "${hook} primary"`,
+        `  notify_backup "${hook} backup"`,
+        `  notify_fault "${hook} fault"`,
+      );
+    }
+    lines.push('}');
   }
   return `${lines.join('\n')}\n`;
 }

@@ -10,6 +10,7 @@ import type { GuestrouterConfig } from '../config/schema.js';
 import type { DesiredLink } from '../desired/types.js';
 import type { CurrentState } from '../kernel/types.js';
 import type { OwnedProcessLogger, OwnedProcessMetrics } from '../services/owned-process.js';
+import { ConntrackdService } from './conntrackd.js';
 import { KeepalivedService, readRoles, VrrpMetrics } from './keepalived.js';
 import {
   checkPeer,
@@ -29,6 +30,7 @@ export function keepalivedService(
   logger: OwnedProcessLogger,
   services: OwnedProcessMetrics,
   registry: Registry,
+  conntrack?: ConntrackdService,
 ): KeepalivedService {
   const ha = config.ha;
   return new KeepalivedService({
@@ -44,10 +46,36 @@ export function keepalivedService(
       ...(ha.authPass ? { authPass: ha.authPass } : {}),
       advertIntervalSeconds: ha.advertIntervalSeconds,
       nopreempt: ha.nopreempt,
+      instanceGroups: ha.instanceGroups,
     },
     logger,
     metrics: services,
     vrrpMetrics: new VrrpMetrics(registry),
+    ...(conntrack ? { transitionHook: conntrack.hookScript } : {}),
+  });
+}
+
+/** conntrackd for ha.conntrack.enabled (the schema makes sure both sync addresses resolve). */
+export function conntrackdService(
+  config: GuestrouterConfig,
+  trunk: string,
+  logger: OwnedProcessLogger,
+  services: OwnedProcessMetrics,
+): ConntrackdService {
+  const { ha } = config;
+  const ct = ha.conntrack;
+  return new ConntrackdService({
+    dir: join(config.stateDir, 'ha', 'conntrackd'),
+    binary: ct.conntrackd,
+    ...(config.netns ? { netns: config.netns } : {}),
+    sync: {
+      interface: ct.interface ?? ha.interface ?? trunk,
+      localAddress: (ct.localAddress ?? ha.sourceAddress) as string,
+      peerAddress: (ct.peerAddress ?? ha.peers[0]) as string,
+      port: ct.port,
+    },
+    logger,
+    metrics: services,
   });
 }
 
@@ -72,11 +100,12 @@ export async function haStatus(
   stateDir: string,
   links: readonly DesiredLink[],
   current: CurrentState,
+  groups = 255,
 ): Promise<{ networks: HaNetworkStatus[]; text: string; peer?: PeerHealth }> {
   const roles = await readRoles(stateDir);
   const peer = await readPeerHealth(stateDir);
   const networks = links.map((link): HaNetworkStatus => {
-    const instance = instanceName(vridFor(link));
+    const instance = instanceName(vridFor(link, groups));
     const r = roles.get(instance);
     const peerRole = peer?.state?.roles[instance];
     const have = current.links.get(link.name)?.addresses ?? [];

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from 'opskit/atomic-write';
 import { ApplyIncompleteError, DeletionBudgetError } from '../errors.js';
+import type { ConntrackdService } from '../ha/conntrackd.js';
 import type { KeepalivedService } from '../ha/keepalived.js';
 import type { Inventory } from '../inventory/types.js';
 import type { KernelAdapter } from '../kernel/kernel.js';
@@ -39,6 +40,8 @@ export interface ControllerSettings extends PlanSettings {
   readonly lb?: HaproxyService;
   /** VRRP with the other router (config ha.enabled): keepalived synced after every successful plan. */
   readonly ha?: KeepalivedService;
+  /** Connection state sync (config ha.conntrack.enabled): conntrackd kept running before keepalived syncs. */
+  readonly conntrack?: ConntrackdService;
 }
 
 export interface CycleOutcome {
@@ -91,7 +94,15 @@ export class Controller {
     const oldMetadata = this.settings.metadata;
     const oldLb = this.settings.lb;
     const oldHa = this.settings.ha;
+    const oldConntrack = this.settings.conntrack;
     this.settings = settings;
+    if (oldConntrack !== undefined && oldConntrack !== settings.conntrack) {
+      oldConntrack
+        .stop()
+        .catch((error: Error) =>
+          this.logger.error({ event: 'ha', err: error.message }, 'stopping conntrackd failed'),
+        );
+    }
     if (oldHa !== undefined && oldHa !== settings.ha) {
       oldHa
         .stop()
@@ -137,6 +148,7 @@ export class Controller {
     await this.settings.lb?.stop();
     // Last: keepalived removes the gateway addresses as it stops, and the other router takes them.
     await this.settings.ha?.stop();
+    await this.settings.conntrack?.stop();
   }
 
   /**
@@ -284,6 +296,14 @@ export class Controller {
         // address to a link that failed to apply or that someone else owns.
         const servingLinks = new Set(serving.filter((n) => !n.kept).map((n) => n.link));
         try {
+          // First: keepalived's transitions call conntrackd, which must be there to answer.
+          const ct = await s.conntrack?.sync();
+          if (ct && ct.action !== 'unchanged')
+            this.logger.info(
+              { event: 'ha', conntrackd: ct.action, pid: s.conntrack?.pid },
+              `conntrackd ${ct.action}`,
+            );
+          if (ct?.exited) serviceErrors.push('conntrackd had exited and was started again');
           const haLinks = desired.links.filter((l) => servingLinks.has(l.name));
           const haNetworks = new Set(haLinks.map((l) => l.networkId));
           const label = publicAddressLabel(s.uplink);
@@ -473,6 +493,7 @@ export class Controller {
         ...(this.settings.dhcp ? this.settings.dhcp.health() : {}),
         ...(this.settings.lb ? { haproxy: this.settings.lb.health() } : {}),
         ...(this.settings.ha ? { keepalived: this.settings.ha.health() } : {}),
+        ...(this.settings.conntrack ? { conntrackd: this.settings.conntrack.health() } : {}),
       };
       writeFileAtomic(file, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
     } catch (error) {

@@ -3,17 +3,12 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { multicastGroupForVni } from '../../src/desired/vxlan.js';
-import { instanceName, parseStateFile } from '../../src/ha/vrrp.js';
-import { runCli, simulatorEnv, TempConfig } from '../helpers/cli.js';
+import { instanceName } from '../../src/ha/vrrp.js';
+import { runCli, simulatorEnv } from '../helpers/cli.js';
 import { dnsQuery } from '../helpers/dns-query.js';
-import { LogWatcher } from '../helpers/log-watcher.js';
-import { ip, NetnsLab, vethBetween } from '../helpers/netns.js';
-import { generateSimState } from '../simulator/fixtures.js';
-import { type SimulatorHandle, startSimulator } from '../simulator/server.js';
+import { HaLab, type Side } from '../helpers/ha-lab.js';
+import { ip } from '../helpers/netns.js';
 
-const cliPath = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 /** Failover rounds of the loop test; `make -C packages/guestrouter bench-ha-loop` runs 20. */
 const ROUNDS = Number(process.env.HA_FAILOVER_ROUNDS ?? 5);
 
@@ -26,126 +21,36 @@ const ROUNDS = Number(process.env.HA_FAILOVER_ROUNDS ?? 5);
 describe('guestrouter ha: two routers, one master per network, failover within 3 s', {
   timeout: 240_000 + ROUNDS * 15_000,
 }, () => {
-  const lab = new NetnsLab(`gr${process.pid}h`);
-  const routers = { a: lab.name('ra'), b: lab.name('rb') } as const;
-  type Side = keyof typeof routers;
-  const trunkAddress = { a: '10.255.0.1', b: '10.255.0.2' } as const;
-  const configs: Record<Side, TempConfig> = {} as Record<Side, TempConfig>;
-  const children: Partial<Record<Side, ChildProcess>> = {};
-  const logs: Partial<Record<Side, LogWatcher>> = {};
-  let sim: SimulatorHandle;
-  let hv: string;
-  const vms: { ns: string; gateway: string; link: string }[] = [];
-  const vmIds: string[] = [];
-  const failovers: number[] = [];
+  // The two-router lab (test/helpers/ha-lab.ts, shared with the conntrack test and bench/ha.ts): 2 networks, one VM each.
+  // Each VM has a static NAT address (the uplink test; open to everything), the pair serves DHCP/DNS
+  // and meta data, and replicates pending passwords over the trunk.
   const secret = 'pair-secret-for-the-ha-test';
+  const haLab = new HaLab({
+    tag: 'h',
+    networks: 2,
+    vmNamespaces: 2,
+    staticNat: true,
+    config: () => ({ dhcp: { enabled: true, dns: true, leaseTime: '2m' }, metadata: { enabled: true } }),
+    ha: (side, { trunkAddress }) => {
+      const peer = side === 'a' ? trunkAddress.b : trunkAddress.a;
+      return {
+        passwordSync: { listen: `${trunkAddress[side]}:8089`, peers: [`http://${peer}:8089`], secret },
+      };
+    },
+  });
+  const { routers, configs, children, logs } = haLab;
+  const vms = haLab.vms;
+  const failovers: number[] = [];
   const failoversInet: number[] = [];
-  const publicIps: string[] = [];
-  let inetNs = '';
+  const publicIps = () => vms.map((vm) => vm.publicAddress as string);
 
   before(async () => {
-    const state = generateSimState({
-      networks: 2,
-      vmsPerNetwork: 1,
-      isolation: 'vxlan',
-      publicIpsPerNetwork: 1,
-    });
-    // The internet may ping the static NAT addresses (the ingress firewall is closed unless a rule opens it).
-    state.firewallRules = (state.publicIpAddresses ?? []).map((p) => ({
-      id: `fw-icmp-${p.id}`,
-      ipaddressid: p.id,
-      protocol: 'icmp',
-      cidrlist: '0.0.0.0/0',
-      state: 'Active',
-    }));
-    publicIps.push(...(state.publicIpAddresses ?? []).map((p) => p.ipaddress as string));
-    sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
-    hv = lab.add('hv');
-    const inet = lab.add('inet');
-    inetNs = inet;
-    ip('-n', hv, 'link', 'add', 'trunkbr', 'type', 'bridge');
-    ip('-n', hv, 'link', 'set', 'trunkbr', 'up');
-    ip('-n', hv, 'addr', 'add', '10.255.0.3/24', 'dev', 'trunkbr');
-    ip('-n', inet, 'link', 'add', 'upbr', 'type', 'bridge');
-    ip('-n', inet, 'link', 'set', 'upbr', 'up');
-    ip('-n', inet, 'addr', 'add', '100.64.0.1/24', 'dev', 'upbr');
-    // The public addresses are on the uplink segment: the router that answers ARP for one gets its traffic.
-    ip('-n', inet, 'route', 'add', '198.18.0.0/15', 'dev', 'upbr');
-    for (const side of ['a', 'b'] as const) {
-      const ns = lab.add(`r${side}`);
-      vethBetween(ns, 'trunk', hv, `t${side}`);
-      ip('-n', hv, 'link', 'set', `t${side}`, 'master', 'trunkbr');
-      ip('-n', ns, 'addr', 'add', `${trunkAddress[side]}/24`, 'dev', 'trunk');
-      vethBetween(ns, 'uplink', inet, `u${side}`);
-      ip('-n', inet, 'link', 'set', `u${side}`, 'master', 'upbr');
-      ip('-n', ns, 'addr', 'add', `100.64.0.${side === 'a' ? 2 : 3}/24`, 'dev', 'uplink');
-      const peer = side === 'a' ? trunkAddress.b : trunkAddress.a;
-      configs[side] = new TempConfig(`gr-ha-${side}-`, {
-        cloudstack: { retries: 0, timeoutMs: 3000 },
-        stateDir: '',
-        run: { intervalSeconds: 1, jitterSeconds: 0.1 },
-        metrics: { port: 0 },
-        dhcp: { enabled: true, dns: true, leaseTime: '2m' },
-        metadata: { enabled: true },
-        ha: {
-          enabled: true,
-          priority: side === 'a' ? 150 : 100,
-          peers: [peer],
-          routerId: `r${side}`,
-          passwordSync: { listen: `${trunkAddress[side]}:8089`, peers: [`http://${peer}:8089`], secret },
-        },
-      });
-      // dnsmasq reads its hosts files as its own user after its start: the temporary directory that
-      // holds STATEDIR must be traversable (mkdtemp makes it 0700; /var/lib is).
-      chmodSync(configs[side].dir, 0o755);
-      configs[side].write({
-        ...JSON.parse(readFileSync(configs[side].file, 'utf8')),
-        stateDir: join(configs[side].dir, 'state'),
-      });
-    }
-    state.networks.forEach((network, i) => {
-      const vni = Number(network.broadcasturi?.replace('vxlan://', ''));
-      ip(
-        '-n',
-        hv,
-        'link',
-        'add',
-        `vxlan${vni}`,
-        'type',
-        'vxlan',
-        'id',
-        String(vni),
-        'group',
-        multicastGroupForVni(vni),
-        'dstport',
-        '8472',
-        'dev',
-        'trunkbr',
-      );
-      ip('-n', hv, 'link', 'add', `br${vni}`, 'type', 'bridge');
-      ip('-n', hv, 'link', 'set', `vxlan${vni}`, 'master', `br${vni}`);
-      ip('-n', hv, 'link', 'set', `vxlan${vni}`, 'up');
-      ip('-n', hv, 'link', 'set', `br${vni}`, 'up');
-      const vm = state.virtualMachines.find((v) => v.nic?.[0]?.networkid === network.id);
-      const nic = vm?.nic?.[0];
-      assert.ok(nic?.ipaddress && nic.macaddress, 'one VM per network');
-      const ns = lab.add(`vm${i}`);
-      vethBetween(hv, `p${i}`, ns, 'eth0');
-      ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'address', nic.macaddress);
-      ip('-n', hv, 'link', 'set', `p${i}`, 'master', `br${vni}`);
-      ip('-n', ns, 'addr', 'add', `${nic.ipaddress}/24`, 'dev', 'eth0');
-      ip('-n', ns, 'route', 'add', 'default', 'via', network.gateway as string);
-      vms.push({ ns, gateway: network.gateway as string, link: `vxlan${vni}` });
-      vmIds.push(vm?.id as string);
-    });
+    await haLab.setup();
     await Promise.all([startRun('a'), startRun('b')]);
   });
 
   after(async () => {
-    await Promise.all((['a', 'b'] as const).map((s) => stopRun(s)));
-    lab.cleanup();
-    await sim?.stop();
-    for (const side of ['a', 'b'] as const) configs[side]?.remove();
+    await haLab.cleanup();
     if (failovers.length > 0)
       console.log(`# failover ping loss (100 ms pings, VM to gateway), ms: ${failovers.join(', ')}`);
     if (failoversInet.length > 0)
@@ -154,85 +59,38 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
       );
   });
 
-  async function startRun(side: Side): Promise<void> {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        cliPath,
-        'run',
-        '--netns',
-        routers[side],
-        '--trunk',
-        'trunk',
-        '--uplink',
-        'uplink',
-        '--config',
-        configs[side].file,
-      ],
-      {
-        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...simulatorEnv(sim) },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    children[side] = child;
-    const log = new LogWatcher(child);
-    logs[side] = log;
-    await log.next(
-      (l) => l.event === 'ha' && l.keepalived === 'started',
-      `keepalived of router ${side}`,
-      60_000,
-    );
-  }
-
-  async function stopRun(side: Side): Promise<void> {
-    const child = children[side];
-    if (!child || child.exitCode !== null) return;
-    const closed = new Promise((r) => child.once('close', r));
-    child.kill('SIGTERM');
-    await closed;
-  }
-
-  const stateDir = (side: Side) => join(configs[side].dir, 'state');
-
-  function holds(side: Side, vm: { gateway: string; link: string }): boolean {
-    const r = spawnSync('ip', ['-n', routers[side], '-j', 'addr', 'show', 'dev', vm.link], {
-      encoding: 'utf8',
-    });
-    if (r.status !== 0) return false;
-    const links = JSON.parse(r.stdout) as { addr_info?: { local?: string }[] }[];
-    return links.some((l) => l.addr_info?.some((a) => a.local === vm.gateway));
-  }
-
-  function role(side: Side, instance: string): string {
-    try {
-      return parseStateFile(readFileSync(join(stateDir(side), 'ha', 'state', instance), 'utf8')).role;
-    } catch {
-      return 'UNKNOWN';
-    }
-  }
-
-  /** Per network, the router holding its gateway, once every network has exactly one (and `want` holds). */
-  async function waitForMasters(
-    want: (m: Side[]) => boolean = () => true,
-    timeoutMs = 20_000,
-  ): Promise<Side[]> {
-    const deadline = Date.now() + timeoutMs;
-    let seen = '';
-    while (Date.now() < deadline) {
-      const owners = vms.map((vm) => (['a', 'b'] as const).filter((s) => holds(s, vm)));
-      seen = JSON.stringify(owners);
-      if (owners.every((o) => o.length === 1)) {
-        const masters = owners.map((o) => o[0] as Side);
-        if (want(masters)) return masters;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`not one master per network as expected: holders per network ${seen}`);
-  }
-
+  const startRun = (side: Side) => haLab.startRun(side);
+  const stopRun = (side: Side) => haLab.stopRun(side);
+  const stateDir = (side: Side) => haLab.stateDir(side);
+  const holds = (side: Side, vm: { gateway: string; link: string }) => haLab.holds(side, vm);
+  const role = (side: Side, instance: string) => haLab.role(side, instance);
+  const waitForMasters = (want?: (m: Side[]) => boolean, timeoutMs?: number) =>
+    haLab.waitForMasters(want, timeoutMs);
   const all = (side: Side) => (m: Side[]) => m.every((x) => x === side);
+  const keepalivedPids = (side: Side) => haLab.keepalivedPids(side);
+
+  /** Pings the gateway from the VM every 100 ms while `during` runs; lost replies x 100 ms. */
+  async function lossDuring(
+    vm: { ns: string; gateway: string },
+    during: () => Promise<void>,
+  ): Promise<number> {
+    const ping = spawn('ip', ['netns', 'exec', vm.ns, 'ping', '-n', '-i', '0.1', '-W', '1', vm.gateway], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    ping.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const closed = new Promise((r) => ping.once('close', r));
+    await new Promise((r) => setTimeout(r, 1000));
+    await during();
+    await new Promise((r) => setTimeout(r, 2000));
+    ping.kill('SIGINT');
+    await closed;
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+    assert.ok(m, `ping summary: ${out.slice(-300)}`);
+    return (Number(m[1]) - Number(m[2])) * 100;
+  }
 
   function dnsmasqPids(side: Side): number[] {
     const prefix = `--conf-file=${join(stateDir(side), 'dhcp')}/`;
@@ -264,44 +122,6 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
       .filter((a) => a.label === 'uplink:gr')
       .map((a) => a.local)
       .sort();
-  }
-
-  function keepalivedPids(side: Side): number[] {
-    const conf = join(stateDir(side), 'ha', 'keepalived.conf');
-    const pids: number[] = [];
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-        if (argv.includes(conf) && argv.some((a) => a.endsWith('keepalived'))) pids.push(Number(entry));
-      } catch {
-        // gone
-      }
-    }
-    return pids;
-  }
-
-  /** Pings the gateway from the VM every 100 ms while `during` runs; lost replies x 100 ms. */
-  async function lossDuring(
-    vm: { ns: string; gateway: string },
-    during: () => Promise<void>,
-  ): Promise<number> {
-    const ping = spawn('ip', ['netns', 'exec', vm.ns, 'ping', '-n', '-i', '0.1', '-W', '1', vm.gateway], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    ping.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    const closed = new Promise((r) => ping.once('close', r));
-    await new Promise((r) => setTimeout(r, 1000));
-    await during();
-    await new Promise((r) => setTimeout(r, 2000));
-    ping.kill('SIGINT');
-    await closed;
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-    assert.ok(m, `ping summary: ${out.slice(-300)}`);
-    return (Number(m[1]) - Number(m[2])) * 100;
   }
 
   test('both up: exactly one master per network, VMs reach their gateway, keepalived agrees', async () => {
@@ -427,7 +247,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     const masters = await waitForMasters();
     const master = masters[0] as Side;
     const backup: Side = master === 'a' ? 'b' : 'a';
-    const pub = publicIps[0] as string;
+    const pub = publicIps()[0] as string;
     const uplinkMac = (side: Side) =>
       (
         JSON.parse(
@@ -440,7 +260,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     const arpAnswers = () => {
       const r = spawnSync(
         'ip',
-        ['netns', 'exec', inetNs, 'arping', '-c', '3', '-w', '3', '-I', 'upbr', pub],
+        ['netns', 'exec', haLab.inet, 'arping', '-c', '3', '-w', '3', '-I', 'upbr', pub],
         {
           encoding: 'utf8',
         },
@@ -453,11 +273,12 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     };
     assert.deepEqual(arpAnswers(), [uplinkMac(master)], `only ${master} answers for ${pub}`);
     assert.equal(
-      spawnSync('ip', ['netns', 'exec', inetNs, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '-q', pub]).status,
+      spawnSync('ip', ['netns', 'exec', haLab.inet, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '-q', pub])
+        .status,
       0,
       `the internet reaches ${pub}`,
     );
-    const lost = await lossDuring({ ns: inetNs, gateway: pub }, async () => {
+    const lost = await lossDuring({ ns: haLab.inet, gateway: pub }, async () => {
       ip('-n', routers[master], 'link', 'set', 'trunk', 'down');
     });
     failoversInet.push(lost);
@@ -476,10 +297,10 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     const masters = await waitForMasters();
     const master = masters[0] as Side;
     const vm = vms[0] as (typeof vms)[0];
-    const vmId = vmIds[0] as string;
+    const vmId = vm.id;
     const reset = await runCli(
       ['password', 'reset', vmId, '--json', '--netns', routers[master], '--config', configs[master].file],
-      simulatorEnv(sim),
+      simulatorEnv(haLab.sim),
     );
     assert.equal(reset.code, 0, reset.stderr);
     const { password } = JSON.parse(reset.stdout) as { password: string };
@@ -549,7 +370,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
           '--config',
           configs[side].file,
         ],
-        simulatorEnv(sim),
+        simulatorEnv(haLab.sim),
       );
       assert.equal(r.code, 0, r.stderr);
       const ha = (
@@ -638,7 +459,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
         assert.deepEqual(linkNames(side), linksAtStart[side], `round ${round} ${side}: links`);
         assert.deepEqual(
           uplinkPublic(side),
-          side === backup ? [...publicIps].sort() : [],
+          side === backup ? [...publicIps()].sort() : [],
           `round ${round} ${side}: public addresses on the uplink`,
         );
       }
