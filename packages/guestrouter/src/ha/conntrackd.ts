@@ -10,14 +10,7 @@
  */
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inNetns } from '../kernel/exec.js';
-import {
-  OwnedProcess,
-  type OwnedProcessHealth,
-  type OwnedProcessLogger,
-  type OwnedProcessMetrics,
-  type ProcessExit,
-} from '../services/owned-process.js';
+import { OwnedDaemon, type OwnedDaemonOptions, type ProcessExit } from '../services/owned-process.js';
 
 export interface ConntrackSyncSettings {
   /** Interface the sync messages use (the trunk or a dedicated link between the routers). */
@@ -107,14 +100,9 @@ function shellQuote(s: string): string {
   return `'${s.replaceAll("'", "'\\''")}'`;
 }
 
-export interface ConntrackdOptions {
-  /** conntrackd.conf, the lock file, the control socket, the hook live here (STATEDIR/ha/conntrackd). */
-  readonly dir: string;
-  readonly binary: string;
-  readonly netns?: string;
+/** `dir` is STATEDIR/ha/conntrackd: conntrackd.conf, the lock file, the control socket, the hook. */
+export interface ConntrackdOptions extends OwnedDaemonOptions {
   readonly sync: ConntrackSyncSettings;
-  readonly logger: OwnedProcessLogger;
-  readonly metrics?: OwnedProcessMetrics;
 }
 
 export interface ConntrackdSyncResult {
@@ -122,36 +110,24 @@ export interface ConntrackdSyncResult {
   readonly exited?: ProcessExit;
 }
 
-export class ConntrackdService {
-  private readonly process: OwnedProcess;
+export class ConntrackdService extends OwnedDaemon {
   readonly confFile: string;
   /** The script keepalived's notify_master/backup/fault lines call. */
   readonly hookScript: string;
   private readonly lockFile: string;
 
   constructor(private readonly options: ConntrackdOptions) {
-    this.confFile = join(options.dir, 'conntrackd.conf');
-    this.hookScript = join(options.dir, 'transition.sh');
-    this.lockFile = join(options.dir, 'conntrackd.lock');
-    const [command, args] = inNetns(options.netns, options.binary, ['-C', this.confFile]);
-    this.process = new OwnedProcess({
+    const confFile = join(options.dir, 'conntrackd.conf');
+    super(options, {
       name: 'conntrackd',
-      command,
-      args,
+      args: ['-C', confFile],
       pidFile: join(options.dir, 'owner.pid'),
       // The config path is under guestrouter's state dir: no other conntrackd has it.
-      identity: ['-C', this.confFile],
-      logger: options.logger,
-      ...(options.metrics ? { metrics: options.metrics } : {}),
+      identity: ['-C', confFile],
     });
-  }
-
-  get pid(): number | undefined {
-    return this.process.pid;
-  }
-
-  health(): OwnedProcessHealth {
-    return this.process.health();
+    this.confFile = confFile;
+    this.hookScript = join(options.dir, 'transition.sh');
+    this.lockFile = join(options.dir, 'conntrackd.lock');
   }
 
   /**

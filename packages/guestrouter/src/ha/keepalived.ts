@@ -10,13 +10,7 @@ import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DesiredLink } from '../desired/types.js';
 import { execFile, inNetns } from '../kernel/exec.js';
-import {
-  OwnedProcess,
-  type OwnedProcessHealth,
-  type OwnedProcessLogger,
-  type OwnedProcessMetrics,
-  type ProcessExit,
-} from '../services/owned-process.js';
+import { OwnedDaemon, type OwnedDaemonOptions, type ProcessExit } from '../services/owned-process.js';
 import { makePrivateDir } from '../services/private-dir.js';
 import {
   type HaSettings,
@@ -30,14 +24,9 @@ import {
   vrrpInstances,
 } from './vrrp.js';
 
-export interface KeepalivedOptions {
-  /** keepalived.conf, pid files, the notify script and the state files live here (STATEDIR/ha). */
-  readonly dir: string;
-  readonly binary: string;
-  readonly netns?: string;
+/** `dir` is STATEDIR/ha: keepalived.conf, pid files, the notify script and the state files. */
+export interface KeepalivedOptions extends OwnedDaemonOptions {
   readonly settings: HaSettings;
-  readonly logger: OwnedProcessLogger;
-  readonly metrics?: OwnedProcessMetrics;
   readonly vrrpMetrics?: VrrpMetrics;
   /** Run on every transition besides the notify script (ha/conntrackd.ts: commit the synced connections). */
   readonly transitionHook?: string;
@@ -94,8 +83,7 @@ export async function readRoles(stateDir: string): Promise<Map<string, InstanceR
   return roles;
 }
 
-export class KeepalivedService {
-  private readonly process: OwnedProcess;
+export class KeepalivedService extends OwnedDaemon {
   readonly confFile: string;
   private readonly stateDir: string;
   private readonly notifyScript: string;
@@ -104,38 +92,27 @@ export class KeepalivedService {
   private instances: VrrpInstance[] = [];
 
   constructor(private readonly options: KeepalivedOptions) {
-    this.confFile = join(options.dir, 'keepalived.conf');
-    this.stateDir = join(options.dir, 'state');
-    this.notifyScript = join(options.dir, 'notify.sh');
-    const [command, args] = inNetns(options.netns, options.binary, [
-      '--dont-fork',
-      '--log-console',
-      '--vrrp',
-      '--use-file',
-      this.confFile,
-      '--pid',
-      join(options.dir, 'keepalived.pid'),
-      '--vrrp_pid',
-      join(options.dir, 'vrrp.pid'),
-    ]);
-    this.process = new OwnedProcess({
+    const confFile = join(options.dir, 'keepalived.conf');
+    super(options, {
       name: 'keepalived',
-      command,
-      args,
+      args: [
+        '--dont-fork',
+        '--log-console',
+        '--vrrp',
+        '--use-file',
+        confFile,
+        '--pid',
+        join(options.dir, 'keepalived.pid'),
+        '--vrrp_pid',
+        join(options.dir, 'vrrp.pid'),
+      ],
       pidFile: join(options.dir, 'owner.pid'),
       // The config path is under guestrouter's state dir: no other keepalived has it.
-      identity: ['--use-file', this.confFile],
-      logger: options.logger,
-      ...(options.metrics ? { metrics: options.metrics } : {}),
+      identity: ['--use-file', confFile],
     });
-  }
-
-  get pid(): number | undefined {
-    return this.process.pid;
-  }
-
-  health(): OwnedProcessHealth {
-    return this.process.health();
+    this.confFile = confFile;
+    this.stateDir = join(options.dir, 'state');
+    this.notifyScript = join(options.dir, 'notify.sh');
   }
 
   /** Instances of the last sync, with the networks each carries. */

@@ -10,26 +10,15 @@
  */
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execFile, inNetns } from '../kernel/exec.js';
-import {
-  OwnedProcess,
-  type OwnedProcessHealth,
-  type OwnedProcessLogger,
-  type OwnedProcessMetrics,
-  type ProcessExit,
-} from '../services/owned-process.js';
+import { execFile } from '../kernel/exec.js';
+import { OwnedDaemon, type OwnedDaemonOptions, type ProcessExit } from '../services/owned-process.js';
 import { makePrivateDir } from '../services/private-dir.js';
 import type { DesiredLb } from './desired.js';
 import { renderHaproxyConfig } from './haproxy-config.js';
 
-export interface HaproxyOptions {
-  /** haproxy.cfg, the pid file and the stats socket live here (STATEDIR/haproxy). */
-  readonly dir: string;
-  readonly binary: string;
-  readonly netns?: string;
+/** `dir` is STATEDIR/haproxy: haproxy.cfg, the pid file and the stats socket. */
+export interface HaproxyOptions extends OwnedDaemonOptions {
   readonly checkIntervalMs?: number;
-  readonly logger: OwnedProcessLogger;
-  readonly metrics?: OwnedProcessMetrics;
 }
 
 export interface LbSyncResult {
@@ -43,33 +32,21 @@ export class HaproxyConfigError extends Error {
   readonly code = 'HAPROXY_CONFIG_INVALID';
 }
 
-export class HaproxyService {
-  private readonly process: OwnedProcess;
+export class HaproxyService extends OwnedDaemon {
   readonly confFile: string;
   readonly statsSocket: string;
 
   constructor(private readonly options: HaproxyOptions) {
-    this.confFile = join(options.dir, 'haproxy.cfg');
-    this.statsSocket = join(options.dir, 'stats.sock');
-    const [command, args] = inNetns(options.netns, options.binary, ['-W', '-db', '-f', this.confFile]);
-    this.process = new OwnedProcess({
+    const confFile = join(options.dir, 'haproxy.cfg');
+    super(options, {
       name: 'haproxy',
-      command,
-      args,
+      args: ['-W', '-db', '-f', confFile],
       pidFile: join(options.dir, 'haproxy.pid'),
       // The config path is under guestrouter's state dir: no other haproxy has it.
-      identity: ['-f', this.confFile],
-      logger: options.logger,
-      ...(options.metrics ? { metrics: options.metrics } : {}),
+      identity: ['-f', confFile],
     });
-  }
-
-  get pid(): number | undefined {
-    return this.process.pid;
-  }
-
-  health(): OwnedProcessHealth {
-    return this.process.health();
+    this.confFile = confFile;
+    this.statsSocket = join(options.dir, 'stats.sock');
   }
 
   /** Brings haproxy in line with the rules. Throws HaproxyConfigError (old config kept) or ServiceStartError. */

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from 'opskit/atomic-write';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { inNetns } from '../kernel/exec.js';
 
 /*
  * A daemon the controller owns (dnsmasq now; haproxy, the meta-data server, keepalived later).
@@ -412,4 +413,52 @@ function describeExit(exit: ProcessExit | undefined): string {
 async function writeAtomically(file: string, content: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   writeFileAtomic(file, content);
+}
+
+/** What every daemon `run` owns is given: where its files live, its program, the router's namespace. */
+export interface OwnedDaemonOptions {
+  /** Its config, pid file and sockets live here (under STATEDIR). */
+  readonly dir: string;
+  readonly binary: string;
+  readonly netns?: string;
+  readonly logger: OwnedProcessLogger;
+  readonly metrics?: OwnedProcessMetrics;
+}
+
+/** How one daemon is started and recognised: see OwnedProcessOptions for `identity`. */
+export interface OwnedDaemonCommand {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly pidFile: string;
+  readonly identity: readonly string[];
+}
+
+/**
+ * The common part of haproxy, keepalived and conntrackd as `run` owns them: one OwnedProcess,
+ * run inside the router's namespace, with its pid and health. Each subclass writes its config and
+ * decides when to start, reload or restart.
+ */
+export abstract class OwnedDaemon {
+  protected readonly process: OwnedProcess;
+
+  protected constructor(options: OwnedDaemonOptions, daemon: OwnedDaemonCommand) {
+    const [command, args] = inNetns(options.netns, options.binary, daemon.args);
+    this.process = new OwnedProcess({
+      name: daemon.name,
+      command,
+      args,
+      pidFile: daemon.pidFile,
+      identity: daemon.identity,
+      logger: options.logger,
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.process.pid;
+  }
+
+  health(): OwnedProcessHealth {
+    return this.process.health();
+  }
 }
