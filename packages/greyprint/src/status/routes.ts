@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { chartAssetRoutes } from 'opskit/chart-assets';
 import type { RouteAnswer, RouteHandler } from 'opskit/http';
 import type { GreylistStore } from '../store/types.js';
 import { renderStatusPage, STATUS_SCRIPT } from './page.js';
@@ -18,17 +17,6 @@ export interface StatusRouteDeps {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const require = createRequire(import.meta.url);
-/** The charting library, read once from the installed npm package: the page needs no internet. */
-let assets: { js: string; css: string } | undefined;
-function chartAssets(): { js: string; css: string } {
-  assets ??= {
-    js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
-    css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
-  };
-  return assets;
-}
-
 /**
  * The status page's routes for the metrics endpoint: `/` (HTML), `/api/summary` and
  * `/api/series` (JSON), the chart's assets. Read-only; `?period=` picks the window.
@@ -78,11 +66,7 @@ export function statusRoutes(deps: StatusRouteDeps): Map<string, RouteHandler> {
         return { contentType: JSON_TYPE, body: `${JSON.stringify(series(sec))}\n` };
       },
     ],
-    [
-      '/assets/uplot.iife.min.js',
-      () => ({ contentType: 'text/javascript; charset=utf-8', body: chartAssets().js }),
-    ],
-    ['/assets/uplot.min.css', () => ({ contentType: 'text/css; charset=utf-8', body: chartAssets().css })],
+    ...chartAssetRoutes(),
     ['/assets/status.js', () => ({ contentType: 'text/javascript; charset=utf-8', body: STATUS_SCRIPT })],
   ]);
 }

@@ -1,19 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { chartAssetRoutes } from 'opskit/chart-assets';
 import type { RouteHandler } from 'opskit/http';
 import type { StatusBoard } from './board.js';
 import { renderRouterPage } from './page.js';
-
-const require = createRequire(import.meta.url);
-let assets: { js: string; css: string } | undefined;
-/** The charting library from the installed npm package: the page needs no internet. */
-function chartAssets(): { js: string; css: string } {
-  assets ??= {
-    js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
-    css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
-  };
-  return assets;
-}
 
 /** Draws the cycles chart from the embedded JSON (textContent: data, never markup). */
 const STATUS_SCRIPT = `(function () {
@@ -45,11 +33,7 @@ export function routerStatusRoutes(board: StatusBoard, refreshSec = 15): Map<str
         body: `${JSON.stringify(board.snapshot())}\n`,
       }),
     ],
-    [
-      '/assets/uplot.iife.min.js',
-      () => ({ contentType: 'text/javascript; charset=utf-8', body: chartAssets().js }),
-    ],
-    ['/assets/uplot.min.css', () => ({ contentType: 'text/css; charset=utf-8', body: chartAssets().css })],
+    ...chartAssetRoutes(),
     ['/assets/status.js', () => ({ contentType: 'text/javascript; charset=utf-8', body: STATUS_SCRIPT })],
   ]);
 }
