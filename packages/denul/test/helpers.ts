@@ -1,8 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
+import { runCli } from 'opskit/testing';
 
 export const PACKAGE_DIR = path.resolve(import.meta.dirname, '..');
 export const CLI = path.join(PACKAGE_DIR, 'bin', 'denul.js');
@@ -63,35 +64,17 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Runs `command args` and collects everything; never throws on a non-zero exit. */
-export function runCommand(
+/**
+ * Runs `command args` and collects everything, stdout as bytes; never throws on a non-zero exit.
+ * opskit's runner, with a timeout long enough for the 2 GiB inputs of the large tests.
+ */
+export async function runCommand(
   command: string,
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const stdinFd = options.stdinFile === undefined ? null : fs.openSync(options.stdinFile, 'r');
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      stdio: [stdinFd ?? 'pipe', 'pipe', 'pipe'],
-      ...(options.uid === undefined ? {} : { uid: options.uid }),
-      ...(options.gid === undefined ? {} : { gid: options.gid }),
-      ...(options.env === undefined ? {} : { env: options.env }),
-    });
-    if (stdinFd !== null) fs.closeSync(stdinFd);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on('data', (d: Buffer) => out.push(d));
-    child.stderr?.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    if (child.stdin) {
-      child.stdin.on('error', () => {});
-      child.stdin.end(options.input ?? '');
-    }
-    child.on('close', (code, signal) =>
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }),
-    );
-  });
+  const r = await runCli(command, args, { ...options, input: options.input ?? '', timeoutMs: 600_000 });
+  return { code: r.code, signal: r.signal, stdout: r.stdoutBytes, stderr: r.stderr };
 }
 
 export function runDenul(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {

@@ -1,10 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 
 export interface CliResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
+  /** stdout as the child wrote it, for byte-exact comparisons (binary output). */
+  readonly stdoutBytes: Buffer;
   readonly stderr: string;
 }
 
@@ -14,6 +17,11 @@ export interface RunCliOptions {
   readonly cwd?: string;
   /** Killed with SIGKILL after this long; the result then has signal SIGKILL. Default 30 s. */
   readonly timeoutMs?: number;
+  /** A file opened as standard input instead of `input` (the child reads it directly: seekable). */
+  readonly stdinFile?: string;
+  /** Run as this user and group (the caller must be root). */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 /** Runs a command to completion and collects its output; never throws for a non-zero exit. */
@@ -23,15 +31,19 @@ export function runCli(
   options: RunCliOptions = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
+    const stdinFd = options.stdinFile === undefined ? undefined : openSync(options.stdinFile, 'r');
     const child = spawn(command, [...args], {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [stdinFd ?? 'pipe', 'pipe', 'pipe'],
+      ...(options.uid === undefined ? {} : { uid: options.uid }),
+      ...(options.gid === undefined ? {} : { gid: options.gid }),
     });
+    if (stdinFd !== undefined) closeSync(stdinFd);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => err.push(c));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -39,15 +51,19 @@ export function runCli(
     });
     child.once('close', (code, signal) => {
       clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
       resolve({
         code,
         signal,
-        stdout: Buffer.concat(out).toString('utf8'),
+        stdout: stdoutBytes.toString('utf8'),
+        stdoutBytes,
         stderr: Buffer.concat(err).toString('utf8'),
       });
     });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input);
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
+    }
   });
 }
 
