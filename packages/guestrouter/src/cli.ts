@@ -14,6 +14,7 @@ import {
   cloudStackMetrics,
   deployVirtualMachine,
   fetchInventory,
+  fetchSshKeyPairs,
   fetchUserData,
   type Params,
   type RawVirtualMachine,
@@ -32,6 +33,7 @@ import { IprouteKernel } from './kernel/kernel.js';
 import { HaproxyService } from './lb/haproxy.js';
 import {
   generatePassword,
+  KeyPairDirectory,
   LocalBinder,
   MetadataMetrics,
   MetadataService,
@@ -455,6 +457,7 @@ function metadataService(
       { maxPerCycle: m.userDataFetchesPerCycle, maxAgeMs: m.userDataMaxAgeSeconds * 1000 },
       m.userDataConcurrency,
     ),
+    keyPairs: new KeyPairDirectory(() => fetchSshKeyPairs(client)),
     records: m.cloudIdentifier === undefined ? {} : { cloudIdentifier: m.cloudIdentifier },
     logger,
     metrics: new MetadataMetrics(metrics.registry),

@@ -49,6 +49,14 @@ export interface VmNic {
   readonly serviceOfferingName?: string;
   /** The hypervisor host the VM runs on (root admin only). */
   readonly hypervisorHost?: string;
+  /** The VM's SSH key pair names (`keypairs`, or the older `keypair`); their keys are looked up by owner. */
+  readonly keyPairs?: readonly string[];
+  /** Who owns the VM, to find its key pairs (a key pair name is unique per account). */
+  readonly owner?: { readonly account?: string; readonly domainId?: string; readonly projectId?: string };
+  /** The key text served as `public-keys` (one key per line), when a source gives it directly. */
+  readonly publicKeys?: string;
+  /** The user data's variables (`userdatadetails`), served as meta data keys as the Virtual Router does. */
+  readonly userDataDetails?: readonly (readonly [string, string])[];
 }
 
 export interface PublicIp {

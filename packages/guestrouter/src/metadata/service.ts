@@ -1,16 +1,18 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
 import type { SocketBinder } from './binder.js';
 import { routeMetadata } from './http.js';
 import { checkIdentity, findNeighbour, type NeighbourLookup, plainIpv4 } from './identity.js';
+import { type KeyPairDirectory, publicKeysFor } from './keypairs.js';
 import type { MetadataMetrics } from './metrics.js';
 import { passwordExchange } from './password.js';
 import type { PasswordStore } from './password-store.js';
 import { buildRecords, type RecordOptions, type VmRecord } from './records.js';
+import { type HeadParse, parseRequestHead, responseBytes } from './request-head.js';
 import type { RefreshOutcome, UserDataCache } from './userdata.js';
 
 export interface MetadataLogger {
@@ -25,6 +27,8 @@ export interface MetadataServiceOptions {
   readonly binder: SocketBinder;
   readonly passwords: PasswordStore;
   readonly userData: UserDataCache;
+  /** The VMs' SSH key pairs (listSSHKeyPairs); without it `public-keys` comes only from the NICs' `publicKeys`. */
+  readonly keyPairs?: KeyPairDirectory;
   readonly records?: RecordOptions;
   readonly logger: MetadataLogger;
   readonly metrics?: MetadataMetrics;
@@ -66,9 +70,12 @@ class NeighbourTable {
 }
 
 interface Listener {
-  readonly server: http.Server;
+  readonly server: net.Server;
   readonly sockets: Set<Duplex>;
 }
+
+/** A connection that sends no complete request head within this time is dropped. */
+const HEAD_TIMEOUT_MS = 10_000;
 
 /**
  * The Virtual Router's meta data server (port 80) and password server (port
@@ -100,7 +107,21 @@ export class MetadataService {
         'user data fetch failed; retried next cycle',
       );
     }
-    const { records, skipped } = buildRecords(desired, inventory, (id) => o.userData.get(id), o.records);
+    const keys = await o.keyPairs?.refresh(inventory.nics.filter((n) => served.has(n.networkId)));
+    if (keys?.error !== undefined) {
+      o.logger.warn(
+        { action: 'keypairs', err: keys.error },
+        'listSSHKeyPairs failed; serving the keys read before, retried next cycle',
+      );
+    }
+    const index = o.keyPairs?.current ?? new Map<string, string>();
+    const { records, skipped } = buildRecords(
+      desired,
+      inventory,
+      (id) => o.userData.get(id),
+      o.records,
+      (nic) => publicKeysFor(nic, index),
+    );
     for (const why of skipped) o.logger.warn({ action: 'metadata-skip' }, why);
     this.records = records;
     o.metrics?.vms.set(records.size);
@@ -149,28 +170,8 @@ export class MetadataService {
   }
 
   private async serve(socket: net.Server, kind: 'metadata' | 'password'): Promise<Listener> {
-    const handler = kind === 'metadata' ? this.onMetadata : this.onPassword;
-    const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
-      handler(req, res).catch((error: Error) => {
-        this.options.logger.error({ action: kind, err: error.message }, 'request failed');
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end();
-      });
-    });
-    server.keepAliveTimeout = 5000;
     const sockets = new Set<Duplex>();
-    server.on('connection', (s: Duplex) => {
-      this.connectedAt.set(s, performance.now());
-      sockets.add(s);
-      s.once('close', () => sockets.delete(s));
-    });
-    // Malformed HTTP never reaches a handler: answer 400 and close, and keep serving.
-    server.on('clientError', (error: NodeJS.ErrnoException, s: Duplex) => {
-      this.options.metrics?.requests.inc({ service: kind, result: 'malformed' });
-      if (s.writable && error.code !== 'ECONNRESET') {
-        s.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-      } else s.destroy();
-    });
+    const server = kind === 'metadata' ? this.leanServer(sockets) : this.passwordServer(sockets);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socket, () => {
@@ -184,32 +185,91 @@ export class MetadataService {
     return { server, sockets };
   }
 
-  private identify(req: http.IncomingMessage) {
-    const remote = plainIpv4(req.socket.remoteAddress);
-    const local = plainIpv4(req.socket.localAddress);
-    const table = this.neighbours.after(this.connectedAt.get(req.socket) ?? performance.now());
+  /**
+   * Port 80: one request per connection, answered with one write and closed,
+   * as cloud-init asks (a new connection per key). Profiled at 10,000 VMs,
+   * node:http's request and response objects cost more than the answer itself;
+   * this path reads the request head, routes it and writes the whole response
+   * as one buffer. Malformed heads get 400 or 431 and the server carries on.
+   */
+  private leanServer(sockets: Set<Duplex>): net.Server {
+    return net.createServer((socket) => {
+      const connectedAt = performance.now();
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+      socket.setTimeout(HEAD_TIMEOUT_MS, () => socket.destroy());
+      let received: Buffer | undefined;
+      const onData = (chunk: Buffer) => {
+        received = received === undefined ? chunk : Buffer.concat([received, chunk]);
+        const parsed: HeadParse = parseRequestHead(received);
+        if (parsed.kind === 'incomplete') return;
+        socket.off('data', onData);
+        // Whatever else the client sends is read and dropped until it closes its side.
+        socket.resume();
+        socket.end(this.answerMetadata(parsed, socket, connectedAt));
+      };
+      socket.on('data', onData);
+    });
+  }
+
+  private answerMetadata(parsed: HeadParse, socket: net.Socket, connectedAt: number): Buffer {
+    if (parsed.kind === 'error') {
+      this.options.metrics?.requests.inc({ service: 'metadata', result: 'malformed' });
+      return responseBytes(parsed.status, `${parsed.status} ${parsed.why}\n`);
+    }
+    if (parsed.kind === 'incomplete') throw new Error('answerMetadata needs a whole request head');
+    const { remote, local, verdict } = this.identify(socket, connectedAt);
+    const refused = !verdict.ok && verdict.reason !== 'unknown-address';
+    if (refused) this.refused('metadata', remote, local, verdict.reason);
+    const { method, target } = parsed.head;
+    const a = routeMetadata(method, target, verdict.ok ? verdict.vm : undefined);
+    this.options.metrics?.requests.inc({ service: 'metadata', result: refused ? 'refused' : a.result });
+    const extra =
+      a.status === 405 ? 'Allow: GET, HEAD\r\n' : a.status === 503 ? 'Retry-After: 5\r\n' : undefined;
+    return responseBytes(a.status, a.body, {
+      head: method === 'HEAD',
+      ...(extra === undefined ? {} : { extraHeaders: extra }),
+    });
+  }
+
+  /** Port 8080: node:http, for the header the protocol is about (DomU_Request) and for HTTP/1.0 agents. */
+  private passwordServer(sockets: Set<Duplex>): http.Server {
+    const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
+      this.onPassword(req, res).catch((error: Error) => {
+        this.options.logger.error({ action: 'password', err: error.message }, 'request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end();
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    server.on('connection', (s: Duplex) => {
+      this.connectedAt.set(s, performance.now());
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+    // Malformed HTTP never reaches a handler: answer 400 and close, and keep serving.
+    server.on('clientError', (error: NodeJS.ErrnoException, s: Duplex) => {
+      this.options.metrics?.requests.inc({ service: 'password', result: 'malformed' });
+      if (s.writable && error.code !== 'ECONNRESET') {
+        s.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      } else s.destroy();
+    });
+    return server;
+  }
+
+  private identify(socket: net.Socket, connectedAt: number) {
+    const remote = plainIpv4(socket.remoteAddress);
+    const local = plainIpv4(socket.localAddress);
+    const table = this.neighbours.after(connectedAt);
     return { remote, local, verdict: checkIdentity(remote, local, this.records, table) };
   }
 
-  private readonly onMetadata = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const { remote, local, verdict } = this.identify(req);
-    if (!verdict.ok && verdict.reason !== 'unknown-address')
-      this.refused('metadata', remote, local, verdict.reason);
-    const a = routeMetadata(req.method ?? '', req.url ?? '', verdict.ok ? verdict.vm : undefined);
-    const result = !verdict.ok && verdict.reason !== 'unknown-address' ? 'refused' : a.result;
-    this.options.metrics?.requests.inc({ service: 'metadata', result });
-    const headers: http.OutgoingHttpHeaders = {
-      'content-type': 'text/plain; charset=utf-8',
-      'content-length': Buffer.byteLength(a.body),
-    };
-    if (a.status === 405) headers.allow = 'GET, HEAD';
-    if (a.status === 503) headers['retry-after'] = '5';
-    res.writeHead(a.status, headers);
-    res.end(req.method === 'HEAD' ? undefined : a.body);
-  };
-
   private readonly onPassword = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const { remote, local, verdict } = this.identify(req);
+    const { remote, local, verdict } = this.identify(
+      req.socket,
+      this.connectedAt.get(req.socket) ?? performance.now(),
+    );
     const header = req.headers.domu_request;
     const request = Array.isArray(header) ? header[0] : header;
     let body: string;
