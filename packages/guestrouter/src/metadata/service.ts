@@ -110,7 +110,7 @@ export class MetadataService {
     const keys = await o.keyPairs?.refresh(inventory.nics.filter((n) => served.has(n.networkId)));
     if (keys?.error !== undefined) {
       o.logger.warn(
-        { action: 'keypairs', err: keys.error },
+        { event: 'keypairs', err: keys.error },
         'listSSHKeyPairs failed; serving the keys read before, retried next cycle',
       );
     }
