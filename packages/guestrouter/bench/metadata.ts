@@ -287,7 +287,7 @@ async function main(): Promise<void> {
     };
   };
   const plain = startRun('plain', { enabled: false });
-  await new LogWatcher(plain).next((l) => l.action === 'cycle', 'first cycle without meta data', 300_000);
+  await new LogWatcher(plain).next((l) => l.event === 'cycle', 'first cycle without meta data', 300_000);
   const plainRss = rssOf(plain.pid);
   const plainExit = new Promise((r) => plain.once('exit', r));
   plain.kill('SIGTERM');
@@ -301,7 +301,7 @@ async function main(): Promise<void> {
   const log = new LogWatcher(run);
   const t0 = Date.now();
   await log.next(
-    (l) => l.action === 'metadata' && Number(l.vms) === NETWORKS * VMS_PER_NETWORK,
+    (l) => l.event === 'metadata' && Number(l.vms) === NETWORKS * VMS_PER_NETWORK,
     'meta data for 10,000 VMs',
     300_000,
   );

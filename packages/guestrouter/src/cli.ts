@@ -10,7 +10,7 @@ import {
   CloudStackApiError,
   CloudStackClient,
   CloudStackConfigError,
-  cloudStackConfigFromEnv,
+  cloudStackClientConfig,
   cloudStackMetrics,
   deployVirtualMachine,
   fetchInventory,
@@ -114,7 +114,8 @@ function apiClient(
   log: ReturnType<typeof makeLogger>,
   registry?: Registry,
 ): CloudStackClient {
-  const cloudstack = cloudStackConfigFromEnv(process.env, config.cloudstack);
+  // The environment is already in config.cloudstack (a config layer); this checks what the client needs.
+  const cloudstack = cloudStackClientConfig(config.cloudstack);
   return new CloudStackClient(cloudstack, {
     logger: log,
     ...(registry ? { metrics: cloudStackMetrics(registry) } : {}),
@@ -131,7 +132,7 @@ function session(
   registry?: Registry,
   events?: ExtensionServer,
 ): Session {
-  const config = loadConfig(options.config, overridesFrom(options));
+  const config = loadConfig(options.config, overridesFrom(options), process.env);
   const { trunk, uplink } = requireInterfaces(config, options.config);
   const log = logger ?? makeLogger(config);
   const zoneId = config.zoneId;
@@ -292,7 +293,7 @@ function controllerSettings(
 }
 
 async function runCommand(options: GlobalOptions): Promise<void> {
-  const first = loadConfig(options.config, overridesFrom(options));
+  const first = loadConfig(options.config, overridesFrom(options), process.env);
   const logger = makeLogger(first);
   const metrics = new ControllerMetrics();
   // dnsmasq runs as the controller's child, so only a long-running `run` serves DHCP. One
@@ -324,7 +325,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
         })
       : undefined;
   if (first.dhcp.enabled && options.once) {
-    logger.warn({ action: 'dhcp' }, 'dhcp.enabled is ignored with --once: DHCP is served by a running `run`');
+    logger.warn({ event: 'dhcp' }, 'dhcp.enabled is ignored with --once: DHCP is served by a running `run`');
   }
   // The Network Extension's events (extension.listen): recorded and persisted by this server, applied by
   // the controller's cycles. Opened before the controller so the first cycle already serves them.
@@ -339,7 +340,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
   const eventsOnly = events !== undefined && !first.extension.poll;
   if (first.metadata.enabled && eventsOnly) {
     logger.warn(
-      { action: 'metadata' },
+      { event: 'metadata' },
       'metadata.enabled needs the CloudStack API (extension.poll): not served from events alone',
     );
   }
@@ -349,7 +350,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
       : undefined;
   if (first.metadata.enabled && options.once) {
     logger.warn(
-      { action: 'metadata' },
+      { event: 'metadata' },
       'metadata.enabled is ignored with --once: meta data is served by a running `run`',
     );
   }
@@ -365,10 +366,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
         )
       : undefined;
   if (first.ha.enabled && options.once) {
-    logger.warn(
-      { action: 'ha' },
-      'ha.enabled with --once: the gateway addresses are left to a running `run`',
-    );
+    logger.warn({ event: 'ha' }, 'ha.enabled with --once: the gateway addresses are left to a running `run`');
   }
   const controller = new Controller(
     controllerSettings(session(options, logger, metrics.registry, events), dhcp, metadata, lb, ha),
@@ -398,15 +396,15 @@ async function runCommand(options: GlobalOptions): Promise<void> {
       ? undefined
       : await startMetricsServer(metrics, first.metrics.host, metricsPort, routerStatusRoutes(board));
   if (server)
-    logger.info({ action: 'metrics', host: first.metrics.host, port: server.port }, 'metrics listening');
+    logger.info({ event: 'metrics', host: first.metrics.host, port: server.port }, 'metrics listening');
   controller.start();
   logger.info(
-    { action: 'start', interval: first.run.intervalSeconds, jitter: first.run.jitterSeconds },
+    { event: 'start', interval: first.run.intervalSeconds, jitter: first.run.jitterSeconds },
     'guestrouter running',
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      logger.info({ action: 'stop', signal }, 'stopping');
+      logger.info({ event: 'stop', signal }, 'stopping');
       void (events?.close() ?? Promise.resolve())
         .then(() => controller.stop())
         .then(() => server?.close())
@@ -427,7 +425,7 @@ async function runCommand(options: GlobalOptions): Promise<void> {
         controller.reload(controllerSettings(next, dhcp, metadata, lb, ha));
       } catch (error) {
         logger.error(
-          { action: 'reload', err: (error as Error).message },
+          { event: 'reload', err: (error as Error).message },
           'reload failed; keeping the previous configuration',
         );
       }
@@ -482,12 +480,12 @@ async function requireVm(client: CloudStackClient, vmId: string): Promise<RawVir
 }
 
 async function passwordResetCommand(vmId: string, options: GlobalOptions): Promise<void> {
-  const config = loadConfig(options.config, overridesFrom(options));
+  const config = loadConfig(options.config, overridesFrom(options), process.env);
   const logger = makeLogger(config);
   const vm = await requireVm(apiClient(config, logger), vmId);
   const password = generatePassword();
   await passwordStore(config).put(vm.id, password);
-  logger.info({ action: 'password-reset', vmId: vm.id }, 'password handed to the password server');
+  logger.info({ event: 'password-reset', vmId: vm.id }, 'password handed to the password server');
   logger.flush();
   if (options.json) process.stdout.write(`${JSON.stringify({ vmId: vm.id, name: vm.name, password })}\n`);
   else process.stdout.write(`${password}\n`);
@@ -499,7 +497,7 @@ function vmLine(vm: RawVirtualMachine): string {
 }
 
 async function deployCommand(options: DeployCommandOptions): Promise<void> {
-  const config = loadConfig(options.config, overridesFrom(options));
+  const config = loadConfig(options.config, overridesFrom(options), process.env);
   const logger = makeLogger(config);
   const zoneId = options.zone ?? config.zoneId;
   if (zoneId === undefined)
@@ -538,7 +536,7 @@ async function deployCommand(options: DeployCommandOptions): Promise<void> {
   if (vm.passwordenabled === true && typeof vm.password === 'string' && vm.password !== '') {
     password = vm.password;
     await passwordStore(config).put(vm.id, password);
-    logger.info({ action: 'deploy', vmId: vm.id }, 'password handed to the password server');
+    logger.info({ event: 'deploy', vmId: vm.id }, 'password handed to the password server');
   }
   logger.flush();
   const { password: _omit, ...shown } = vm;

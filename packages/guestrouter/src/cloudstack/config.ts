@@ -88,21 +88,34 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
+/** One environment variable that sets a `cloudstack` key (a blank variable counts as unset). */
+export interface CloudStackEnvValue {
+  readonly variable: (typeof CLOUDSTACK_ENV)[keyof typeof CLOUDSTACK_ENV];
+  readonly key: keyof typeof CLOUDSTACK_ENV;
+  readonly value: string;
+}
+
+/** The CloudStack settings the environment gives, one entry per variable that is set. */
+export function cloudStackEnvValues(env: NodeJS.ProcessEnv): CloudStackEnvValue[] {
+  const out: CloudStackEnvValue[] = [];
+  for (const key of Object.keys(CLOUDSTACK_ENV) as (keyof typeof CLOUDSTACK_ENV)[]) {
+    const value = nonEmpty(env[CLOUDSTACK_ENV[key]]);
+    if (value !== undefined) out.push({ variable: CLOUDSTACK_ENV[key], key, value });
+  }
+  return out;
+}
+
 /**
- * Builds the client configuration. Precedence: environment variables override
- * the values from the config file (`fromFile`), which override the defaults.
- * Throws CloudStackConfigError naming every missing variable/key at once, so
- * one run tells the operator everything to fix.
+ * The client's settings from the config's `cloudstack` object, after the environment was laid over
+ * it (guestrouter's config loader does that before parsing). Throws CloudStackConfigError naming
+ * every missing variable/key at once, so one run tells the operator everything to fix.
  */
-export function cloudStackConfigFromEnv(
-  env: NodeJS.ProcessEnv,
-  fromFile: Partial<CloudStackConfig> = {},
-): CloudStackConfig {
+export function cloudStackClientConfig(settings: Partial<CloudStackConfig>): CloudStackConfig {
   const merged = {
-    ...fromFile,
-    url: nonEmpty(env[CLOUDSTACK_ENV.url]) ?? nonEmpty(fromFile.url),
-    apiKey: nonEmpty(env[CLOUDSTACK_ENV.apiKey]) ?? nonEmpty(fromFile.apiKey),
-    secretKey: nonEmpty(env[CLOUDSTACK_ENV.secretKey]) ?? nonEmpty(fromFile.secretKey),
+    ...settings,
+    url: nonEmpty(settings.url),
+    apiKey: nonEmpty(settings.apiKey),
+    secretKey: nonEmpty(settings.secretKey),
   };
   const missing = (['url', 'apiKey', 'secretKey'] as const)
     .filter((key) => merged[key] === undefined)
@@ -123,4 +136,16 @@ export function cloudStackConfigFromEnv(
     throw new CloudStackConfigError(`invalid CloudStack API settings: ${problems.join('; ')}`, []);
   }
   return parsed.data;
+}
+
+/**
+ * Builds the client configuration for library callers (tests, benches) that hold no config file:
+ * environment variables override `fromFile`, which overrides the defaults.
+ */
+export function cloudStackConfigFromEnv(
+  env: NodeJS.ProcessEnv,
+  fromFile: Partial<CloudStackConfig> = {},
+): CloudStackConfig {
+  const fromEnv = Object.fromEntries(cloudStackEnvValues(env).map((e) => [e.key, e.value]));
+  return cloudStackClientConfig({ ...fromFile, ...fromEnv });
 }

@@ -1,7 +1,12 @@
 export type { CloudStackClientOptions, CloudStackLogger, Params, ParamValue } from './client.js';
 export { CloudStackClient } from './client.js';
 export type { CloudStackConfig } from './config.js';
-export { CLOUDSTACK_DEFAULTS, CLOUDSTACK_ENV, cloudStackConfigFromEnv } from './config.js';
+export {
+  CLOUDSTACK_DEFAULTS,
+  CLOUDSTACK_ENV,
+  cloudStackClientConfig,
+  cloudStackConfigFromEnv,
+} from './config.js';
 export type { CloudStackApiErrorDetails, CloudStackErrorCode } from './errors.js';
 export { CloudStackApiError, CloudStackConfigError } from './errors.js';
 export type { FetchInventoryOptions, RawInventory, SkippedItem } from './inventory.js';

@@ -1,5 +1,6 @@
-import { configErrorFromZod, readJsonConfigFile } from 'opskit/config';
-import type { ConfigError } from 'opskit/exit';
+import { configErrorFromZod, loadLayeredConfig, type PlainObject, readJsonConfigFile } from 'opskit/config';
+import { ConfigError } from 'opskit/exit';
+import { cloudStackEnvValues } from '../cloudstack/config.js';
 import { GuestrouterConfigError } from '../errors.js';
 import { configSchema, type GuestrouterConfig } from './schema.js';
 
@@ -27,21 +28,42 @@ export function parseConfig(input: unknown, file?: string): GuestrouterConfig {
   return result.data;
 }
 
-/** Reads a JSON config file, then lays the command-line overrides over it. */
-export function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): GuestrouterConfig {
-  let raw: Record<string, unknown> = {};
-  if (file !== undefined) {
-    try {
-      raw = readJsonConfigFile(file);
-    } catch (error) {
-      throw asGuestrouterError(error as ConfigError);
-    }
-    // The file is checked on its own first, so an error in it names the file, not the command line.
-    parseConfig(raw, file);
+/**
+ * The config's layers, lowest first as the operator contract orders them: the file, the environment
+ * (one layer per variable, so an error names the variable), the command line. The schema's
+ * defaults sit under all of them.
+ */
+export function configLayers(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  overrides: ConfigOverrides,
+): { source: string; values: PlainObject | undefined }[] {
+  const layers: { source: string; values: PlainObject | undefined }[] = [];
+  if (file !== undefined) layers.push({ source: file, values: readJsonConfigFile(file) });
+  for (const e of cloudStackEnvValues(env))
+    layers.push({ source: e.variable, values: { cloudstack: { [e.key]: e.value } } });
+  layers.push({ source: COMMAND_LINE, values: { ...overrides } });
+  return layers;
+}
+
+/**
+ * Reads the config: the file, then the environment (`CLOUDSTACK_API_URL`, ...), then the
+ * command-line overrides, merged and checked by the one schema; an error names the layer that
+ * brought the bad value (`FILE: KEY: MESSAGE`, the variable's name for the environment). `env`
+ * is explicit so only the CLI reads the process environment.
+ */
+export function loadConfig(
+  file: string | undefined,
+  overrides: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = {},
+): GuestrouterConfig {
+  try {
+    return loadLayeredConfig(configSchema, configLayers(file, env, overrides));
+  } catch (error) {
+    if (error instanceof ConfigError && !(error instanceof GuestrouterConfigError))
+      throw asGuestrouterError(error);
+    throw error;
   }
-  const merged: Record<string, unknown> = { ...raw };
-  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
-  return parseConfig(merged, file === undefined ? COMMAND_LINE : `${file} with the command line`);
 }
 
 /** The interfaces are required to plan; named separately so the error says which and how to give it. */

@@ -29,7 +29,7 @@ export async function openExtensionServer(
   });
   const bound = await server.listen();
   logger.info(
-    { action: 'extension', host, port: bound, tls: config.extension.tls !== undefined },
+    { event: 'extension', host, port: bound, tls: config.extension.tls !== undefined },
     'extension events listening',
   );
   return server;

@@ -100,7 +100,7 @@ export class ExtensionServer {
       }
       const verdict = this.verifier.verify(req.headers, path, body);
       if (!verdict.ok) {
-        this.options.logger.warn({ action: 'extension-auth', err: verdict.reason }, 'event refused');
+        this.options.logger.warn({ event: 'extension-auth', err: verdict.reason }, 'event refused');
         answer(401, 'error', verdict.reason);
         return;
       }
@@ -132,7 +132,7 @@ export class ExtensionServer {
         const outcome = await this.options.applyNow();
         const networkId = event.fields.network_id;
         this.options.logger.info(
-          { action: 'extension-event', command, networkId, ok: outcome.ok },
+          { event: 'extension-event', command, networkId, ok: outcome.ok },
           outcome.ok ? 'event applied' : 'event recorded, cycle failed',
         );
         if (outcome.ok) return { ok: true, message: `${command} applied to network ${networkId}` };
@@ -140,10 +140,7 @@ export class ExtensionServer {
       },
       (error: Error) => {
         if (!(error instanceof PayloadError)) throw error;
-        this.options.logger.warn(
-          { action: 'extension-refuse', command, err: error.message },
-          'event refused',
-        );
+        this.options.logger.warn({ event: 'extension-refuse', command, err: error.message }, 'event refused');
         return { ok: false, refused: true, message: error.message };
       },
     );

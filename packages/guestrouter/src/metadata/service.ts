@@ -103,7 +103,7 @@ export class MetadataService {
     o.metrics?.userDataFetches.inc({ outcome: 'failed' }, userData.failed);
     for (const e of userData.errors.slice(0, 5)) {
       o.logger.warn(
-        { action: 'userdata', vmId: e.vmId, err: e.error },
+        { event: 'userdata', vmId: e.vmId, err: e.error },
         'user data fetch failed; retried next cycle',
       );
     }
@@ -122,7 +122,7 @@ export class MetadataService {
       o.records,
       (nic) => publicKeysFor(nic, index),
     );
-    for (const why of skipped) o.logger.warn({ action: 'metadata-skip' }, why);
+    for (const why of skipped) o.logger.warn({ event: 'metadata-skip' }, why);
     this.records = records;
     o.metrics?.vms.set(records.size);
 
@@ -180,7 +180,7 @@ export class MetadataService {
       });
     });
     server.on('error', (error) =>
-      this.options.logger.error({ action: kind, err: error.message }, 'listener error'),
+      this.options.logger.error({ event: kind, err: error.message }, 'listener error'),
     );
     return { server, sockets };
   }
@@ -237,7 +237,7 @@ export class MetadataService {
   private passwordServer(sockets: Set<Duplex>): http.Server {
     const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
       this.onPassword(req, res).catch((error: Error) => {
-        this.options.logger.error({ action: 'password', err: error.message }, 'request failed');
+        this.options.logger.error({ event: 'password', err: error.message }, 'request failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end();
       });
@@ -288,7 +288,7 @@ export class MetadataService {
       if (a.result === 'acknowledged') await this.options.passwords.delete(vm.vmId);
       if (a.result === 'sent' || a.result === 'acknowledged') {
         this.options.logger.info(
-          { action: 'password', vmId: vm.vmId, client: remote, result: a.result },
+          { event: 'password', vmId: vm.vmId, client: remote, result: a.result },
           `password ${a.result}`,
         );
       }
@@ -303,7 +303,7 @@ export class MetadataService {
   private refused(service: string, client: string, local: string, reason: string): void {
     const vm = this.records.get(client);
     this.options.logger.warn(
-      { action: 'identity-refused', service, client, gateway: local, reason, vmId: vm?.vmId, link: vm?.link },
+      { event: 'identity-refused', service, client, gateway: local, reason, vmId: vm?.vmId, link: vm?.link },
       `${service} request from ${client} refused: ${reason}`,
     );
   }

@@ -95,7 +95,7 @@ export class Controller {
       oldHa
         .stop()
         .catch((error: Error) =>
-          this.logger.error({ action: 'ha', err: error.message }, 'stopping keepalived failed'),
+          this.logger.error({ event: 'ha', err: error.message }, 'stopping keepalived failed'),
         );
     }
     if (oldMetadata !== undefined && oldMetadata !== settings.metadata) {
@@ -103,7 +103,7 @@ export class Controller {
         .stop()
         .catch((error: Error) =>
           this.logger.error(
-            { action: 'metadata', err: error.message },
+            { event: 'metadata', err: error.message },
             'stopping the meta data servers failed',
           ),
         );
@@ -112,17 +112,17 @@ export class Controller {
       oldLb
         .stop()
         .catch((error: Error) =>
-          this.logger.error({ action: 'lb', err: error.message }, 'stopping haproxy failed'),
+          this.logger.error({ event: 'lb', err: error.message }, 'stopping haproxy failed'),
         );
     }
     if (old !== undefined && old !== settings.dhcp) {
       old
         .stop()
         .catch((error: Error) =>
-          this.logger.error({ action: 'dhcp', err: error.message }, 'stopping dnsmasq failed'),
+          this.logger.error({ event: 'dhcp', err: error.message }, 'stopping dnsmasq failed'),
         );
     }
-    this.logger.info({ action: 'reload' }, 'configuration reloaded');
+    this.logger.info({ event: 'reload' }, 'configuration reloaded');
   }
 
   async stop(): Promise<void> {
@@ -198,7 +198,7 @@ export class Controller {
     } catch (error) {
       const message = (error as Error).message;
       this.logger.error(
-        { action: 'fetch-inventory', err: message, kept: true },
+        { event: 'fetch-inventory', err: message, kept: true },
         'inventory fetch failed; the router keeps its current state',
       );
       const failed: CycleOutcome = { ok: false, changes: 0, served: 0, refused: 0, error: message };
@@ -213,11 +213,11 @@ export class Controller {
       const refusals = [...plan.refused, ...refusedRules].map((r) => r.message).join('\n');
       if (refusals !== this.lastRefusals) {
         for (const r of plan.refused) {
-          this.logger.warn({ action: 'refuse', networkId: r.networkId, code: r.code }, r.message);
+          this.logger.warn({ event: 'refuse', networkId: r.networkId, code: r.code }, r.message);
         }
         for (const r of refusedRules) {
           this.logger.warn(
-            { action: 'refuse-rule', networkId: r.networkId, kind: r.kind, ruleId: r.ruleId },
+            { event: 'refuse-rule', networkId: r.networkId, kind: r.kind, ruleId: r.ruleId },
             r.message,
           );
         }
@@ -229,7 +229,7 @@ export class Controller {
         budgetErrors.push(budget.message);
         this.metrics?.deletionsWithheld.inc();
         this.logger.error(
-          { action: 'deletion-budget', links: budget.links.length, limit: budget.limit },
+          { event: 'deletion-budget', links: budget.links.length, limit: budget.limit },
           budget.message,
         );
       }
@@ -243,7 +243,7 @@ export class Controller {
             (failures) => {
               for (const f of failures) {
                 this.logger.warn(
-                  { action: 'announce', link: f.link, address: f.address, err: f.err },
+                  { event: 'announce', link: f.link, address: f.address, err: f.err },
                   'gratuitous ARP failed',
                 );
               }
@@ -256,13 +256,13 @@ export class Controller {
           // kernel without 802.1Q and 2,000 VLANs) must not become thousands of log lines.
           for (const f of error.failures.slice(0, LOGGED_LINE_FAILURES)) {
             this.logger.error(
-              { action: 'apply-line', link: f.link, line: f.line, err: f.error },
+              { event: 'apply-line', link: f.link, line: f.line, err: f.error },
               'plan line failed',
             );
           }
           if (error.failures.length > LOGGED_LINE_FAILURES) {
             this.logger.error(
-              { action: 'apply-lines', failed: error.failures.length, byError: error.summary.byError },
+              { event: 'apply-lines', failed: error.failures.length, byError: error.summary.byError },
               `${error.failures.length - LOGGED_LINE_FAILURES} more plan lines failed`,
             );
           }
@@ -270,7 +270,9 @@ export class Controller {
         }
         for (const change of plan.changes) {
           if (failedLinks.has(change.link)) continue;
-          this.logger.info({ ...change }, 'router changed');
+          // The change's kind (create-link, add-address, ...) is what happened: the log's `event`.
+          const { action: kind, ...fields } = change;
+          this.logger.info({ event: kind, ...fields }, 'router changed');
           this.metrics?.changes.inc({ action: change.action });
         }
       }
@@ -284,7 +286,7 @@ export class Controller {
           const r = await s.ha.sync(desired.links.filter((l) => servingLinks.has(l.name)));
           if (r.action !== 'unchanged' && r.action !== 'idle') {
             this.logger.info(
-              { action: 'ha', keepalived: r.action, instances: r.instances, pid: s.ha.pid },
+              { event: 'ha', keepalived: r.action, instances: r.instances, pid: s.ha.pid },
               `vrrp ${r.action}`,
             );
           }
@@ -295,7 +297,7 @@ export class Controller {
           }
         } catch (error) {
           serviceErrors.push((error as Error).message);
-          this.logger.error({ action: 'ha', err: (error as Error).message }, 'vrrp not updated');
+          this.logger.error({ event: 'ha', err: (error as Error).message }, 'vrrp not updated');
         }
       }
       if (s.dhcp !== undefined) {
@@ -304,7 +306,7 @@ export class Controller {
           if (r.action !== 'unchanged' && r.action !== 'idle') {
             this.logger.info(
               {
-                action: 'dhcp',
+                event: 'dhcp',
                 dnsmasq: r.action,
                 networks: r.networks,
                 leases: r.leases,
@@ -321,7 +323,7 @@ export class Controller {
           }
         } catch (error) {
           serviceErrors.push((error as Error).message);
-          this.logger.error({ action: 'dhcp', err: (error as Error).message }, 'dhcp not served');
+          this.logger.error({ event: 'dhcp', err: (error as Error).message }, 'dhcp not served');
         }
       }
       if (s.metadata !== undefined) {
@@ -330,7 +332,7 @@ export class Controller {
           if (r.opened > 0 || r.closed > 0 || r.userData.fetched > 0 || r.userData.removed > 0) {
             this.logger.info(
               {
-                action: 'metadata',
+                event: 'metadata',
                 vms: r.vms,
                 gateways: r.gateways,
                 opened: r.opened,
@@ -344,13 +346,13 @@ export class Controller {
             );
           }
           for (const e of r.bindErrors) {
-            this.logger.error({ action: 'metadata-bind', err: e }, 'cannot listen; retried next cycle');
+            this.logger.error({ event: 'metadata-bind', err: e }, 'cannot listen; retried next cycle');
           }
           if (r.bindErrors.length > 0)
             serviceErrors.push(`meta data: ${r.bindErrors.length} listener(s) not bound`);
         } catch (error) {
           serviceErrors.push((error as Error).message);
-          this.logger.error({ action: 'metadata', err: (error as Error).message }, 'meta data not served');
+          this.logger.error({ event: 'metadata', err: (error as Error).message }, 'meta data not served');
         }
       }
       if (s.lb !== undefined && lb !== undefined) {
@@ -359,7 +361,7 @@ export class Controller {
           if (r.action !== 'unchanged' && r.action !== 'idle') {
             this.logger.info(
               {
-                action: 'lb',
+                event: 'lb',
                 haproxy: r.action,
                 frontends: r.frontends,
                 backends: r.backends,
@@ -375,7 +377,7 @@ export class Controller {
           }
         } catch (error) {
           serviceErrors.push((error as Error).message);
-          this.logger.error({ action: 'lb', err: (error as Error).message }, 'load balancing not updated');
+          this.logger.error({ event: 'lb', err: (error as Error).message }, 'load balancing not updated');
         }
       }
       const errors = [
@@ -397,13 +399,13 @@ export class Controller {
       // The state file is written before the cycle is reported done, so whoever reads the log line finds it.
       await this.writeState(outcome, inventory.fetchedAt);
       this.notify(outcome, started, { inventory, desired, current, plan, serving });
-      const line = { action: 'cycle', ...outcome, ms: Date.now() - started };
+      const line = { event: 'cycle', ...outcome, ms: Date.now() - started };
       if (outcome.ok) this.logger.info(line, 'reconcile done');
       else this.logger.error(line, `reconcile failed: ${outcome.error}`);
       return outcome;
     } catch (error) {
       const message = (error as Error).message;
-      this.logger.error({ action: 'apply', err: message }, 'reconcile failed; will retry next cycle');
+      this.logger.error({ event: 'apply', err: message }, 'reconcile failed; will retry next cycle');
       const failed: CycleOutcome = { ok: false, changes: 0, served: 0, refused: 0, error: message };
       this.notify(failed, started, undefined);
       return failed;
@@ -428,7 +430,7 @@ export class Controller {
         networkServices: this.settings.metadata === undefined ? [] : ['meta data'],
       });
     } catch (error) {
-      this.logger.warn({ action: 'status', err: (error as Error).message }, 'the status board failed');
+      this.logger.warn({ event: 'status', err: (error as Error).message }, 'the status board failed');
     }
   }
 
@@ -462,7 +464,7 @@ export class Controller {
       writeFileAtomic(file, `${JSON.stringify({ ...record, services }, null, 2)}\n`);
     } catch (error) {
       this.logger.warn(
-        { action: 'write-state', dir, err: (error as Error).message },
+        { event: 'write-state', dir, err: (error as Error).message },
         'cannot write the state file',
       );
     }

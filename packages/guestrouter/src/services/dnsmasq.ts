@@ -203,7 +203,7 @@ class DnsmasqInstance {
   /** Throws ServiceStartError when dnsmasq cannot be started. */
   async sync(serving: readonly ServingNetwork[], inventory: Inventory): Promise<DhcpSyncResult> {
     const r = this.render(serving, inventory);
-    for (const why of r.skipped) this.options.logger.warn({ action: 'dhcp-skip' }, why);
+    for (const why of r.skipped) this.options.logger.warn({ event: 'dhcp-skip' }, why);
     if (r.networks === 0) {
       const wasRunning = this.process.running;
       await this.process.stop();

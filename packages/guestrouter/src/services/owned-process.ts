@@ -221,7 +221,7 @@ export class OwnedProcess {
     this.startError = undefined;
     this.options.metrics?.starts.inc({ service: name });
     this.options.metrics?.up.set({ service: name }, 1);
-    logger.info({ action: 'service-start', service: name, pid }, `${name} started`);
+    logger.info({ event: 'service-start', service: name, pid }, `${name} started`);
     return pid;
   }
 
@@ -276,7 +276,7 @@ export class OwnedProcess {
     this.startError = error.message;
     metrics?.failures.inc({ service: name, reason: 'start-failed' });
     metrics?.up.set({ service: name }, 0);
-    logger.error({ action: 'service-start', service: name, err: error.message }, `${name} did not start`);
+    logger.error({ event: 'service-start', service: name, err: error.message }, `${name} did not start`);
     throw error;
   }
 
@@ -297,7 +297,7 @@ export class OwnedProcess {
     metrics?.failures.inc({ service: name, reason: 'exited' });
     metrics?.up.set({ service: name }, 0);
     logger.error(
-      { action: 'service-exit', service: name, pid: child.pid, ...exit },
+      { event: 'service-exit', service: name, pid: child.pid, ...exit },
       `${name} exited; it is started again at the next reconcile`,
     );
   }
@@ -373,7 +373,7 @@ async function stopStaleProcess(
   stopTimeoutMs: number,
 ): Promise<void> {
   logger.warn(
-    { action: 'service-stale', service: name, pid, cmdline: argv.join(' ').slice(0, 300) },
+    { event: 'service-stale', service: name, pid, cmdline: argv.join(' ').slice(0, 300) },
     `stopping a stale ${name} left by an earlier run`,
   );
   if (!signalPid(pid, 'SIGTERM')) return;

@@ -53,6 +53,18 @@ describe('guestrouter CLI inputs and failures', () => {
     assert.match(result.stderr, /CLOUDSTACK_SECRET_KEY/);
   });
 
+  test('a bad CloudStack environment value is a usage error (exit 2) naming the variable and key', async () => {
+    const result = await runCli(
+      ['plan', ...ifaces],
+      env({ CLOUDSTACK_API_URL: 'ftp://cloud.example.com/api' }),
+    );
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /CLOUDSTACK_API_URL: cloudstack\.url: must start with http:\/\/ or https:\/\//,
+    );
+  });
+
   test('a missing --uplink is a usage error (exit 2)', async () => {
     const result = await runCli(['plan', '--trunk', 'eth1'], env());
     assert.equal(result.code, 2);

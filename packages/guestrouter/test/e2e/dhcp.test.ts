@@ -130,7 +130,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
       },
     );
     log = new LogWatcher(child);
-    started = log.next((l) => l.action === 'dhcp' && l.dnsmasq === 'started', 'dnsmasq started');
+    started = log.next((l) => l.event === 'dhcp' && l.dnsmasq === 'started', 'dnsmasq started');
   }
 
   /** dnsmasq processes of this test's state dir (any namespace: /proc shows them all); `link`: that network's only. */
@@ -175,7 +175,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.equal(
       code,
       0,
-      `udhcpc got a lease:\n${output}\n${readFileSync(join(config.dir, 'state', 'dhcp', 'vxlan5001', 'dnsmasq.conf'), 'utf8')}\n${JSON.stringify(log.lines.filter((l) => l.action === 'dhcp' || l.level === 'error'))}`,
+      `udhcpc got a lease:\n${output}\n${readFileSync(join(config.dir, 'state', 'dhcp', 'vxlan5001', 'dnsmasq.conf'), 'utf8')}\n${JSON.stringify(log.lines.filter((l) => l.event === 'dhcp' || l.level === 'error'))}`,
     );
     assert.equal(lease.ip, nic.ipaddress);
     assert.equal(lease.router, sim.state.networks[0]?.gateway);
@@ -211,7 +211,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
   test('a VM added in CloudStack gets its lease after the next reconcile, without a dnsmasq restart', async () => {
     await started;
     const pidOf = (l: Record<string, unknown>) => (l.pids as Record<string, number> | undefined)?.vxlan5001;
-    const started1 = log.lines.find((l) => l.action === 'dhcp' && l.dnsmasq === 'started');
+    const started1 = log.lines.find((l) => l.event === 'dhcp' && l.dnsmasq === 'started');
     const pid = started1 ? pidOf(started1) : undefined;
     assert.ok(pid);
     const template = sim.state.virtualMachines[0];
@@ -229,7 +229,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
         },
       ],
     };
-    const reloaded = log.next((l) => l.action === 'dhcp' && l.dnsmasq === 'reloaded', 'dnsmasq reloaded');
+    const reloaded = log.next((l) => l.event === 'dhcp' && l.dnsmasq === 'reloaded', 'dnsmasq reloaded');
     sim.state.virtualMachines.push(added);
     await reloaded;
     topo.hostAll(sim.state);
@@ -239,10 +239,10 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.equal(code, 0);
     assert.equal(lease.ip, '192.0.2.50');
     assert.ok(
-      !log.lines.some((l) => l.action === 'dhcp' && l.dnsmasq === 'restarted'),
+      !log.lines.some((l) => l.event === 'dhcp' && l.dnsmasq === 'restarted'),
       'dnsmasq re-read its hosts file (SIGHUP) instead of restarting',
     );
-    assert.ok(log.lines.some((l) => l.action === 'dhcp' && pidOf(l) === pid && l.dnsmasq === 'reloaded'));
+    assert.ok(log.lines.some((l) => l.event === 'dhcp' && pidOf(l) === pid && l.dnsmasq === 'reloaded'));
   });
 
   test('a network refused for an overlap keeps answering DHCP; a hand-made link of a network is never served', async () => {
@@ -277,20 +277,17 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     );
     ip('-n', topo.router, 'addr', 'add', '10.77.0.1/24', 'dev', 'vxlan7777');
     ip('-n', topo.router, 'link', 'set', 'vxlan7777', 'up');
-    const refused = log.next(
-      (l) => l.action === 'refuse' && l.code === 'cidr-overlap',
-      'the overlap refusal',
-    );
+    const refused = log.next((l) => l.event === 'refuse' && l.code === 'cidr-overlap', 'the overlap refusal');
     sim.state.networks.push(
       clone(77, '192.0.2.0/25', '192.0.2.126', '255.255.255.128'),
       clone(7777, '10.77.0.0/24', '10.77.0.1', '255.255.255.0'),
     );
     try {
       await refused;
-      await log.next((l) => l.action === 'cycle', 'a cycle with the refusal');
+      await log.next((l) => l.event === 'cycle', 'a cycle with the refusal');
       const cycle = await new Promise<Record<string, unknown>>((resolve) => {
         void log
-          .next((l) => l.action === 'cycle', 'one more cycle')
+          .next((l) => l.event === 'cycle', 'one more cycle')
           .then(() => resolve(log.lines.at(-1) ?? {}));
       });
       assert.equal(cycle.kept, 1, 'the refused network is kept, and counted as kept');
@@ -333,7 +330,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
       ],
     };
     const served = log.next(
-      (l) => l.action === 'cycle' && l.served === 2 && l.ok === true,
+      (l) => l.event === 'cycle' && l.served === 2 && l.ok === true,
       'a cycle serving both networks',
       30_000,
     );
@@ -341,7 +338,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     sim.state.virtualMachines.push(own2, twin);
     try {
       await served;
-      await log.next((l) => l.action === 'cycle' && l.ok === true, 'one more good cycle');
+      await log.next((l) => l.event === 'cycle' && l.ok === true, 'one more good cycle');
       topo.hostAll(sim.state);
       const ns1 = topo.vm(sim.state.virtualMachines[1]?.nic?.[0]?.ipaddress as string);
       const ns2 = topo.vm(own2.nic?.[0]?.ipaddress as string);
@@ -363,7 +360,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     } finally {
       sim.state.networks.splice(1);
       sim.state.virtualMachines.splice(sim.state.virtualMachines.indexOf(own2), 2);
-      await log.next((l) => l.action === 'cycle' && l.served === 1, 'back to one network', 30_000);
+      await log.next((l) => l.event === 'cycle' && l.served === 1, 'back to one network', 30_000);
     }
   });
 
@@ -393,12 +390,12 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     });
     startRun();
     await started;
-    const stale = log.lines.find((l) => l.action === 'service-stale');
+    const stale = log.lines.find((l) => l.event === 'service-stale');
     assert.equal(stale?.pid, orphan[0], 'the orphan was found and stopped');
     const now = dnsmasqPids();
     assert.equal(now.length, 1, 'exactly one dnsmasq serves the router namespace');
     assert.notEqual(now[0], orphan[0]);
-    await log.next((l) => l.action === 'cycle' && l.ok === true, 'an ok cycle');
+    await log.next((l) => l.event === 'cycle' && l.ok === true, 'an ok cycle');
     topo.hostAll(sim.state);
     const ns = topo.vm('192.0.2.60');
     bareVm(ns, '02:00:0d:0c:00:60');
@@ -416,7 +413,7 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     assert.ok(pid);
     const failed = log.next(
       (l) =>
-        l.action === 'cycle' &&
+        l.event === 'cycle' &&
         l.ok === false &&
         l.level === 'error' &&
         /dnsmasq-vxlan5001 had exited/.test(String(l.error)),
@@ -425,9 +422,9 @@ describe('guestrouter run serves DHCP to the VMs, as the Virtual Router did', { 
     process.kill(pid, 'SIGKILL');
     await failed;
     assert.ok(
-      log.lines.some((l) => l.action === 'service-exit' && l.level === 'error' && l.signal === 'SIGKILL'),
+      log.lines.some((l) => l.event === 'service-exit' && l.level === 'error' && l.signal === 'SIGKILL'),
     );
-    await log.next((l) => l.action === 'cycle' && l.ok === true, 'an ok cycle after the restart');
+    await log.next((l) => l.event === 'cycle' && l.ok === true, 'an ok cycle after the restart');
     assert.equal(dnsmasqPids().length, 1);
   });
 

@@ -203,7 +203,7 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
     } as unknown as SimState;
     topo.hostAll(lab);
     startRun();
-    await log.next((l) => l.action === 'extension', 'extension listening');
+    await log.next((l) => l.event === 'extension', 'extension listening');
   });
 
   after(async () => {
@@ -372,7 +372,7 @@ describe('guestrouter as a CloudStack Network Extension provider (events alone)'
     assert.ok(existsSync(join(config.dir, 'state', 'extension', 'events.json')));
     startRun();
     await log.next(
-      (l) => l.action === 'dhcp' && l.dnsmasq === 'started',
+      (l) => l.event === 'dhcp' && l.dnsmasq === 'started',
       'dnsmasq started from persisted events',
     );
     assert.equal(dhcpLease(topo.vm(VM_A.ip)).ip, VM_A.ip);

@@ -139,7 +139,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     const log = new LogWatcher(child);
     logs[side] = log;
     await log.next(
-      (l) => l.action === 'ha' && l.keepalived === 'started',
+      (l) => l.event === 'ha' && l.keepalived === 'started',
       `keepalived of router ${side}`,
       60_000,
     );
@@ -350,7 +350,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     const masters = await waitForMasters();
     await new Promise((r) => setTimeout(r, 2500)); // the gauges are refreshed every cycle (1 s)
     for (const side of ['a', 'b'] as const) {
-      const port = logs[side]?.lines.find((l) => l.action === 'metrics')?.port;
+      const port = logs[side]?.lines.find((l) => l.event === 'metrics')?.port;
       assert.ok(typeof port === 'number', 'run logged its metrics port');
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       const sum = (re: RegExp) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
@@ -387,7 +387,7 @@ describe('guestrouter ha: two routers, one master per network, failover within 3
     });
     failovers.push(lost);
     assert.ok(lost <= 3000, `${lost} ms of pings lost across the restart`);
-    assert.ok(logs[master]?.lines.some((l) => l.action === 'service-stale' && l.service === 'keepalived'));
+    assert.ok(logs[master]?.lines.some((l) => l.event === 'service-stale' && l.service === 'keepalived'));
     const after = keepalivedPids(master);
     assert.ok(
       after.length > 0 && after.length <= 2 && after.every((p) => !before.includes(p)),

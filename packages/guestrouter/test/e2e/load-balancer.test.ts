@@ -159,7 +159,7 @@ describe('load balancing through the haproxy that run owns', { timeout: 180_000 
       },
     );
     log = new LogWatcher(run);
-    await log.next((l) => l.action === 'lb' && l.haproxy === 'started', 'haproxy started', 60_000);
+    await log.next((l) => l.event === 'lb' && l.haproxy === 'started', 'haproxy started', 60_000);
   });
 
   after(async () => {
@@ -176,7 +176,7 @@ describe('load balancing through the haproxy that run owns', { timeout: 180_000 
   });
 
   test('a rule whose public address the router does not answer for is refused by name', () => {
-    const refusal = log.lines.find((l) => l.action === 'refuse-rule' && l.ruleId === 'lb-nowhere');
+    const refusal = log.lines.find((l) => l.event === 'refuse-rule' && l.ruleId === 'lb-nowhere');
     assert.match(
       String(refusal?.msg),
       /load balancer rule nowhere \(lb-nowhere\) refused: the router does not answer for its public address/,
@@ -207,7 +207,7 @@ describe('load balancing through the haproxy that run owns', { timeout: 180_000 
     held.push(client);
     await waitForOutput(client, 'hello');
     const pid = haproxyPid();
-    const reloaded = log.next((l) => l.action === 'lb' && l.haproxy === 'reloaded', 'haproxy reloaded');
+    const reloaded = log.next((l) => l.event === 'lb' && l.haproxy === 'reloaded', 'haproxy reloaded');
     sim.state.loadBalancerRules?.push({
       id: 'lb-more',
       name: 'more',

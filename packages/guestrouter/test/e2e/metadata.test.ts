@@ -119,15 +119,15 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
       },
     );
     log = new LogWatcher(child);
-    const listening = log.next((l) => l.action === 'metrics', 'metrics listening');
+    const listening = log.next((l) => l.event === 'metrics', 'metrics listening');
     const served = log.next(
-      (l) => l.action === 'metadata' && Number(l.opened) >= 2,
+      (l) => l.event === 'metadata' && Number(l.opened) >= 2,
       'meta data servers listening',
       60_000,
     );
-    const dns = log.next((l) => l.action === 'dhcp' && l.dnsmasq === 'started', 'dnsmasq started', 60_000);
+    const dns = log.next((l) => l.event === 'dhcp' && l.dnsmasq === 'started', 'dnsmasq started', 60_000);
     await listening;
-    metricsPort = Number(log.lines.find((l) => l.action === 'metrics')?.port);
+    metricsPort = Number(log.lines.find((l) => l.event === 'metrics')?.port);
     await Promise.all([served, dns]);
   });
 
@@ -237,7 +237,7 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
       );
       assert.ok(
         log.lines.some(
-          (l) => l.action === 'identity-refused' && l.vmId === vmId(1, 2) && l.reason === 'wrong-mac',
+          (l) => l.event === 'identity-refused' && l.vmId === vmId(1, 2) && l.reason === 'wrong-mac',
         ),
       );
     } finally {
@@ -392,7 +392,7 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
     };
     assert.equal(code('/latest/meta-data/instance-id'), '200');
     sim.state.virtualMachines = sim.state.virtualMachines.filter((v) => v.id !== vmId(1, 1));
-    await log.next((l) => l.action === 'metadata' && Number(l.userDataRemoved) >= 1, 'VM dropped', 20_000);
+    await log.next((l) => l.event === 'metadata' && Number(l.userDataRemoved) >= 1, 'VM dropped', 20_000);
     for (const path of ['/latest/meta-data/instance-id', '/latest/user-data']) {
       assert.ok(['404', '000'].includes(code(path)), `${path}: no data for a removed VM (404 or no answer)`);
     }

@@ -148,7 +148,7 @@ describe('guestrouter end to end in namespaces against the API simulator', { tim
     assert.equal(pings(router, '203.0.113.2'), false, 'not reachable before the reconcile');
     const result = await runCli(['run', '--once', ...common()], env());
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /"action":"create-link","link":"vxlan5003"/);
+    assert.match(result.stderr, /"event":"create-link","link":"vxlan5003"/);
     assert.ok(pings(router, '203.0.113.2'), 'router -> new VM');
     assert.ok(pings(vmNs('203.0.113.2'), '192.0.2.2'), 'new VM -> VM on network 1');
   });

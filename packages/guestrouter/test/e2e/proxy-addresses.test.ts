@@ -101,7 +101,7 @@ describe('per-address proxy ARP on the uplink, end to end', { timeout: 180_000 }
     );
     const result = await cli('run', '--once');
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /"action":"add-proxy-neighbour","link":"uplink".*"detail":"198\.51\.100\.3"/);
+    assert.match(result.stderr, /"event":"add-proxy-neighbour","link":"uplink".*"detail":"198\.51\.100\.3"/);
     // The failed attempt left an INCOMPLETE/FAILED entry in the internet namespace; drop it so ARP asks again.
     ip('-n', lab.inet, 'neigh', 'flush', 'dev', 'up0');
     assert.ok(lab.pings(lab.inet, '198.51.100.3'), 'reachable after the reconcile');

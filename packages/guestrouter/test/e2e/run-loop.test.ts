@@ -68,7 +68,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     assert.ok(links().has('vxlan5001') && links().has('vxlan5002'));
     assert.ok(
       log.lines.some(
-        (l) => l.msg === 'router changed' && l.action === 'create-link' && l.link === 'vxlan5002',
+        (l) => l.msg === 'router changed' && l.event === 'create-link' && l.link === 'vxlan5002',
       ),
     );
     const state = JSON.parse(readFileSync(join(config.dir, 'state', 'state.json'), 'utf8'));
@@ -77,7 +77,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
   });
 
   test('serves Prometheus metrics of the cycles', async () => {
-    const listening = log.lines.find((l) => l.action === 'metrics');
+    const listening = log.lines.find((l) => l.event === 'metrics');
     assert.ok(listening, 'the metrics address is logged');
     const response = await fetch(`http://127.0.0.1:${listening.port}/metrics`);
     assert.equal(response.status, 200);
@@ -94,7 +94,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
 
   test('a failed cycle logs, keeps the links, and the next cycle goes on', async () => {
     sim.failNext(2, 'http500');
-    await log.next((l) => l.action === 'fetch-inventory' && l.kept === true, 'a failed fetch');
+    await log.next((l) => l.event === 'fetch-inventory' && l.kept === true, 'a failed fetch');
     assert.ok(links().has('vxlan5001') && links().has('vxlan5002'));
     // state.json says so too (written right after the log line), with what the last good read saw.
     let state: Record<string, unknown> = {};
@@ -108,7 +108,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     assert.equal((state.lastFetched as { served?: number } | undefined)?.served, 2);
     await log.next((l) => l.msg === 'reconcile done', 'a good cycle after the failure');
     assert.ok(links().has('vxlan5001'));
-    const port = log.lines.find((l) => l.action === 'metrics')?.port;
+    const port = log.lines.find((l) => l.event === 'metrics')?.port;
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(text, /^guestrouter_reconcile_cycles_total\{result="failed"\} [1-9]/m);
   });
@@ -120,8 +120,8 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     // The waiters see only lines that come after them, and these lines can arrive in one chunk:
     // all of them wait before the signal.
     const warned = log.next((l) => l.event === 'reload' && l.key === 'logLevel', 'the restart-only warning');
-    const reloaded = log.next((l) => l.action === 'reload', 'the reload');
-    const deleted = log.next((l) => l.msg === 'router changed' && l.action === 'delete-link', 'the deletion');
+    const reloaded = log.next((l) => l.event === 'reload', 'the reload');
+    const deleted = log.next((l) => l.msg === 'router changed' && l.event === 'delete-link', 'the deletion');
     child?.kill('SIGHUP');
     await Promise.all([warned, reloaded, deleted]);
     assert.equal(links().has('vxlan5001'), false);
@@ -131,7 +131,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
   test('a bad config on SIGHUP is logged and the previous one kept', async () => {
     writeFileSync(config.file, '{ not json');
     child?.kill('SIGHUP');
-    await log.next((l) => l.action === 'reload' && typeof l.err === 'string', 'the failed reload');
+    await log.next((l) => l.event === 'reload' && typeof l.err === 'string', 'the failed reload');
     await log.next((l) => l.msg === 'reconcile done' && l.served === 1, 'a cycle with the old config');
   });
 
@@ -139,7 +139,7 @@ describe('guestrouter run: interval reconcile, failed cycles, SIGHUP, SIGTERM', 
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
     child?.kill('SIGTERM');
     assert.equal(await exited, 0);
-    assert.ok(log.lines.some((l) => l.action === 'stop' && l.signal === 'SIGTERM'));
+    assert.ok(log.lines.some((l) => l.event === 'stop' && l.signal === 'SIGTERM'));
     assert.equal(links().has('vxlan5002'), true);
   });
 });

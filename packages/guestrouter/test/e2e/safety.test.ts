@@ -96,7 +96,7 @@ describe('a bad inventory tears nothing down', { timeout: 180_000 }, () => {
       assert.match(plan.stderr, /refusing to delete 6 networks in one cycle \(limit 5\)/);
       const once = await runCli(['run', '--once', ...args()], env());
       assert.equal(once.code, 1);
-      assert.match(once.stderr, /"level":"error"[^\n]*"action":"deletion-budget"/);
+      assert.match(once.stderr, /"level":"error"[^\n]*"event":"deletion-budget"/);
       assert.deepEqual(marked(), all);
       const apply = await runCli(['apply', ...args()], env());
       assert.equal(apply.code, 1);

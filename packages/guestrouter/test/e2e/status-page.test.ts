@@ -76,7 +76,7 @@ describe('guestrouter status page from a running `run`', { timeout: 120_000 }, (
             .join('\n')}`,
         );
       });
-    base = `http://127.0.0.1:${log.lines.find((l) => l.action === 'metrics')?.port}`;
+    base = `http://127.0.0.1:${log.lines.find((l) => l.event === 'metrics')?.port}`;
     // The VM check runs after a cycle: wait until every running VM of a served network was checked.
     for (let i = 0; i < 100; i++) {
       status = (await (await fetch(`${base}/api/status`)).json()) as RouterStatus;

@@ -122,7 +122,7 @@ describe('owned child processes: pid file, stale instances, start failures, cras
     assert.ok(!alive(stale), 'the stale instance was stopped');
     assert.deepEqual(pidsWith(identity), [pid], 'exactly one instance runs');
     assert.ok(
-      rec.lines.some((l) => l.level === 'warn' && l.obj.action === 'service-stale' && l.obj.pid === stale),
+      rec.lines.some((l) => l.level === 'warn' && l.obj.event === 'service-stale' && l.obj.pid === stale),
     );
   });
 
@@ -162,7 +162,7 @@ describe('owned child processes: pid file, stale instances, start failures, cras
     const h = p.health();
     assert.equal(h.state, 'failed');
     assert.match(h.error ?? '', /Address already in use/);
-    assert.ok(rec.lines.some((l) => l.level === 'error' && l.obj.action === 'service-start'));
+    assert.ok(rec.lines.some((l) => l.level === 'error' && l.obj.event === 'service-start'));
     assert.match(
       await registry.metrics(),
       /guestrouter_service_failures_total\{service="looper",reason="start-failed"\} 1/,
@@ -179,9 +179,9 @@ describe('owned child processes: pid file, stale instances, start failures, cras
     const first = await p.ensureRunning();
     assert.equal(first.action, 'started');
     process.kill(first.pid, 'SIGKILL');
-    while (!rec.lines.some((l) => l.obj.action === 'service-exit')) await sleep(20);
+    while (!rec.lines.some((l) => l.obj.event === 'service-exit')) await sleep(20);
     assert.equal(p.health().state, 'failed', 'down until the next ensureRunning');
-    const exitLine = rec.lines.find((l) => l.obj.action === 'service-exit');
+    const exitLine = rec.lines.find((l) => l.obj.event === 'service-exit');
     assert.equal(exitLine?.level, 'error');
     assert.equal(exitLine?.obj.signal, 'SIGKILL');
     const second = await p.ensureRunning();
@@ -200,7 +200,7 @@ describe('owned child processes: pid file, stale instances, start failures, cras
     for (let i = 1; i <= 3; i++) {
       const r = await p.ensureRunning();
       process.kill(r.pid, 'SIGKILL');
-      while (rec.lines.filter((l) => l.obj.action === 'service-exit').length < i) await sleep(20);
+      while (rec.lines.filter((l) => l.obj.event === 'service-exit').length < i) await sleep(20);
     }
     const h = p.health();
     assert.equal(h.recentExits, 3);
@@ -216,6 +216,6 @@ describe('owned child processes: pid file, stale instances, start failures, cras
     assert.equal(await reapByArgumentPrefix(`--conf-file=${dir}/`, 'looper', rec.logger), 2);
     assert.ok(!alive(a) && !alive(b));
     assert.ok(alive(other));
-    assert.equal(rec.lines.filter((l) => l.obj.action === 'service-stale').length, 2);
+    assert.equal(rec.lines.filter((l) => l.obj.event === 'service-stale').length, 2);
   });
 });

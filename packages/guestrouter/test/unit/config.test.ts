@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { loadConfig, parseConfig, requireInterfaces } from '../../src/config/load.js';
+import { configLayers, loadConfig, parseConfig, requireInterfaces } from '../../src/config/load.js';
 import { vxlanPort } from '../../src/config/schema.js';
 import { GuestrouterConfigError } from '../../src/errors.js';
 
@@ -89,6 +89,59 @@ describe('config', () => {
     assert.throws(
       () => requireInterfaces(parseConfig({ trunk: 'eth1' })),
       /no uplink interface: pass --uplink/,
+    );
+  });
+});
+
+describe('config layers: file, then environment, then command line', () => {
+  const URL_A = 'https://file.example/client/api';
+  const URL_B = 'https://env.example/client/api';
+
+  test('an environment variable sets its cloudstack key; a blank one counts as unset', () => {
+    const config = loadConfig(undefined, {}, { CLOUDSTACK_API_URL: URL_B, CLOUDSTACK_API_KEY: '  ' });
+    assert.equal(config.cloudstack.url, URL_B);
+    assert.equal(config.cloudstack.apiKey, undefined);
+    assert.equal(loadConfig(undefined).cloudstack.url, undefined, 'no environment given, none read');
+  });
+
+  test('the environment overrides the file, and the file fills what the environment lacks', () => {
+    const file = join(dir, 'cloudstack.json');
+    writeFileSync(file, JSON.stringify({ cloudstack: { url: URL_A, apiKey: 'file-key', retries: 1 } }));
+    const config = loadConfig(file, {}, { CLOUDSTACK_API_URL: URL_B, CLOUDSTACK_SECRET_KEY: 'env-secret' });
+    assert.deepEqual(config.cloudstack, {
+      url: URL_B,
+      apiKey: 'file-key',
+      secretKey: 'env-secret',
+      retries: 1,
+    });
+  });
+
+  test('a bad environment value is a usage error naming the variable and the key', () => {
+    assert.throws(
+      () => loadConfig(undefined, {}, { CLOUDSTACK_API_URL: 'ftp://cloud.example.com/client/api' }),
+      (err: unknown) =>
+        err instanceof GuestrouterConfigError &&
+        err.exitCode === 2 &&
+        err.message === 'CLOUDSTACK_API_URL: cloudstack.url: must start with http:// or https://',
+    );
+  });
+
+  test('the command line is the top layer: it comes after the environment and an error in it names it', () => {
+    const file = join(dir, 'layers.json');
+    writeFileSync(file, JSON.stringify({ trunk: 'eth1' }));
+    const env = { CLOUDSTACK_API_URL: URL_B };
+    assert.deepEqual(
+      configLayers(file, env, { trunk: 'bond0' }).map((l) => l.source),
+      [file, 'CLOUDSTACK_API_URL', 'command line'],
+    );
+    const config = loadConfig(file, { trunk: 'bond0' }, env);
+    assert.equal(config.trunk, 'bond0', 'the flag wins over the file');
+    assert.equal(config.cloudstack.url, URL_B, 'the environment under the flags is kept');
+    assert.throws(
+      () => loadConfig(file, { trunk: 'has space' }, env),
+      (err: unknown) =>
+        err instanceof GuestrouterConfigError &&
+        /^command line: trunk: must not contain spaces/.test(err.message),
     );
   });
 });
