@@ -11,7 +11,16 @@
  *   make -C packages/guestrouter bench-metadata
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -157,6 +166,39 @@ async function load(cli: string, targetsFile: string, port: number, requests: nu
     errors: number;
     statuses: Record<string, number>;
   };
+}
+
+/**
+ * CPU time (user + system, ms) the kernel charged to these processes and their reaped children so far: unlike the request
+ * rate, it does not depend on how much of the shared cores the other engineers' jobs took.
+ */
+function cpuMs(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime, stime, and cutime, cstime: the workers apache2 has reaped count too.
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** The apache2 processes started with this config file (the parent and its workers). */
+function pidsWithArg(arg: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(arg)) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
 
 function cleanup(): void {
@@ -349,11 +391,23 @@ async function main(): Promise<void> {
   await load(cli, targetsFile, 80, 1000);
   await load(cli, targetsFile, APACHE_PORT, 1000);
   const rows: string[] = [];
+  const cpuRows: string[] = [];
   const ours: number[] = [];
   const theirs: number[] = [];
   for (let round = 1; round <= 2; round++) {
+    const ourPids = [run.pid as number];
+    const apachePids = pidsWithArg(join(apacheDir, 'apache2.conf'));
+    const c0 = cpuMs(ourPids);
     const g = await load(cli, targetsFile, 80, REQUESTS);
+    const c1 = cpuMs(apachePids);
+    const ourCpu = (cpuMs(ourPids) - c0) / REQUESTS;
     const a = await load(cli, targetsFile, APACHE_PORT, REQUESTS);
+    // Workers apache2 started during its round count from zero.
+    const apacheAfter = [...new Set([...apachePids, ...pidsWithArg(join(apacheDir, 'apache2.conf'))])];
+    const apacheCpu = (cpuMs(apacheAfter) - c1) / REQUESTS;
+    cpuRows.push(
+      `round ${round}: CPU per request: guestrouter ${ourCpu.toFixed(3)} ms | apache2 ${apacheCpu.toFixed(3)} ms (${apacheAfter.length} processes) | ratio ${(apacheCpu / ourCpu).toFixed(2)}x`,
+    );
     ours.push(g.rps);
     theirs.push(a.rps);
     rows.push(
@@ -363,7 +417,7 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(
-    `meta data, ${REQUESTS} requests per run, concurrency ${CONCURRENCY}, new connection per request, 200 VM addresses, 10,000 VMs served:\n${rows.join('\n')}\n`,
+    `meta data, ${REQUESTS} requests per run, concurrency ${CONCURRENCY}, new connection per request, 200 VM addresses, 10,000 VMs served:\n${rows.join('\n')}\n${cpuRows.join('\n')}\n`,
   );
   const withMetadata = rssOf(run.pid);
   process.stdout.write(
