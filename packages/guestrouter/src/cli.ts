@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { packageVersion } from 'opskit/cli';
@@ -459,6 +460,7 @@ function metadataService(
     records: m.cloudIdentifier === undefined ? {} : { cloudIdentifier: m.cloudIdentifier },
     logger,
     metrics: new MetadataMetrics(metrics.registry),
+    workers: m.workers ?? availableParallelism(),
   });
 }
 

@@ -1,19 +1,18 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
 import type { SocketBinder } from './binder.js';
-import { routeMetadata } from './http.js';
-import { checkIdentity, findNeighbour, type NeighbourLookup, plainIpv4 } from './identity.js';
+import { checkIdentity, plainIpv4 } from './identity.js';
 import { type KeyPairDirectory, publicKeysFor } from './keypairs.js';
+import { type LeanResponderHooks, leanServer, NeighbourTable, type Refusal } from './lean-responder.js';
 import type { MetadataMetrics } from './metrics.js';
 import { passwordExchange } from './password.js';
 import type { PasswordStore } from './password-store.js';
 import { buildRecords, type RecordOptions, type VmRecord } from './records.js';
-import { type HeadParse, parseRequestHead, responseBytes } from './request-head.js';
 import type { RefreshOutcome, UserDataCache } from './userdata.js';
+import { MetadataWorkerPool } from './worker-pool.js';
 
 export interface MetadataLogger {
   info(obj: object, msg?: string): void;
@@ -32,6 +31,11 @@ export interface MetadataServiceOptions {
   readonly records?: RecordOptions;
   readonly logger: MetadataLogger;
   readonly metrics?: MetadataMetrics;
+  /**
+   * Threads that serve port 80 (each the gateways of its share of the networks);
+   * 1: the main thread serves it, as the password server. Default 1.
+   */
+  readonly workers?: number;
 }
 
 export interface MetadataSyncResult {
@@ -44,38 +48,10 @@ export interface MetadataSyncResult {
   readonly pendingPasswords: number;
 }
 
-/**
- * The kernel's neighbour table, read again whenever a request comes on a
- * connection accepted after the last read: a request is never judged on an
- * entry older than its own connection (a VM that has just taken over an
- * address by ARP is seen with its own MAC), and the connections accepted
- * together share one read. The read is synchronous: a procfs read of a small
- * table took about 0.1 ms here, and a request must not be answered before it.
- */
-class NeighbourTable {
-  private text = '';
-  private readAt = Number.NEGATIVE_INFINITY;
-
-  constructor(private readonly path: () => string) {}
-
-  after(connectedAt: number): NeighbourLookup {
-    if (this.readAt < connectedAt) {
-      const startedAt = performance.now();
-      this.text = readFileSync(this.path(), 'utf8');
-      this.readAt = startedAt;
-    }
-    const text = this.text;
-    return (address, dev) => findNeighbour(text, address, dev);
-  }
-}
-
 interface Listener {
   readonly server: net.Server;
   readonly sockets: Set<Duplex>;
 }
-
-/** A connection that sends no complete request head within this time is dropped. */
-const HEAD_TIMEOUT_MS = 10_000;
 
 /**
  * The Virtual Router's meta data server (port 80) and password server (port
@@ -89,9 +65,39 @@ export class MetadataService {
   private readonly listeners = new Map<string, Listener>();
   private readonly neighbours: NeighbourTable;
   private readonly connectedAt = new WeakMap<object, number>();
+  private readonly pool: MetadataWorkerPool | undefined;
 
   constructor(private readonly options: MetadataServiceOptions) {
     this.neighbours = new NeighbourTable(() => options.binder.arpPath);
+    const workers = options.workers ?? 1;
+    if (workers > 1) {
+      const metrics = options.metrics;
+      const logger = options.logger;
+      this.pool = new MetadataWorkerPool(workers, options.httpPort, options.binder, {
+        counted: (result, n) => metrics?.requests.inc({ service: 'metadata', result }, n),
+        refused: (r) => this.logRefusal(r),
+        exited: (worker, code, gateways) =>
+          logger.error(
+            { event: 'metadata-worker-exit', worker, code, gateways },
+            'meta data worker thread exited; started again, its listeners are bound again',
+          ),
+        rebindFailed: (gateway, err) =>
+          logger.warn(
+            { event: 'metadata-bind', gateway, err },
+            'listener not bound again; retried next cycle',
+          ),
+        workerError: (worker, error) =>
+          logger.error(
+            { event: 'metadata-worker-exit', worker, err: error.message },
+            'meta data worker failed',
+          ),
+      });
+    }
+  }
+
+  /** The worker threads' ids, when `workers` > 1 (tests stop one). */
+  get workerThreadIds(): number[] {
+    return this.pool?.threadIds ?? [];
   }
 
   async sync(desired: DesiredState, inventory: Inventory): Promise<MetadataSyncResult> {
@@ -134,7 +140,8 @@ export class MetadataService {
     }
     const wanted = new Map<string, { host: string; port: number; kind: 'metadata' | 'password' }>();
     for (const host of gateways) {
-      wanted.set(`${host}:${o.httpPort}`, { host, port: o.httpPort, kind: 'metadata' });
+      if (this.pool === undefined)
+        wanted.set(`${host}:${o.httpPort}`, { host, port: o.httpPort, kind: 'metadata' });
       wanted.set(`${host}:${o.passwordPort}`, { host, port: o.passwordPort, kind: 'password' });
     }
     let closed = 0;
@@ -156,6 +163,12 @@ export class MetadataService {
         bindErrors.push(`${key}: ${(error as Error).message}`);
       }
     }
+    if (this.pool !== undefined) {
+      const p = await this.pool.sync(records, gateways);
+      opened += p.opened;
+      closed += p.closed;
+      bindErrors.push(...p.bindErrors);
+    }
     const pendingPasswords = await o.passwords.sweep();
     o.metrics?.pendingPasswords.set(pendingPasswords);
     return {
@@ -171,7 +184,7 @@ export class MetadataService {
 
   private async serve(socket: net.Server, kind: 'metadata' | 'password'): Promise<Listener> {
     const sockets = new Set<Duplex>();
-    const server = kind === 'metadata' ? this.leanServer(sockets) : this.passwordServer(sockets);
+    const server = kind === 'metadata' ? leanServer(this.leanHooks(), sockets) : this.passwordServer(sockets);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socket, () => {
@@ -185,52 +198,13 @@ export class MetadataService {
     return { server, sockets };
   }
 
-  /**
-   * Port 80: one request per connection, answered with one write and closed,
-   * as cloud-init asks (a new connection per key). Profiled at 10,000 VMs,
-   * node:http's request and response objects cost more than the answer itself;
-   * this path reads the request head, routes it and writes the whole response
-   * as one buffer. Malformed heads get 400 or 431 and the server carries on.
-   */
-  private leanServer(sockets: Set<Duplex>): net.Server {
-    return net.createServer((socket) => {
-      const connectedAt = performance.now();
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      socket.on('error', () => socket.destroy());
-      socket.setTimeout(HEAD_TIMEOUT_MS, () => socket.destroy());
-      let received: Buffer | undefined;
-      const onData = (chunk: Buffer) => {
-        received = received === undefined ? chunk : Buffer.concat([received, chunk]);
-        const parsed: HeadParse = parseRequestHead(received);
-        if (parsed.kind === 'incomplete') return;
-        socket.off('data', onData);
-        // Whatever else the client sends is read and dropped until it closes its side.
-        socket.resume();
-        socket.end(this.answerMetadata(parsed, socket, connectedAt));
-      };
-      socket.on('data', onData);
-    });
-  }
-
-  private answerMetadata(parsed: HeadParse, socket: net.Socket, connectedAt: number): Buffer {
-    if (parsed.kind === 'error') {
-      this.options.metrics?.requests.inc({ service: 'metadata', result: 'malformed' });
-      return responseBytes(parsed.status, `${parsed.status} ${parsed.why}\n`);
-    }
-    if (parsed.kind === 'incomplete') throw new Error('answerMetadata needs a whole request head');
-    const { remote, local, verdict } = this.identify(socket, connectedAt);
-    const refused = !verdict.ok && verdict.reason !== 'unknown-address';
-    if (refused) this.refused('metadata', remote, local, verdict.reason);
-    const { method, target } = parsed.head;
-    const a = routeMetadata(method, target, verdict.ok ? verdict.vm : undefined);
-    this.options.metrics?.requests.inc({ service: 'metadata', result: refused ? 'refused' : a.result });
-    const extra =
-      a.status === 405 ? 'Allow: GET, HEAD\r\n' : a.status === 503 ? 'Retry-After: 5\r\n' : undefined;
-    return responseBytes(a.status, a.body, {
-      head: method === 'HEAD',
-      ...(extra === undefined ? {} : { extraHeaders: extra }),
-    });
+  private leanHooks(): LeanResponderHooks {
+    return {
+      records: () => this.records,
+      neighbours: this.neighbours,
+      counted: (result) => this.options.metrics?.requests.inc({ service: 'metadata', result }),
+      refused: (r) => this.logRefusal(r),
+    };
   }
 
   /** Port 8080: node:http, for the header the protocol is about (DomU_Request) and for HTTP/1.0 agents. */
@@ -302,9 +276,13 @@ export class MetadataService {
 
   private refused(service: string, client: string, local: string, reason: string): void {
     const vm = this.records.get(client);
+    this.logRefusal({ service, client, gateway: local, reason, vmId: vm?.vmId, link: vm?.link });
+  }
+
+  private logRefusal(r: Refusal): void {
     this.options.logger.warn(
-      { event: 'identity-refused', service, client, gateway: local, reason, vmId: vm?.vmId, link: vm?.link },
-      `${service} request from ${client} refused: ${reason}`,
+      { event: 'identity-refused', ...r },
+      `${r.service} request from ${r.client} refused: ${r.reason}`,
     );
   }
 
@@ -320,6 +298,7 @@ export class MetadataService {
   /** Closes every listener and stops the socket binder. */
   async stop(): Promise<void> {
     for (const key of [...this.listeners.keys()]) await this.close(key);
+    await this.pool?.stop();
     await this.options.binder.stop();
   }
 }

@@ -75,7 +75,8 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
       stateDir: join(config.dir, 'state'),
       run: { intervalSeconds: 0.5, jitterSeconds: 0.1 },
       dhcp: { enabled: true, leaseTime: '1h', dns: true },
-      metadata: { enabled: true, cloudIdentifier: 'test-cloud' },
+      // Two worker threads serve port 80 (the default on two cores), so the checks below go through them.
+      metadata: { enabled: true, cloudIdentifier: 'test-cloud', workers: 2 },
     });
     topo.build([]);
     const state = generateSimState({ networks: 1, vmsPerNetwork: 3, isolation: 'vxlan' });
