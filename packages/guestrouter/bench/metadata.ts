@@ -21,7 +21,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { multicastGroupForVni } from '../src/desired/vxlan.js';
@@ -339,6 +339,8 @@ async function main(): Promise<void> {
     userDataFetchesPerCycle: 10_000,
     userDataConcurrency: 8,
     cloudIdentifier: 'bench',
+    // BENCH_WORKERS=N: threads serving port 80 (default: run's, os.availableParallelism()).
+    ...(process.env.BENCH_WORKERS ? { workers: Number(process.env.BENCH_WORKERS) } : {}),
   });
   const log = new LogWatcher(run);
   const t0 = Date.now();
@@ -346,6 +348,11 @@ async function main(): Promise<void> {
     (l) => l.event === 'metadata' && Number(l.vms) === NETWORKS * VMS_PER_NETWORK,
     'meta data for 10,000 VMs',
     300_000,
+  );
+  process.stdout.write(
+    `run: port 80 on ${process.env.BENCH_WORKERS ?? availableParallelism()} worker thread(s), listeners spread by gateway; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
   );
   process.stdout.write(
     `run (${compiled ? 'dist/cli.js' : 'tsx'}): first cycle with ${NETWORKS * VMS_PER_NETWORK} VMs (inventory, links, 10,000 user data calls, ${NETWORKS * 2} listeners) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
@@ -418,6 +425,11 @@ async function main(): Promise<void> {
   }
   process.stdout.write(
     `meta data, ${REQUESTS} requests per run, concurrency ${CONCURRENCY}, new connection per request, 200 VM addresses, 10,000 VMs served:\n${rows.join('\n')}\n${cpuRows.join('\n')}\n`,
+  );
+  process.stdout.write(
+    `load average after the rounds: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
   );
   const withMetadata = rssOf(run.pid);
   process.stdout.write(
