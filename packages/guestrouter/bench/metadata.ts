@@ -314,6 +314,10 @@ async function main(): Promise<void> {
           CLOUDSTACK_API_URL: sim.url,
           CLOUDSTACK_API_KEY: sim.apiKey,
           CLOUDSTACK_SECRET_KEY: sim.secretKey,
+          // BENCH_MALLOC_ARENA_MAX=N: glibc's malloc arenas of run (one per thread by default).
+          ...(process.env.BENCH_MALLOC_ARENA_MAX
+            ? { MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX }
+            : {}),
         },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
@@ -358,6 +362,10 @@ async function main(): Promise<void> {
     `run (${compiled ? 'dist/cli.js' : 'tsx'}): first cycle with ${NETWORKS * VMS_PER_NETWORK} VMs (inventory, links, 10,000 user data calls, ${NETWORKS * 2} listeners) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
   );
 
+  const afterFirstCycle = rssOf(run.pid);
+  process.stdout.write(
+    `run RSS after its first cycle: ${afterFirstCycle.rss.toFixed(1)} MiB (peak ${afterFirstCycle.hwm.toFixed(1)} MiB)\n`,
+  );
   // The anchor's tree from what guestrouter serves (same keys and values for every VM).
   const root = join(work, 'html');
   const t1 = Date.now();
