@@ -11,8 +11,17 @@
  *   make -C packages/guestrouter bench-metadata
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { multicastGroupForVni } from '../src/desired/vxlan.js';
@@ -159,6 +168,39 @@ async function load(cli: string, targetsFile: string, port: number, requests: nu
   };
 }
 
+/**
+ * CPU time (user + system, ms) the kernel charged to these processes and their reaped children so far: unlike the request
+ * rate, it does not depend on how much of the shared cores the other engineers' jobs took.
+ */
+function cpuMs(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime, stime, and cutime, cstime: the workers apache2 has reaped count too.
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** The apache2 processes started with this config file (the parent and its workers). */
+function pidsWithArg(arg: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(arg)) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   for (const ns of namespaces.splice(0).reverse()) {
@@ -251,6 +293,10 @@ async function main(): Promise<void> {
     const child = spawn(
       process.execPath,
       [
+        // BENCH_CPU_PROF=DIR: a V8 CPU profile of `run` (written when it stops), to see where request time goes.
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
+        // What bin/guestrouter.js runs node with.
+        '--max-semi-space-size=2',
         ...(compiled ? [dist] : ['--import', 'tsx', src]),
         'run',
         '--netns',
@@ -268,6 +314,10 @@ async function main(): Promise<void> {
           CLOUDSTACK_API_URL: sim.url,
           CLOUDSTACK_API_KEY: sim.apiKey,
           CLOUDSTACK_SECRET_KEY: sim.secretKey,
+          // BENCH_MALLOC_ARENA_MAX=N: glibc's malloc arenas of run (one per thread by default).
+          ...(process.env.BENCH_MALLOC_ARENA_MAX
+            ? { MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX }
+            : {}),
         },
         stdio: ['ignore', 'ignore', 'pipe'],
       },
@@ -293,6 +343,8 @@ async function main(): Promise<void> {
     userDataFetchesPerCycle: 10_000,
     userDataConcurrency: 8,
     cloudIdentifier: 'bench',
+    // BENCH_WORKERS=N: threads serving port 80 (default: run's, 1).
+    ...(process.env.BENCH_WORKERS ? { workers: Number(process.env.BENCH_WORKERS) } : {}),
   });
   const log = new LogWatcher(run);
   const t0 = Date.now();
@@ -302,9 +354,18 @@ async function main(): Promise<void> {
     300_000,
   );
   process.stdout.write(
+    `run: port 80 on ${process.env.BENCH_WORKERS ?? 1} worker thread(s), listeners spread by gateway; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
+  );
+  process.stdout.write(
     `run (${compiled ? 'dist/cli.js' : 'tsx'}): first cycle with ${NETWORKS * VMS_PER_NETWORK} VMs (inventory, links, 10,000 user data calls, ${NETWORKS * 2} listeners) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
   );
 
+  const afterFirstCycle = rssOf(run.pid);
+  process.stdout.write(
+    `run RSS after its first cycle: ${afterFirstCycle.rss.toFixed(1)} MiB (peak ${afterFirstCycle.hwm.toFixed(1)} MiB)\n`,
+  );
   // The anchor's tree from what guestrouter serves (same keys and values for every VM).
   const root = join(work, 'html');
   const t1 = Date.now();
@@ -345,11 +406,23 @@ async function main(): Promise<void> {
   await load(cli, targetsFile, 80, 1000);
   await load(cli, targetsFile, APACHE_PORT, 1000);
   const rows: string[] = [];
+  const cpuRows: string[] = [];
   const ours: number[] = [];
   const theirs: number[] = [];
   for (let round = 1; round <= 2; round++) {
+    const ourPids = [run.pid as number];
+    const apachePids = pidsWithArg(join(apacheDir, 'apache2.conf'));
+    const c0 = cpuMs(ourPids);
     const g = await load(cli, targetsFile, 80, REQUESTS);
+    const c1 = cpuMs(apachePids);
+    const ourCpu = (cpuMs(ourPids) - c0) / REQUESTS;
     const a = await load(cli, targetsFile, APACHE_PORT, REQUESTS);
+    // Workers apache2 started during its round count from zero.
+    const apacheAfter = [...new Set([...apachePids, ...pidsWithArg(join(apacheDir, 'apache2.conf'))])];
+    const apacheCpu = (cpuMs(apacheAfter) - c1) / REQUESTS;
+    cpuRows.push(
+      `round ${round}: CPU per request: guestrouter ${ourCpu.toFixed(3)} ms | apache2 ${apacheCpu.toFixed(3)} ms (${apacheAfter.length} processes) | ratio ${(apacheCpu / ourCpu).toFixed(2)}x`,
+    );
     ours.push(g.rps);
     theirs.push(a.rps);
     rows.push(
@@ -359,7 +432,12 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(
-    `meta data, ${REQUESTS} requests per run, concurrency ${CONCURRENCY}, new connection per request, 200 VM addresses, 10,000 VMs served:\n${rows.join('\n')}\n`,
+    `meta data, ${REQUESTS} requests per run, concurrency ${CONCURRENCY}, new connection per request, 200 VM addresses, 10,000 VMs served:\n${rows.join('\n')}\n${cpuRows.join('\n')}\n`,
+  );
+  process.stdout.write(
+    `load average after the rounds: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
   );
   const withMetadata = rssOf(run.pid);
   process.stdout.write(

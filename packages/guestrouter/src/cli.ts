@@ -14,6 +14,7 @@ import {
   cloudStackMetrics,
   deployVirtualMachine,
   fetchInventory,
+  fetchSshKeyPairs,
   fetchUserData,
   type Params,
   type RawVirtualMachine,
@@ -45,6 +46,7 @@ import { IprouteKernel } from './kernel/kernel.js';
 import { HaproxyService } from './lb/haproxy.js';
 import {
   generatePassword,
+  KeyPairDirectory,
   LocalBinder,
   MetadataMetrics,
   MetadataService,
@@ -561,28 +563,33 @@ function metadataService(
 ): MetadataService {
   const m = config.metadata;
   const fromEvents = (vmId: string) => events?.userDataOf(vmId);
-  const fromApi = () => {
-    const client = apiClient(config, logger, metrics.registry);
-    return new UserDataCache(
-      (vmId) => fetchUserData(client, vmId),
+  // No API client at all when events are the only source.
+  const client = eventsOnly ? undefined : apiClient(config, logger, metrics.registry);
+  const fromApi = (api: NonNullable<typeof client>) =>
+    new UserDataCache(
+      (vmId) => fetchUserData(api, vmId),
       { maxPerCycle: m.userDataFetchesPerCycle, maxAgeMs: m.userDataMaxAgeSeconds * 1000 },
       m.userDataConcurrency,
     );
-  };
-  const userData = eventsOnly
-    ? new EventUserData(fromEvents)
-    : events
-      ? new LayeredUserData(fromEvents, fromApi())
-      : fromApi();
+  const userData =
+    client === undefined
+      ? new EventUserData(fromEvents)
+      : events
+        ? new LayeredUserData(fromEvents, fromApi(client))
+        : fromApi(client);
+  const keyPairs = client === undefined ? undefined : new KeyPairDirectory(() => fetchSshKeyPairs(client));
   return new MetadataService({
     httpPort: m.httpPort,
     passwordPort: m.passwordPort,
     binder: config.netns ? new NetnsBinder(config.netns) : new LocalBinder(),
     passwords,
     userData,
+    ...(keyPairs ? { keyPairs } : {}),
     records: m.cloudIdentifier === undefined ? {} : { cloudIdentifier: m.cloudIdentifier },
     logger,
     metrics: new MetadataMetrics(metrics.registry),
+    // One thread by default: more threads raise the rate but cost RSS (README, bench/metadata.ts).
+    workers: m.workers ?? 1,
   });
 }
 

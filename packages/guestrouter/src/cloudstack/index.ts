@@ -20,6 +20,7 @@ export {
   mapZone,
   missingIsolationReason,
   parseIsolation,
+  parseUserDataDetails,
 } from './inventory.js';
 export type {
   RawAsyncJob,
@@ -30,6 +31,7 @@ export type {
   RawProvider,
   RawPublicIp,
   RawService,
+  RawSshKeyPair,
   RawTag,
   RawVirtualMachine,
   RawVirtualMachineUserData,
@@ -42,4 +44,4 @@ export { apiErrorFromBody, decodeResponseText, ResponseDecoder, responseKeyFor }
 export { serializeErrorResponse, serializeListResponse } from './serializer.js';
 export { buildSignedQuery, encodeParamValue, formatExpires, signRequest, stringToSign } from './signing.js';
 export type { DeployOptions, DeployProgress } from './vm.js';
-export { deployVirtualMachine, fetchUserData } from './vm.js';
+export { deployVirtualMachine, fetchSshKeyPairs, fetchUserData } from './vm.js';

@@ -128,7 +128,45 @@ export function mapVirtualMachineNics(vm: RawVirtualMachine): VmNic[] {
       ...(vm.zonename === undefined ? {} : { zoneName: vm.zonename }),
       ...(vm.serviceofferingname === undefined ? {} : { serviceOfferingName: vm.serviceofferingname }),
       ...(vm.hostname === undefined ? {} : { hypervisorHost: vm.hostname }),
+      ...vmMetadataFields(vm),
     });
+  }
+  return out;
+}
+
+/** What the meta data server needs besides the NIC: key pair names, their owner, user data variables. */
+function vmMetadataFields(vm: RawVirtualMachine): Partial<VmNic> {
+  const names = (vm.keypairs ?? vm.keypair ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  const details = parseUserDataDetails(vm.userdatadetails);
+  const owner = {
+    ...(vm.account === undefined ? {} : { account: vm.account }),
+    ...(vm.domainid === undefined ? {} : { domainId: vm.domainid }),
+    ...(vm.projectid === undefined ? {} : { projectId: vm.projectid }),
+  };
+  return {
+    ...(names.length === 0 ? {} : { keyPairs: names, owner }),
+    ...(details.length === 0 ? {} : { userDataDetails: details }),
+  };
+}
+
+/**
+ * `userdatadetails` as CloudStack gives it (a Java map printed: `{key1=value1, key2=value2}`), split
+ * the way the management server splits it for the Virtual Router: the braces off, pairs at commas,
+ * key and value at the first `=`, both trimmed. A pair without `=` or with an empty key is dropped.
+ */
+export function parseUserDataDetails(text: string | undefined): [string, string][] {
+  if (text === undefined) return [];
+  let inner = text.trim();
+  if (inner.startsWith('{') && inner.endsWith('}')) inner = inner.slice(1, -1);
+  const out: [string, string][] = [];
+  for (const pair of inner.split(',')) {
+    const at = pair.indexOf('=');
+    if (at === -1) continue;
+    const key = pair.slice(0, at).trim();
+    if (key !== '') out.push([key, pair.slice(at + 1).trim()]);
   }
   return out;
 }

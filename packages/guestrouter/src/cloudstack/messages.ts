@@ -109,6 +109,29 @@ export interface RawVirtualMachine {
   state?: string;
   nic?: RawNic[];
   projectid?: string;
+  /** The owner (a project's VMs: the project's account). */
+  account?: string;
+  domainid?: string;
+  /** Comma-separated SSH key pair names (CloudStack 4.17+; several key pairs per VM). */
+  keypairs?: string;
+  /** The one SSH key pair name of older versions. */
+  keypair?: string;
+  /** Values for the registered user data's variables, as Java prints a map: `{key1=value1, key2=value2}`. */
+  userdatadetails?: string;
+  [extra: string]: unknown;
+}
+
+/** listSSHKeyPairs items (`sshkeypair`), SSHKeyPairResponse: one name per account. */
+export interface RawSshKeyPair {
+  id?: string;
+  name: string;
+  fingerprint?: string;
+  /** The OpenSSH public key text. */
+  publickey?: string;
+  account?: string;
+  domainid?: string;
+  domain?: string;
+  projectid?: string;
   [extra: string]: unknown;
 }
 

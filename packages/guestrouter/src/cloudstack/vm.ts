@@ -5,7 +5,7 @@
 import { decodeUserData } from '../metadata/userdata.js';
 import type { CloudStackClient, Params } from './client.js';
 import { CloudStackApiError } from './errors.js';
-import type { RawAsyncJob, RawVirtualMachine, RawVirtualMachineUserData } from './messages.js';
+import type { RawAsyncJob, RawSshKeyPair, RawVirtualMachine, RawVirtualMachineUserData } from './messages.js';
 
 /** getVirtualMachineUserData: the decoded bytes, or null when the VM has none. */
 export async function fetchUserData(client: CloudStackClient, vmId: string): Promise<Buffer | null> {
@@ -14,6 +14,20 @@ export async function fetchUserData(client: CloudStackClient, vmId: string): Pro
     { virtualmachineid: vmId },
   );
   return decodeUserData(body.virtualmachineuserdata?.userdata);
+}
+
+/**
+ * listSSHKeyPairs for every account the key sees (`listall=true`), then those of projects
+ * (`projectid=-1`), as the inventory lists VMs.
+ */
+export async function fetchSshKeyPairs(client: CloudStackClient): Promise<RawSshKeyPair[]> {
+  const own = await client.listAll<RawSshKeyPair>('listSSHKeyPairs', { listall: true }, 'sshkeypair');
+  const projects = await client.listAll<RawSshKeyPair>(
+    'listSSHKeyPairs',
+    { listall: true, projectid: -1 },
+    'sshkeypair',
+  );
+  return [...own, ...projects];
 }
 
 export type DeployProgress = (elapsedMs: number, job: RawAsyncJob) => void;

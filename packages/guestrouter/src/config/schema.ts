@@ -159,6 +159,11 @@ export const configSchema = z
         passwordTtlSeconds: z.number().int().min(60).max(31536000).default(86400),
         /** CloudStack's `cloud.identifier` setting; served as `cloud-identifier` (CloudStack-{ID}) when given. */
         cloudIdentifier: z.string().min(1).optional(),
+        /**
+         * Threads serving port 80, each the gateways of its share of the networks (1: the main
+         * thread, the default). More threads: a higher rate, more RSS (README).
+         */
+        workers: z.number().int().min(1).max(64).optional(),
       })
       .strict()
       .default({}),

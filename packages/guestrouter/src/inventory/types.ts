@@ -51,6 +51,12 @@ export interface VmNic {
   readonly hypervisorHost?: string;
   /** The VM's SSH public keys, one per entry (meta data `public-keys`); absent or empty: none known. */
   readonly publicKeys?: readonly string[];
+  /** The VM's SSH key pair names (`keypairs`, or the older `keypair`); their keys are looked up by owner. */
+  readonly keyPairs?: readonly string[];
+  /** Who owns the VM, to find its key pairs (a key pair name is unique per account). */
+  readonly owner?: { readonly account?: string; readonly domainId?: string; readonly projectId?: string };
+  /** The user data's variables (`userdatadetails`), served as meta data keys as the Virtual Router does. */
+  readonly userDataDetails?: readonly (readonly [string, string])[];
 }
 
 export interface PublicIp {

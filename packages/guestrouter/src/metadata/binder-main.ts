@@ -11,6 +11,8 @@ interface BindRequest {
   id: number;
   host: string;
   port: number;
+  /** Send the raw socket handle (its fd goes to a worker thread), not a listening net.Server. */
+  raw?: boolean;
 }
 
 process.on('message', (message: BindRequest) => {
@@ -20,7 +22,8 @@ process.on('message', (message: BindRequest) => {
   });
   server.listen({ host: message.host, port: message.port, exclusive: true }, () => {
     // The parent gets its own copy of the socket; this one is closed so only the parent accepts.
-    process.send?.({ id: message.id, ok: true }, server, () => server.close());
+    const handle = message.raw === true ? (server as unknown as { _handle: net.Server })._handle : server;
+    process.send?.({ id: message.id, ok: true }, handle, () => server.close());
   });
 });
 process.on('disconnect', () => process.exit(0));

@@ -5,6 +5,12 @@ import { fileURLToPath } from 'node:url';
 /** Makes listening sockets, in this process or inside a network namespace. */
 export interface SocketBinder {
   bind(host: string, port: number): Promise<net.Server>;
+  /**
+   * A listening socket for a worker thread: its file descriptor (fds are the
+   * process's, so a worker can listen on it; from then on the worker owns it),
+   * or no fd when the worker can bind host and port itself (same namespace).
+   */
+  bindForWorker(host: string, port: number): Promise<{ readonly fd?: number }>;
   /** The kernel's neighbour table as seen from where the sockets live. */
   readonly arpPath: string;
   stop(): Promise<void>;
@@ -25,6 +31,10 @@ export class LocalBinder implements SocketBinder {
     });
   }
 
+  async bindForWorker(): Promise<{ readonly fd?: number }> {
+    return {};
+  }
+
   async stop(): Promise<void> {}
 }
 
@@ -37,7 +47,13 @@ export class LocalBinder implements SocketBinder {
 export class NetnsBinder implements SocketBinder {
   private child: ChildProcess | undefined;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve(s: net.Server): void; reject(e: Error): void }>();
+  private readonly waiting = new Map<number, { resolve(s: unknown): void; reject(e: Error): void }>();
+  /**
+   * The raw handles of sockets handed to worker threads. Never closed here: the
+   * worker that listens on the fd closes it; dropping the wrapper would let
+   * nothing close it twice either, but keeping it keeps it from being collected.
+   */
+  private readonly handedOver: unknown[] = [];
 
   constructor(private readonly netns: string) {}
 
@@ -57,7 +73,7 @@ export class NetnsBinder implements SocketBinder {
       const waiter = this.waiting.get(message.id);
       if (!waiter) return;
       this.waiting.delete(message.id);
-      if (message.ok && handle instanceof net.Server) waiter.resolve(handle);
+      if (message.ok && handle !== undefined && handle !== null) waiter.resolve(handle);
       else waiter.reject(new Error(message.error ?? 'no socket received'));
     });
     child.once('exit', (code, signal) => {
@@ -70,9 +86,22 @@ export class NetnsBinder implements SocketBinder {
   }
 
   async bind(host: string, port: number): Promise<net.Server> {
+    const handle = await this.request(host, port, false);
+    if (!(handle instanceof net.Server)) throw new Error('no listening socket received');
+    return handle;
+  }
+
+  async bindForWorker(host: string, port: number): Promise<{ readonly fd?: number }> {
+    const handle = (await this.request(host, port, true)) as { fd?: unknown };
+    if (typeof handle.fd !== 'number' || handle.fd < 0) throw new Error('no socket descriptor received');
+    this.handedOver.push(handle);
+    return { fd: handle.fd };
+  }
+
+  private async request(host: string, port: number, raw: boolean): Promise<unknown> {
     const child = this.ensureChild();
     const id = this.nextId++;
-    const server = await new Promise<net.Server>((resolve, reject) => {
+    const server = await new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
         reject(new Error(`binding ${host}:${port} in ${this.netns} timed out`));
@@ -87,7 +116,7 @@ export class NetnsBinder implements SocketBinder {
           reject(e);
         },
       });
-      child.send({ id, host, port });
+      child.send({ id, host, port, raw });
     });
     return server;
   }

@@ -1,4 +1,4 @@
-import type { VmRecord } from './records.js';
+import { SERVABLE_KEY, type VmRecord } from './records.js';
 
 /** What the HTTP server sends; `result` is for logs and metrics. */
 export interface MetaAnswer {
@@ -24,9 +24,6 @@ const LEGACY_KEYS = new Set([
   'service-offering',
   'vm-id',
 ]);
-
-/** A key name as CloudStack writes them: lower-case words joined by `-`. */
-const KEY = /^[a-z0-9][a-z0-9-]*$/;
 
 const answer = (status: number, body: string | Buffer, result: MetaAnswer['result']): MetaAnswer => ({
   status,
@@ -82,7 +79,7 @@ export function routeMetadata(method: string, rawUrl: string, vm: VmRecord | und
   } else {
     return NOT_FOUND;
   }
-  if (!KEY.test(key) || vm === undefined) return NOT_FOUND;
+  if (!SERVABLE_KEY.test(key) || vm === undefined) return NOT_FOUND;
   if (vm.userData === undefined) return notReady();
   const entry = vm.metaData.find(([k]) => k === key);
   return entry === undefined ? NOT_FOUND : answer(200, entry[1], 'served');

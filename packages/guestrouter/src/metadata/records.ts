@@ -28,18 +28,45 @@ export interface RecordOptions {
 /** User data per VM id, as fetched: bytes, or null for "none". */
 export type UserDataLookup = (vmId: string) => Buffer | null | undefined;
 
+/** The `public-keys` text of a VM NIC's VM, or undefined when it has none that can be served. */
+export type PublicKeyLookup = (nic: VmNic) => string | undefined;
+
+/**
+ * A meta data key name that can be listed and served: the Virtual Router writes each key as a file,
+ * and cloud-init's EC2 crawler reads a trailing `/` as a directory and `=` as a key index, so a
+ * user data variable named otherwise is not listed (cloud-init would drop all meta data on it).
+ */
+export const SERVABLE_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** The keys CloudStack writes for every VM; a user data variable of the same name is not listed twice. */
+const STANDARD_KEYS = new Set([
+  'service-offering',
+  'availability-zone',
+  'local-ipv4',
+  'local-hostname',
+  'public-ipv4',
+  'public-hostname',
+  'instance-id',
+  'vm-id',
+  'public-keys',
+  'cloud-identifier',
+  'hypervisor-host-name',
+]);
+
 /**
  * The meta data CloudStack's management server writes for a VM (its
  * generateVmData), limited to what the API gives guestrouter: a key whose
  * value is unknown is left out, never listed empty, because cloud-init drops
  * all meta data when one listed key fails. `public-keys` is listed only when
- * the inventory carries the VM's keys (the extension's save-vm-data and
- * save-sshkey give them; the API does not return them with the VM).
+ * the VM's keys are known (from listSSHKeyPairs for its key pairs, or from the
+ * extension's save-vm-data and save-sshkey); the user data variables
+ * (`userdatadetails`) where CloudStack puts them, after `local-hostname`.
  */
 export function metaDataFor(
   nic: VmNic,
   staticNatAddress: string | undefined,
   options: RecordOptions,
+  publicKeys?: string,
 ): [string, string][] {
   const out: [string, string][] = [];
   const add = (key: string, value: string | undefined) => {
@@ -49,14 +76,15 @@ export function metaDataFor(
   add('availability-zone', nic.zoneName);
   add('local-ipv4', nic.ipAddress);
   add('local-hostname', nic.hostname);
+  for (const [key, value] of nic.userDataDetails ?? []) {
+    if (SERVABLE_KEY.test(key) && !STANDARD_KEYS.has(key) && !out.some(([k]) => k === key)) add(key, value);
+  }
   // Without a static NAT address CloudStack gives the NIC's address and the VM's name (shared networks).
   add('public-ipv4', staticNatAddress ?? nic.ipAddress);
   add('public-hostname', staticNatAddress ?? nic.hostname);
   add('instance-id', nic.vmId);
   add('vm-id', nic.vmId);
-  // One key per line: cloud-init reads a value with newlines as a list.
-  if (nic.publicKeys !== undefined && nic.publicKeys.length > 0)
-    add('public-keys', nic.publicKeys.join('\n'));
+  add('public-keys', publicKeys);
   if (options.cloudIdentifier !== undefined)
     add('cloud-identifier', `CloudStack-{${options.cloudIdentifier}}`);
   add('hypervisor-host-name', nic.hypervisorHost);
@@ -74,6 +102,7 @@ export function buildRecords(
   inventory: Inventory,
   userData: UserDataLookup,
   options: RecordOptions = {},
+  publicKeys: PublicKeyLookup = (nic) => nic.publicKeys?.join('\n'),
 ): { records: Map<string, VmRecord>; skipped: string[] } {
   const networks = new Map(inventory.networks.map((n) => [n.id, n]));
   const linkOf = new Map(desired.links.map((l) => [l.networkId, l.name]));
@@ -98,7 +127,7 @@ export function buildRecords(
       mac: nic.macAddress.toLowerCase(),
       link,
       gateway: network.gateway,
-      metaData: metaDataFor(nic, staticNat.get(nic.vmId), options),
+      metaData: metaDataFor(nic, staticNat.get(nic.vmId), options, publicKeys(nic)),
       userData: userData(nic.vmId),
     });
   }

@@ -1,17 +1,18 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DesiredState } from '../desired/types.js';
 import type { Inventory } from '../inventory/types.js';
 import type { SocketBinder } from './binder.js';
-import { routeMetadata } from './http.js';
-import { checkIdentity, findNeighbour, type NeighbourLookup, plainIpv4 } from './identity.js';
+import { checkIdentity, plainIpv4 } from './identity.js';
+import { type KeyPairDirectory, publicKeysFor } from './keypairs.js';
+import { type LeanResponderHooks, leanServer, NeighbourTable, type Refusal } from './lean-responder.js';
 import type { MetadataMetrics } from './metrics.js';
 import { passwordExchange } from './password.js';
 import type { PasswordStore } from './password-store.js';
 import { buildRecords, type RecordOptions, type VmRecord } from './records.js';
 import type { RefreshOutcome, UserDataSource } from './userdata.js';
+import { MetadataWorkerPool } from './worker-pool.js';
 
 export interface MetadataLogger {
   info(obj: object, msg?: string): void;
@@ -25,9 +26,16 @@ export interface MetadataServiceOptions {
   readonly binder: SocketBinder;
   readonly passwords: PasswordStore;
   readonly userData: UserDataSource;
+  /** The VMs' SSH key pairs (listSSHKeyPairs); without it `public-keys` comes only from the NICs' `publicKeys`. */
+  readonly keyPairs?: KeyPairDirectory;
   readonly records?: RecordOptions;
   readonly logger: MetadataLogger;
   readonly metrics?: MetadataMetrics;
+  /**
+   * Threads that serve port 80 (each the gateways of its share of the networks);
+   * 1: the main thread serves it, as the password server. Default 1.
+   */
+  readonly workers?: number;
 }
 
 export interface MetadataSyncResult {
@@ -40,33 +48,8 @@ export interface MetadataSyncResult {
   readonly pendingPasswords: number;
 }
 
-/**
- * The kernel's neighbour table, read again whenever a request comes on a
- * connection accepted after the last read: a request is never judged on an
- * entry older than its own connection (a VM that has just taken over an
- * address by ARP is seen with its own MAC), and the connections accepted
- * together share one read. The read is synchronous: a procfs read of a small
- * table took about 0.1 ms here, and a request must not be answered before it.
- */
-class NeighbourTable {
-  private text = '';
-  private readAt = Number.NEGATIVE_INFINITY;
-
-  constructor(private readonly path: () => string) {}
-
-  after(connectedAt: number): NeighbourLookup {
-    if (this.readAt < connectedAt) {
-      const startedAt = performance.now();
-      this.text = readFileSync(this.path(), 'utf8');
-      this.readAt = startedAt;
-    }
-    const text = this.text;
-    return (address, dev) => findNeighbour(text, address, dev);
-  }
-}
-
 interface Listener {
-  readonly server: http.Server;
+  readonly server: net.Server;
   readonly sockets: Set<Duplex>;
 }
 
@@ -82,9 +65,39 @@ export class MetadataService {
   private readonly listeners = new Map<string, Listener>();
   private readonly neighbours: NeighbourTable;
   private readonly connectedAt = new WeakMap<object, number>();
+  private readonly pool: MetadataWorkerPool | undefined;
 
   constructor(private readonly options: MetadataServiceOptions) {
     this.neighbours = new NeighbourTable(() => options.binder.arpPath);
+    const workers = options.workers ?? 1;
+    if (workers > 1) {
+      const metrics = options.metrics;
+      const logger = options.logger;
+      this.pool = new MetadataWorkerPool(workers, options.httpPort, options.binder, {
+        counted: (result, n) => metrics?.requests.inc({ service: 'metadata', result }, n),
+        refused: (r) => this.logRefusal(r),
+        exited: (worker, code, gateways) =>
+          logger.error(
+            { event: 'metadata-worker-exit', worker, code, gateways },
+            'meta data worker thread exited; started again, its listeners are bound again',
+          ),
+        rebindFailed: (gateway, err) =>
+          logger.warn(
+            { event: 'metadata-bind', gateway, err },
+            'listener not bound again; retried next cycle',
+          ),
+        workerError: (worker, error) =>
+          logger.error(
+            { event: 'metadata-worker-exit', worker, err: error.message },
+            'meta data worker failed',
+          ),
+      });
+    }
+  }
+
+  /** The worker threads' ids, when `workers` > 1 (tests stop one). */
+  get workerThreadIds(): number[] {
+    return this.pool?.threadIds ?? [];
   }
 
   async sync(desired: DesiredState, inventory: Inventory): Promise<MetadataSyncResult> {
@@ -100,7 +113,21 @@ export class MetadataService {
         'user data fetch failed; retried next cycle',
       );
     }
-    const { records, skipped } = buildRecords(desired, inventory, (id) => o.userData.get(id), o.records);
+    const keys = await o.keyPairs?.refresh(inventory.nics.filter((n) => served.has(n.networkId)));
+    if (keys?.error !== undefined) {
+      o.logger.warn(
+        { event: 'keypairs', err: keys.error },
+        'listSSHKeyPairs failed; serving the keys read before, retried next cycle',
+      );
+    }
+    const index = o.keyPairs?.current ?? new Map<string, string>();
+    const { records, skipped } = buildRecords(
+      desired,
+      inventory,
+      (id) => o.userData.get(id),
+      o.records,
+      (nic) => publicKeysFor(nic, index),
+    );
     for (const why of skipped) o.logger.warn({ event: 'metadata-skip' }, why);
     this.records = records;
     o.metrics?.vms.set(records.size);
@@ -113,7 +140,8 @@ export class MetadataService {
     }
     const wanted = new Map<string, { host: string; port: number; kind: 'metadata' | 'password' }>();
     for (const host of gateways) {
-      wanted.set(`${host}:${o.httpPort}`, { host, port: o.httpPort, kind: 'metadata' });
+      if (this.pool === undefined)
+        wanted.set(`${host}:${o.httpPort}`, { host, port: o.httpPort, kind: 'metadata' });
       wanted.set(`${host}:${o.passwordPort}`, { host, port: o.passwordPort, kind: 'password' });
     }
     let closed = 0;
@@ -135,6 +163,12 @@ export class MetadataService {
         bindErrors.push(`${key}: ${(error as Error).message}`);
       }
     }
+    if (this.pool !== undefined) {
+      const p = await this.pool.sync(records, gateways);
+      opened += p.opened;
+      closed += p.closed;
+      bindErrors.push(...p.bindErrors);
+    }
     const pendingPasswords = await o.passwords.sweep();
     o.metrics?.pendingPasswords.set(pendingPasswords);
     return {
@@ -149,28 +183,8 @@ export class MetadataService {
   }
 
   private async serve(socket: net.Server, kind: 'metadata' | 'password'): Promise<Listener> {
-    const handler = kind === 'metadata' ? this.onMetadata : this.onPassword;
-    const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
-      handler(req, res).catch((error: Error) => {
-        this.options.logger.error({ event: kind, err: error.message }, 'request failed');
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end();
-      });
-    });
-    server.keepAliveTimeout = 5000;
     const sockets = new Set<Duplex>();
-    server.on('connection', (s: Duplex) => {
-      this.connectedAt.set(s, performance.now());
-      sockets.add(s);
-      s.once('close', () => sockets.delete(s));
-    });
-    // Malformed HTTP never reaches a handler: answer 400 and close, and keep serving.
-    server.on('clientError', (error: NodeJS.ErrnoException, s: Duplex) => {
-      this.options.metrics?.requests.inc({ service: kind, result: 'malformed' });
-      if (s.writable && error.code !== 'ECONNRESET') {
-        s.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
-      } else s.destroy();
-    });
+    const server = kind === 'metadata' ? leanServer(this.leanHooks(), sockets) : this.passwordServer(sockets);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socket, () => {
@@ -184,32 +198,52 @@ export class MetadataService {
     return { server, sockets };
   }
 
-  private identify(req: http.IncomingMessage) {
-    const remote = plainIpv4(req.socket.remoteAddress);
-    const local = plainIpv4(req.socket.localAddress);
-    const table = this.neighbours.after(this.connectedAt.get(req.socket) ?? performance.now());
+  private leanHooks(): LeanResponderHooks {
+    return {
+      records: () => this.records,
+      neighbours: this.neighbours,
+      counted: (result) => this.options.metrics?.requests.inc({ service: 'metadata', result }),
+      refused: (r) => this.logRefusal(r),
+    };
+  }
+
+  /** Port 8080: node:http, for the header the protocol is about (DomU_Request) and for HTTP/1.0 agents. */
+  private passwordServer(sockets: Set<Duplex>): http.Server {
+    const server = http.createServer({ requestTimeout: 10_000, headersTimeout: 10_000 }, (req, res) => {
+      this.onPassword(req, res).catch((error: Error) => {
+        this.options.logger.error({ event: 'password', err: error.message }, 'request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end();
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    server.on('connection', (s: Duplex) => {
+      this.connectedAt.set(s, performance.now());
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+    });
+    // Malformed HTTP never reaches a handler: answer 400 and close, and keep serving.
+    server.on('clientError', (error: NodeJS.ErrnoException, s: Duplex) => {
+      this.options.metrics?.requests.inc({ service: 'password', result: 'malformed' });
+      if (s.writable && error.code !== 'ECONNRESET') {
+        s.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      } else s.destroy();
+    });
+    return server;
+  }
+
+  private identify(socket: net.Socket, connectedAt: number) {
+    const remote = plainIpv4(socket.remoteAddress);
+    const local = plainIpv4(socket.localAddress);
+    const table = this.neighbours.after(connectedAt);
     return { remote, local, verdict: checkIdentity(remote, local, this.records, table) };
   }
 
-  private readonly onMetadata = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const { remote, local, verdict } = this.identify(req);
-    if (!verdict.ok && verdict.reason !== 'unknown-address')
-      this.refused('metadata', remote, local, verdict.reason);
-    const a = routeMetadata(req.method ?? '', req.url ?? '', verdict.ok ? verdict.vm : undefined);
-    const result = !verdict.ok && verdict.reason !== 'unknown-address' ? 'refused' : a.result;
-    this.options.metrics?.requests.inc({ service: 'metadata', result });
-    const headers: http.OutgoingHttpHeaders = {
-      'content-type': 'text/plain; charset=utf-8',
-      'content-length': Buffer.byteLength(a.body),
-    };
-    if (a.status === 405) headers.allow = 'GET, HEAD';
-    if (a.status === 503) headers['retry-after'] = '5';
-    res.writeHead(a.status, headers);
-    res.end(req.method === 'HEAD' ? undefined : a.body);
-  };
-
   private readonly onPassword = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const { remote, local, verdict } = this.identify(req);
+    const { remote, local, verdict } = this.identify(
+      req.socket,
+      this.connectedAt.get(req.socket) ?? performance.now(),
+    );
     const header = req.headers.domu_request;
     const request = Array.isArray(header) ? header[0] : header;
     let body: string;
@@ -242,9 +276,13 @@ export class MetadataService {
 
   private refused(service: string, client: string, local: string, reason: string): void {
     const vm = this.records.get(client);
+    this.logRefusal({ service, client, gateway: local, reason, vmId: vm?.vmId, link: vm?.link });
+  }
+
+  private logRefusal(r: Refusal): void {
     this.options.logger.warn(
-      { event: 'identity-refused', service, client, gateway: local, reason, vmId: vm?.vmId, link: vm?.link },
-      `${service} request from ${client} refused: ${reason}`,
+      { event: 'identity-refused', ...r },
+      `${r.service} request from ${r.client} refused: ${r.reason}`,
     );
   }
 
@@ -260,6 +298,7 @@ export class MetadataService {
   /** Closes every listener and stops the socket binder. */
   async stop(): Promise<void> {
     for (const key of [...this.listeners.keys()]) await this.close(key);
+    await this.pool?.stop();
     await this.options.binder.stop();
   }
 }

@@ -186,3 +186,36 @@ describe('VM and public address mapping', () => {
     );
   });
 });
+
+describe('what the meta data server takes from a VM', () => {
+  const vm: RawVirtualMachine = {
+    id: 'vm-1',
+    name: 'web-1',
+    account: 'alice',
+    domainid: 'd1',
+    nic: [{ id: 'nic-1', networkid: 'net-1', macaddress: '02:00:00:00:00:01', ipaddress: '203.0.113.10' }],
+  };
+
+  test('key pair names (keypairs, or the older keypair) with their owner, and user data variables', () => {
+    const [nic] = mapVirtualMachineNics({
+      ...vm,
+      keypairs: 'laptop, ci',
+      keypair: 'ignored',
+      userdatadetails: '{variable1=one, role=web}',
+    });
+    assert.deepEqual(nic?.keyPairs, ['laptop', 'ci']);
+    assert.deepEqual(nic?.owner, { account: 'alice', domainId: 'd1' });
+    assert.deepEqual(nic?.userDataDetails, [
+      ['variable1', 'one'],
+      ['role', 'web'],
+    ]);
+    assert.deepEqual(mapVirtualMachineNics({ ...vm, keypair: 'old' })[0]?.keyPairs, ['old']);
+  });
+
+  test('a VM without key pairs or variables gets none of those fields', () => {
+    const [nic] = mapVirtualMachineNics(vm);
+    assert.equal(nic !== undefined && 'keyPairs' in nic, false);
+    assert.equal(nic !== undefined && 'owner' in nic, false);
+    assert.equal(nic !== undefined && 'userDataDetails' in nic, false);
+  });
+});

@@ -36,6 +36,37 @@ describe('CloudStack API simulator', () => {
     return `${sim.url}?${query}`;
   }
 
+  test('lists SSH key pairs by owner and project scope, as listSSHKeyPairs does', async () => {
+    sim.state.sshKeyPairs = [
+      { name: 'laptop', account: 'alice', domainid: 'd1', publickey: 'ssh-ed25519 AAAA alice' },
+      { name: 'laptop', account: 'bob', domainid: 'd1', publickey: 'ssh-ed25519 BBBB bob' },
+      { name: 'ci', account: 'PrjAcct-p1', domainid: 'd1', projectid: 'p1', publickey: 'ssh-ed25519 PPPP' },
+    ];
+    const own = await get(signed('listSSHKeyPairs', { listall: 'true', response: 'json' }));
+    assert.equal(own.status, 200);
+    const body = JSON.parse(own.body).listsshkeypairsresponse;
+    assert.equal(body.count, 2);
+    assert.deepEqual(
+      body.sshkeypair.map((k: { account: string; publickey: string }) => [k.account, k.publickey]),
+      [
+        ['alice', 'ssh-ed25519 AAAA alice'],
+        ['bob', 'ssh-ed25519 BBBB bob'],
+      ],
+    );
+    const alice = await get(
+      signed('listSSHKeyPairs', { listall: 'true', account: 'alice', domainid: 'd1', response: 'json' }),
+    );
+    assert.equal(JSON.parse(alice.body).listsshkeypairsresponse.count, 1);
+    const projects = await get(
+      signed('listSSHKeyPairs', { listall: 'true', projectid: '-1', response: 'json' }),
+    );
+    assert.deepEqual(
+      JSON.parse(projects.body).listsshkeypairsresponse.sshkeypair.map((k: { name: string }) => k.name),
+      ['ci'],
+    );
+    sim.state.sshKeyPairs = undefined;
+  });
+
   test('answers an unsigned request with CloudStack 401 body under the command response key', async () => {
     const { status, body } = await get(`${sim.url}?command=listZones&response=json`);
     assert.equal(status, 401);

@@ -19,6 +19,9 @@ const VM2 = '192.0.2.3';
 const VM3 = '192.0.2.4';
 const USER_DATA_1 = '#cloud-config\nhostname: first\nruncmd: [echo one]\n';
 const USER_DATA_2 = '#cloud-config\nhostname: second\n';
+const KEY_LAPTOP = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1bGFwdG9wa2V5Zm9ydGVzdGluZ29ubHkx alice@laptop';
+const KEY_CI = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNpa2V5Zm9ydGVzdGluZ29ubHl4eHh4eHh4 alice@ci';
+const KEY_OTHER = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJvYnNrZXlmb3J0ZXN0aW5nb25seXh4eHh4 bob@laptop';
 
 /*
  * guestrouter run with metadata.enabled in the namespace lab (see namespaces.test.ts), and Debian's
@@ -72,7 +75,8 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
       stateDir: join(config.dir, 'state'),
       run: { intervalSeconds: 0.5, jitterSeconds: 0.1 },
       dhcp: { enabled: true, leaseTime: '1h', dns: true },
-      metadata: { enabled: true, cloudIdentifier: 'test-cloud' },
+      // Two worker threads serve port 80 (the default on two cores), so the checks below go through them.
+      metadata: { enabled: true, cloudIdentifier: 'test-cloud', workers: 2 },
     });
     topo.build([]);
     const state = generateSimState({ networks: 1, vmsPerNetwork: 3, isolation: 'vxlan' });
@@ -80,6 +84,19 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
       [vmId(1, 1)]: Buffer.from(USER_DATA_1).toString('base64'),
       [vmId(1, 2)]: Buffer.from(USER_DATA_2).toString('base64'),
     };
+    // VM 1 has two key pairs (one name also exists in another account) and user data variables; VM 2 none.
+    Object.assign(state.virtualMachines[0] as object, {
+      account: 'alice',
+      domainid: 'dom-1',
+      keypairs: 'laptop,ci',
+      userdatadetails: '{variable1=value one, role=web}',
+    });
+    Object.assign(state.virtualMachines[1] as object, { account: 'bob', domainid: 'dom-1' });
+    state.sshKeyPairs = [
+      { name: 'laptop', account: 'alice', domainid: 'dom-1', publickey: KEY_LAPTOP },
+      { name: 'ci', account: 'alice', domainid: 'dom-1', publickey: `${KEY_CI}\n` },
+      { name: 'laptop', account: 'bob', domainid: 'dom-1', publickey: KEY_OTHER },
+    ];
     sim = await startSimulator({ state, host: '127.0.0.1', port: 0 });
     topo.hostAll(state);
     // Each VM namespace gets its NIC's MAC from the inventory, as the hypervisor would give it.
@@ -138,13 +155,18 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
       'availability-zone': 'zone1',
       'local-ipv4': VM1,
       'local-hostname': 'vm-1-1',
+      variable1: 'value one',
+      role: 'web',
       'public-ipv4': VM1,
       'public-hostname': 'vm-1-1',
       'instance-id': vmId(1, 1),
       'vm-id': vmId(1, 1),
       'cloud-identifier': 'CloudStack-{test-cloud}',
       'hypervisor-host-name': 'kvm-2',
+      // Two lines: cloud-init's leaf decoder makes them a list.
+      'public-keys': [KEY_LAPTOP, KEY_CI],
     });
+    assert.deepEqual(r.keys, [KEY_LAPTOP, KEY_CI], 'the keys cloud-init would install');
     assert.equal(r.password, null, 'no password pending');
   });
 
@@ -157,6 +179,11 @@ describe('guestrouter run serves user data, meta data and passwords as the Virtu
     const md = r.metadata as Record<string, string>;
     assert.equal(md['instance-id'], vmId(1, 2));
     assert.equal(md['local-ipv4'], VM2);
+    // VM 2 has no key pair: no public-keys listed (and VM 1's or bob's other key never shows).
+    assert.equal('public-keys' in md, false);
+    assert.equal(JSON.stringify(r).includes('AAAAC3Nza'), false);
+    const listed = topo.lab.exec(topo.vm(VM2), 'curl', '-s', `http://${GATEWAY}/latest/meta-data/`);
+    assert.equal(listed.includes('public-keys'), false);
   });
 
   test('a VM without user data gets meta data and no user data', () => {

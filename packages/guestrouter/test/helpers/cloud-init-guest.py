@@ -36,6 +36,7 @@ def main(argv):
             "vr": ds.vr_addr,
             "userdata": text(ds.userdata_raw),
             "metadata": ds.metadata,
+            "keys": ds.get_public_ssh_keys(),
             "password": ds.get_config_obj().get("password"),
         }
     if command == "fetch":

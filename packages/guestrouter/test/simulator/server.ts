@@ -17,6 +17,7 @@ import type {
   RawNic,
   RawPortForwardingRule,
   RawPublicIp,
+  RawSshKeyPair,
   RawVirtualMachine,
   RawZone,
 } from '../../src/cloudstack/messages.js';
@@ -29,6 +30,7 @@ export type {
   RawNic,
   RawPortForwardingRule,
   RawPublicIp,
+  RawSshKeyPair,
   RawVirtualMachine,
   RawZone,
 };
@@ -47,6 +49,8 @@ export interface SimState {
   loadBalancerRules?: RawLoadBalancerRule[];
   /** listLoadBalancerRuleInstances: VM ids assigned to each load balancer rule id. */
   loadBalancerInstances?: Record<string, string[]>;
+  /** listSSHKeyPairs: key pairs by owner (a VM names its own in `keypairs`). */
+  sshKeyPairs?: RawSshKeyPair[];
   /** User data per VM id, base64 as CloudStack stores it (getVirtualMachineUserData). */
   userData?: Record<string, string>;
   /** Templates deployVirtualMachine accepts; `passwordenabled` ones give the new VM a password. */
@@ -284,6 +288,9 @@ const ACTIONS: Record<string, ActionSpec> = {
         },
       ],
     };
+    // CloudStack records the key pairs named at deploy time on the VM (`keypairs`; older `keypair`).
+    const keypairs = q.get('keypairs') ?? q.get('keypair');
+    if (keypairs !== undefined) Object.assign(vm, { keypairs, account: q.get('account') ?? 'admin' });
     const userdata = q.get('userdata');
     const jobid = `f1000000-0000-4000-8000-${serial.toString(16).padStart(12, '0')}`;
     // Listed at once (CloudStack lists a VM while it starts); the password is only in the job result.
@@ -366,6 +373,17 @@ const COMMANDS: Record<string, CommandSpec> = {
           (networkId === undefined || (vm.nic ?? []).some((nic) => nic.networkid === networkId)),
       );
     },
+  },
+  listsshkeypairs: {
+    itemKey: 'sshkeypair',
+    list: (state, q) =>
+      (state.sshKeyPairs ?? []).filter(
+        (k) =>
+          inProjectScope(k, q) &&
+          (!q.has('name') || k.name === q.get('name')) &&
+          (!q.has('account') || k.account === q.get('account')) &&
+          (!q.has('domainid') || k.domainid === q.get('domainid')),
+      ),
   },
   listnics: {
     itemKey: 'nic',

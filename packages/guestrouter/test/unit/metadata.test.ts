@@ -3,15 +3,17 @@ import { mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { parseUserDataDetails } from '../../src/cloudstack/inventory.js';
 import { parseConfig } from '../../src/config/load.js';
 import { desiredState } from '../../src/desired/desired.js';
 import type { Inventory } from '../../src/inventory/types.js';
 import type { CurrentState } from '../../src/kernel/types.js';
 import { routeMetadata } from '../../src/metadata/http.js';
 import { checkIdentity, findNeighbour, plainIpv4 } from '../../src/metadata/identity.js';
+import { indexKeyPairs, KeyPairDirectory, publicKeysFor } from '../../src/metadata/keypairs.js';
 import { passwordExchange } from '../../src/metadata/password.js';
 import { generatePassword, PasswordStore } from '../../src/metadata/password-store.js';
-import { buildRecords, type VmRecord } from '../../src/metadata/records.js';
+import { buildRecords, metaDataFor, type VmRecord } from '../../src/metadata/records.js';
 import { decodeUserData, pickFetches, UserDataCache } from '../../src/metadata/userdata.js';
 import { diff } from '../../src/plan/diff.js';
 import { renderDhcp } from '../../src/services/dhcp.js';
@@ -316,5 +318,107 @@ describe('data-server in dnsmasq', () => {
     assert.ok(r.conf.split('\n').includes('localise-queries'));
     assert.ok(r.dnsHosts.includes('10.0.1.1 data-server\n'));
     assert.ok(r.dnsHosts.includes('10.0.2.1 data-server\n'));
+  });
+});
+
+describe('public-keys and user data variables (as the Virtual Router lists them)', () => {
+  const nic = {
+    vmId: 'v1',
+    vmName: 'web-1',
+    hostname: 'web-1',
+    networkId: 'n1',
+    macAddress: '02:00:00:00:00:0a',
+    ipAddress: '10.0.1.10',
+    isDefault: true,
+  };
+
+  test('userdatadetails is split as the management server splits it for the router', () => {
+    assert.deepEqual(parseUserDataDetails('{variable1=value1, key2=a=b,  broken, =x}'), [
+      ['variable1', 'value1'],
+      ['key2', 'a=b'],
+    ]);
+    assert.deepEqual(parseUserDataDetails(undefined), []);
+    assert.deepEqual(parseUserDataDetails('{}'), []);
+  });
+
+  test('key pairs are found under their owner only, in the VM order, one key per line', () => {
+    const index = indexKeyPairs([
+      { name: 'alice', account: 'acct', domainid: 'd1', publickey: 'ssh-ed25519 AAAA alice\n' },
+      { name: 'bob', account: 'acct', domainid: 'd1', publickey: 'ssh-rsa BBBB bob' },
+      { name: 'alice', account: 'other', domainid: 'd1', publickey: 'ssh-ed25519 CCCC mallory' },
+      { name: 'proj', projectid: 'p1', account: 'PrjAcct-x', domainid: 'd1', publickey: 'ssh-ed25519 PPPP' },
+      { name: 'old', account: 'acct', domainid: 'd1' },
+    ]);
+    const owner = { account: 'acct', domainId: 'd1' };
+    assert.equal(
+      publicKeysFor({ ...nic, keyPairs: ['bob', 'alice'], owner }, index),
+      'ssh-rsa BBBB bob\nssh-ed25519 AAAA alice',
+    );
+    assert.equal(publicKeysFor({ ...nic, keyPairs: ['old', 'gone'], owner }, index), undefined);
+    assert.equal(
+      publicKeysFor({ ...nic, keyPairs: ['proj'], owner: { projectId: 'p1' } }, index),
+      'ssh-ed25519 PPPP',
+    );
+    assert.equal(publicKeysFor({ ...nic, keyPairs: ['alice'] }, index), undefined, 'no owner, no key');
+    assert.equal(publicKeysFor({ ...nic, publicKeys: ['ssh-ed25519 GIVEN'] }, index), 'ssh-ed25519 GIVEN');
+  });
+
+  test('the index lists public-keys only with keys, and variables after local-hostname, never twice', () => {
+    const withKeys = metaDataFor(
+      {
+        ...nic,
+        userDataDetails: [
+          ['variable1', 'v1'],
+          ['instance-id', 'spoof'],
+          ['bad/name', 'x'],
+          ['variable1', 'again'],
+          ['empty', ''],
+        ],
+      },
+      undefined,
+      {},
+      'ssh-ed25519 AAAA',
+    );
+    assert.deepEqual(
+      withKeys.map(([k]) => k),
+      [
+        'local-ipv4',
+        'local-hostname',
+        'variable1',
+        'public-ipv4',
+        'public-hostname',
+        'instance-id',
+        'vm-id',
+        'public-keys',
+      ],
+    );
+    assert.equal(Object.fromEntries(withKeys)['instance-id'], 'v1');
+    assert.equal(Object.fromEntries(withKeys)['public-keys'], 'ssh-ed25519 AAAA');
+    assert.equal(
+      metaDataFor(nic, undefined, {}).some(([k]) => k === 'public-keys'),
+      false,
+    );
+    const record: VmRecord = { ...vm, metaData: withKeys };
+    assert.equal(routeMetadata('GET', '/latest/meta-data/public-keys', record).body, 'ssh-ed25519 AAAA');
+    assert.equal(routeMetadata('GET', '/latest/public-keys', record).body, 'ssh-ed25519 AAAA');
+    assert.equal(routeMetadata('GET', '/latest/meta-data/variable1', record).body, 'v1');
+    assert.equal(routeMetadata('GET', '/latest/meta-data/public-keys', vm).status, 404);
+  });
+
+  test('the key pair directory reads only while a VM names a key pair, and keeps its index on a failure', async () => {
+    let calls = 0;
+    let fail = false;
+    const dir = new KeyPairDirectory(async () => {
+      calls++;
+      if (fail) throw new Error('HTTP 530');
+      return [{ name: 'alice', account: 'a', domainid: 'd', publickey: 'ssh-ed25519 AAAA' }];
+    });
+    assert.deepEqual(await dir.refresh([nic]), { keys: 0 });
+    assert.equal(calls, 0);
+    const named = { ...nic, keyPairs: ['alice'], owner: { account: 'a', domainId: 'd' } };
+    assert.deepEqual(await dir.refresh([named]), { keys: 1 });
+    fail = true;
+    assert.deepEqual(await dir.refresh([named]), { keys: 1, error: 'HTTP 530' });
+    assert.equal(publicKeysFor(named, dir.current), 'ssh-ed25519 AAAA');
   });
 });
