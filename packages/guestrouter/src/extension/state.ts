@@ -109,6 +109,17 @@ function nicOf(state: EventState, networkId: string, ip: string): EventNic | und
   return Object.values(state.nics).find((n) => n.networkId === networkId && n.ip === ip);
 }
 
+/** The NIC a NAT or forwarding rule points at; refused until prepare-nic made it. */
+function ruleTargetNic(state: EventState, command: string, networkId: string, privateIp: string): EventNic {
+  const nic = nicOf(state, networkId, privateIp);
+  if (!nic) {
+    throw new PayloadError(
+      `${command}: no NIC with address ${privateIp} in network ${networkId} (prepare-nic first)`,
+    );
+  }
+  return nic;
+}
+
 function nicFromEvent(event: ExtensionEvent, previous: EventNic | undefined): EventNic {
   const f = event.fields;
   const vmId = f.vm_id ?? f.vm_uuid ?? previous?.vmId ?? `nic-${f.nic_uuid ?? f.nic_id ?? (f.mac as string)}`;
@@ -416,12 +427,7 @@ export function applyEvent(state: EventState, event: ExtensionEvent): EventState
       requireNetwork(state, event);
       const address = f.public_ip as string;
       const privateIp = f.private_ip as string;
-      const nic = nicOf(state, networkId, privateIp);
-      if (!nic) {
-        throw new PayloadError(
-          `add-static-nat: no NIC with address ${privateIp} in network ${networkId} (prepare-nic first)`,
-        );
-      }
+      const nic = ruleTargetNic(state, 'add-static-nat', networkId, privateIp);
       const previous = state.publicIps[address];
       const ip: PublicIp = {
         ...previous,
@@ -446,12 +452,7 @@ export function applyEvent(state: EventState, event: ExtensionEvent): EventState
       requireNetwork(state, event);
       const address = f.public_ip as string;
       const privateIp = f.private_ip as string;
-      const nic = nicOf(state, networkId, privateIp);
-      if (!nic) {
-        throw new PayloadError(
-          `add-port-forward: no NIC with address ${privateIp} in network ${networkId} (prepare-nic first)`,
-        );
-      }
+      const nic = ruleTargetNic(state, 'add-port-forward', networkId, privateIp);
       const [publicStartPort, publicEndPort] = portRange(f.public_port as string, 'public_port');
       const [privateStartPort, privateEndPort] = portRange(f.private_port as string, 'private_port');
       const protocol = (f.protocol as string).toLowerCase();
