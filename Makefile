@@ -28,6 +28,7 @@ build: node_modules
 	npx tsc -b $(addprefix packages/,$(PACKAGES))
 	node packages/denul/scripts/bundle.mjs
 	node packages/denul/scripts/build-native.mjs
+	node scripts/build-native.mjs packages/guestrouter neigh "the meta data server reads /proc/net/arp instead of asking netlink"
 
 typecheck: node_modules
 	@for p in $(PACKAGES); do npx tsc -p packages/$$p/tsconfig.test.json || exit 1; done

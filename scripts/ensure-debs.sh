@@ -10,7 +10,9 @@ set -euo pipefail
 # runtime: greyprint asks p0f or captures SYNs with tcpdump (setcap from libcap2-bin gives the helper
 # CAP_NET_RAW); guestrouter runs ip(8), dnsmasq, dhcp_release from dnsmasq-utils (drops a removed NIC's
 # lease), arping (gratuitous ARP for a new gateway), nft (NAT and firewall) and haproxy (load balancing).
-runtime_packages=(p0f tcpdump libcap2-bin iproute2 dnsmasq-base dnsmasq-utils iputils-arping nftables haproxy coreutils)
+# `make install` builds on the host: gcc and libc6-dev compile guestrouter's netlink addon (the meta data
+# identity check; without it /proc/net/arp is read, slow at thousands of neighbours) and denul's lseek addon.
+runtime_packages=(p0f tcpdump libcap2-bin iproute2 dnsmasq-base dnsmasq-utils iputils-arping nftables haproxy coreutils gcc libc6-dev)
 # test: the real servers the tests start, and the tools they drive them with.
 test_packages=(
   postfix spamassassin rspamd redis-server postgrey swaks python3-scapy
@@ -19,8 +21,6 @@ test_packages=(
   chromium
   # guestrouter's meta data tests run Debian's cloud-init datasource (unpacked, not installed) as the guest
   python3-requests python3-configobj python3-yaml python3-jinja2 wget
-  # denul builds its lseek addon (SEEK_DATA/SEEK_HOLE) with the C compiler; Node-API headers come with nodejs
-  gcc libc6-dev
 )
 # demo and bench start the same servers as the tests (postgrey is the benchmark's anchor).
 demo_packages=("${test_packages[@]}")

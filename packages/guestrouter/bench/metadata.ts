@@ -16,6 +16,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -35,6 +36,10 @@ const SOURCES_PER_NETWORK = 5;
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const APACHE_PORT = 8081;
+// Rounds of alternation (guestrouter then apache2 each round); p99 moves between rounds, so more rounds give a steadier median.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+// Requests each load client sends, unmeasured, before its measured ones (see metadata-load.ts).
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2000);
 
 const prefix = `gr${process.pid}md`;
 const namespaces: string[] = [];
@@ -140,7 +145,7 @@ function apacheConf(root: string, dir: string): string {
   ].join('\n');
 }
 
-async function load(cli: string, targetsFile: string, port: number, requests: number) {
+async function load(cli: string, targetsFile: string, port: number, requests: number, warmup = WARMUP) {
   const script = fileURLToPath(new URL('./metadata-load.ts', import.meta.url));
   const out = execFileSync(
     'ip',
@@ -156,6 +161,7 @@ async function load(cli: string, targetsFile: string, port: number, requests: nu
       String(port),
       String(requests),
       String(CONCURRENCY),
+      String(warmup),
     ],
     { encoding: 'utf8', maxBuffer: 1 << 20 },
   );
@@ -297,6 +303,8 @@ async function main(): Promise<void> {
         ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []),
         // What bin/guestrouter.js runs node with.
         '--max-semi-space-size=2',
+        // BENCH_NODE_FLAGS="--trace-gc ...": extra node flags for `run` (its stdout goes to BENCH_RUN_STDOUT if set).
+        ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean) : []),
         ...(compiled ? [dist] : ['--import', 'tsx', src]),
         'run',
         '--netns',
@@ -319,7 +327,11 @@ async function main(): Promise<void> {
             ? { MALLOC_ARENA_MAX: process.env.BENCH_MALLOC_ARENA_MAX }
             : {}),
         },
-        stdio: ['ignore', 'ignore', 'pipe'],
+        stdio: [
+          'ignore',
+          process.env.BENCH_RUN_STDOUT ? openSync(`${process.env.BENCH_RUN_STDOUT}.${name}`, 'w') : 'ignore',
+          'pipe',
+        ],
       },
     );
     children.push(child);
@@ -403,23 +415,23 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 1500));
 
   // Warm both, then alternate: guestrouter, apache2, guestrouter, apache2.
-  await load(cli, targetsFile, 80, 1000);
-  await load(cli, targetsFile, APACHE_PORT, 1000);
+  await load(cli, targetsFile, 80, 1000, 0);
+  await load(cli, targetsFile, APACHE_PORT, 1000, 0);
   const rows: string[] = [];
   const cpuRows: string[] = [];
   const ours: number[] = [];
   const theirs: number[] = [];
-  for (let round = 1; round <= 2; round++) {
+  for (let round = 1; round <= ROUNDS; round++) {
     const ourPids = [run.pid as number];
     const apachePids = pidsWithArg(join(apacheDir, 'apache2.conf'));
     const c0 = cpuMs(ourPids);
     const g = await load(cli, targetsFile, 80, REQUESTS);
     const c1 = cpuMs(apachePids);
-    const ourCpu = (cpuMs(ourPids) - c0) / REQUESTS;
+    const ourCpu = (cpuMs(ourPids) - c0) / (REQUESTS + WARMUP);
     const a = await load(cli, targetsFile, APACHE_PORT, REQUESTS);
     // Workers apache2 started during its round count from zero.
     const apacheAfter = [...new Set([...apachePids, ...pidsWithArg(join(apacheDir, 'apache2.conf'))])];
-    const apacheCpu = (cpuMs(apacheAfter) - c1) / REQUESTS;
+    const apacheCpu = (cpuMs(apacheAfter) - c1) / (REQUESTS + WARMUP);
     cpuRows.push(
       `round ${round}: CPU per request: guestrouter ${ourCpu.toFixed(3)} ms | apache2 ${apacheCpu.toFixed(3)} ms (${apacheAfter.length} processes) | ratio ${(apacheCpu / ourCpu).toFixed(2)}x`,
     );
@@ -432,7 +444,7 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(
-    `meta data, ${REQUESTS} requests per run, concurrency ${CONCURRENCY}, new connection per request, 200 VM addresses, 10,000 VMs served:\n${rows.join('\n')}\n${cpuRows.join('\n')}\n`,
+    `meta data, ${REQUESTS} requests per run (after ${WARMUP} unmeasured by the same client), concurrency ${CONCURRENCY}, new connection per request, 200 VM addresses, 10,000 VMs served:\n${rows.join('\n')}\n${cpuRows.join('\n')}\n`,
   );
   process.stdout.write(
     `load average after the rounds: ${loadavg()

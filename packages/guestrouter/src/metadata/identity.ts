@@ -9,24 +9,36 @@ export interface Neighbour {
 /** ATF_COM in the flags column: the entry is resolved (an incomplete entry has no MAC yet). */
 const ATF_COM = 0x2;
 
+/** Bytes of the table's text: `\n` and space, which delimit an entry's line and its fields. */
+const NEWLINE = 0x0a;
+
 /**
- * The complete entry for one address on one link, straight from the text of
+ * The complete entry for one address on one link, from the text of
  * `/proc/net/arp` (the kernel's IPv4 neighbour table of the reading process's
  * namespace: address, hardware type, flags, MAC, mask, device; one address may
- * be learnt on two links): only the lines of that address are parsed, so a lookup in a
- * table of 10,000 neighbours costs a native substring search, not a parse.
+ * be learnt on two links) held in `table[0, length)`. Only the lines of that
+ * address are decoded, so a lookup in a table of 10,000 neighbours costs a
+ * native byte search, not a parse, and the table is never turned into a string.
  */
-export function findNeighbour(text: string, address: string, dev: string): Neighbour | undefined {
+export function findNeighbour(
+  table: Buffer,
+  address: string,
+  dev: string,
+  length = table.length,
+): Neighbour | undefined {
   const needle = `\n${address} `;
-  for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
-    const end = text.indexOf('\n', at + 1);
-    const f = text
-      .slice(at + 1, end === -1 ? undefined : end)
+  for (let at = table.indexOf(needle, 0, 'latin1'); at !== -1 && at < length; ) {
+    let end = table.indexOf(NEWLINE, at + 1);
+    if (end === -1 || end > length) end = length;
+    const f = table
+      .toString('latin1', at + 1, end)
       .trim()
       .split(/\s+/);
-    if (f.length < 6 || f[5] !== dev) continue;
-    if ((Number.parseInt(f[2] ?? '0', 16) & ATF_COM) === 0) return undefined;
-    return { mac: (f[3] ?? '').toLowerCase(), dev };
+    if (f.length >= 6 && f[5] === dev) {
+      if ((Number.parseInt(f[2] ?? '0', 16) & ATF_COM) === 0) return undefined;
+      return { mac: (f[3] ?? '').toLowerCase(), dev };
+    }
+    at = table.indexOf(needle, at + 1, 'latin1');
   }
   return undefined;
 }

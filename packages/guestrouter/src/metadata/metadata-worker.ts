@@ -12,10 +12,8 @@
  * `close`. Messages out: `listening` / `listen-failed` / `closed` (by key),
  * `counts`, `refused`.
  */
-import type net from 'node:net';
-import type { Duplex } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
-import { leanServer, NeighbourTable } from './lean-responder.js';
+import { type LeanServer, leanServer, NeighbourTable } from './lean-responder.js';
 import type { VmRecord } from './records.js';
 
 export type WorkerInbound =
@@ -35,6 +33,7 @@ export type WorkerOutbound =
   | { readonly type: 'listen-failed'; readonly key: string; readonly error: string }
   | { readonly type: 'closed'; readonly key: string }
   | { readonly type: 'counts'; readonly counts: Record<string, number> }
+  | { readonly type: 'procfs'; readonly reason: string }
   | {
       readonly type: 'refused';
       readonly refusal: import('./lean-responder.js').Refusal;
@@ -50,8 +49,11 @@ let records = new Map<string, VmRecord>();
 let counts: Record<string, number> = {};
 /** The binder's view of the router namespace's neighbour table; it comes with the records. */
 let arpPath = '/proc/net/arp';
-const neighbours = new NeighbourTable(() => arpPath);
-const servers = new Map<string, { server: net.Server; sockets: Set<Duplex> }>();
+const neighbours = new NeighbourTable(
+  () => arpPath,
+  (reason) => send({ type: 'procfs', reason }),
+);
+const servers = new Map<string, LeanServer>();
 const send = (m: WorkerOutbound) => port.postMessage(m);
 
 const hooks = {
@@ -80,14 +82,14 @@ function revive(r: VmRecord): VmRecord {
 }
 
 function listen(m: Extract<WorkerInbound, { type: 'listen' }>): void {
-  const sockets = new Set<Duplex>();
-  const server = leanServer(hooks, sockets);
+  const lean = leanServer(hooks);
+  const server = lean.server;
   const failed = (error: Error) => send({ type: 'listen-failed', key: m.key, error: error.message });
   server.once('error', failed);
   const ready = () => {
     server.off('error', failed);
     server.on('error', () => {});
-    servers.set(m.key, { server, sockets });
+    servers.set(m.key, lean);
     send({ type: 'listening', key: m.key });
   };
   if (m.fd !== undefined) server.listen({ fd: m.fd }, ready);
@@ -109,9 +111,11 @@ port.on('message', (m: WorkerInbound) => {
       send({ type: 'closed', key: m.key });
       return;
     }
-    s.server.close(() => send({ type: 'closed', key: m.key }));
-    for (const c of s.sockets) c.destroy();
+    void s.close().then(() => send({ type: 'closed', key: m.key }));
   }
 });
-// Counts not yet sent go before the thread does.
-port.on('close', flush);
+// Counts not yet sent go before the thread does; the table's file is the process's, not the thread's.
+port.on('close', () => {
+  flush();
+  neighbours.close();
+});

@@ -50,7 +50,8 @@ export interface MetadataSyncResult {
 
 interface Listener {
   readonly server: net.Server;
-  readonly sockets: Set<Duplex>;
+  /** Stops accepting and answering (port 80: see LeanServer; port 8080: its connections are destroyed). */
+  close(): Promise<void>;
 }
 
 /**
@@ -68,7 +69,10 @@ export class MetadataService {
   private readonly pool: MetadataWorkerPool | undefined;
 
   constructor(private readonly options: MetadataServiceOptions) {
-    this.neighbours = new NeighbourTable(() => options.binder.arpPath);
+    this.neighbours = new NeighbourTable(
+      () => options.binder.arpPath,
+      (reason) => this.warnProcfs('main', reason),
+    );
     const workers = options.workers ?? 1;
     if (workers > 1) {
       const metrics = options.metrics;
@@ -76,6 +80,7 @@ export class MetadataService {
       this.pool = new MetadataWorkerPool(workers, options.httpPort, options.binder, {
         counted: (result, n) => metrics?.requests.inc({ service: 'metadata', result }, n),
         refused: (r) => this.logRefusal(r),
+        procfs: (worker, reason) => this.warnProcfs(`worker ${worker}`, reason),
         exited: (worker, code, gateways) =>
           logger.error(
             { event: 'metadata-worker-exit', worker, code, gateways },
@@ -183,8 +188,20 @@ export class MetadataService {
   }
 
   private async serve(socket: net.Server, kind: 'metadata' | 'password'): Promise<Listener> {
-    const sockets = new Set<Duplex>();
-    const server = kind === 'metadata' ? leanServer(this.leanHooks(), sockets) : this.passwordServer(sockets);
+    let server: net.Server;
+    let close: () => Promise<void>;
+    if (kind === 'metadata') {
+      ({ server, close } = leanServer(this.leanHooks()));
+    } else {
+      const sockets = new Set<Duplex>();
+      const password = this.passwordServer(sockets);
+      server = password;
+      close = () => {
+        const closed = new Promise<void>((resolve) => password.close(() => resolve()));
+        for (const s of sockets) s.destroy();
+        return closed;
+      };
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(socket, () => {
@@ -195,7 +212,7 @@ export class MetadataService {
     server.on('error', (error) =>
       this.options.logger.error({ event: kind, err: error.message }, 'listener error'),
     );
-    return { server, sockets };
+    return { server, close };
   }
 
   private leanHooks(): LeanResponderHooks {
@@ -279,6 +296,14 @@ export class MetadataService {
     this.logRefusal({ service, client, gateway: local, reason, vmId: vm?.vmId, link: vm?.link });
   }
 
+  /** The identity check of a thread reads /proc/net/arp instead of asking netlink: slow at thousands of neighbours. */
+  private warnProcfs(thread: string, reason: string): void {
+    this.options.logger.warn(
+      { event: 'metadata-neighbours', thread, method: 'procfs', reason },
+      `meta data identity check reads /proc/net/arp (${reason}); slow with thousands of neighbours`,
+    );
+  }
+
   private logRefusal(r: Refusal): void {
     this.options.logger.warn(
       { event: 'identity-refused', ...r },
@@ -290,9 +315,7 @@ export class MetadataService {
     const l = this.listeners.get(key);
     if (!l) return;
     this.listeners.delete(key);
-    const closed = new Promise<void>((resolve) => l.server.close(() => resolve()));
-    for (const s of l.sockets) s.destroy();
-    await closed;
+    await l.close();
   }
 
   /** Closes every listener and stops the socket binder. */
@@ -300,5 +323,6 @@ export class MetadataService {
     for (const key of [...this.listeners.keys()]) await this.close(key);
     await this.pool?.stop();
     await this.options.binder.stop();
+    this.neighbours.close();
   }
 }

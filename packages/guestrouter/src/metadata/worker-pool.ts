@@ -8,6 +8,8 @@ import { assignShards, recordsOfShard } from './shards.js';
 export interface WorkerPoolHooks {
   counted(result: string, n: number): void;
   refused(refusal: Refusal): void;
+  /** A worker's identity check went to /proc/net/arp (no netlink addon, or netlink failed). */
+  procfs(worker: number, reason: string): void;
   /** A worker thread ended on its own (it is started again and its listeners re-bound). */
   exited(worker: number, code: number, gateways: number): void;
   rebindFailed(gateway: string, error: string): void;
@@ -71,14 +73,16 @@ export class MetadataWorkerPool {
           { eval: true, resourceLimits: WORKER_LIMITS },
         )
       : new Worker(new URL('./metadata-worker.js', import.meta.url), { resourceLimits: WORKER_LIMITS });
-    worker.on('message', (m: WorkerOutbound) => this.onMessage(m));
+    worker.on('message', (m: WorkerOutbound) => this.onMessage(k, m));
     worker.on('error', (error) => this.hooks.workerError(k, error));
     worker.once('exit', (code) => this.onExit(k, worker, code));
     return worker;
   }
 
-  private onMessage(m: WorkerOutbound): void {
-    if (m.type === 'counts') {
+  private onMessage(k: number, m: WorkerOutbound): void {
+    if (m.type === 'procfs') {
+      this.hooks.procfs(k, m.reason);
+    } else if (m.type === 'counts') {
       for (const [result, n] of Object.entries(m.counts)) this.hooks.counted(result, n);
     } else if (m.type === 'refused') {
       this.hooks.refused(m.refusal);

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { LocalBinder } from '../../src/metadata/binder.js';
 import type { Refusal } from '../../src/metadata/lean-responder.js';
+import { neighAddon } from '../../src/metadata/netlink-neighbours.js';
 import type { VmRecord } from '../../src/metadata/records.js';
 import { assignShards, recordsOfShard } from '../../src/metadata/shards.js';
 import { MetadataWorkerPool } from '../../src/metadata/worker-pool.js';
@@ -74,9 +75,11 @@ describe('meta data worker threads (loopback)', () => {
   const counts = new Map<string, number>();
   const refusals: Refusal[] = [];
   const exits: { worker: number; gateways: number }[] = [];
+  const procfsReasons: string[] = [];
   const pool = new MetadataWorkerPool(2, port, new LocalBinder(), {
     counted: (result, n) => counts.set(result, (counts.get(result) ?? 0) + n),
     refused: (r) => refusals.push(r),
+    procfs: (_worker, reason) => procfsReasons.push(reason),
     exited: (worker, _code, gateways) => exits.push({ worker, gateways }),
     rebindFailed: () => {},
     workerError: () => {},
@@ -129,6 +132,8 @@ describe('meta data worker threads (loopback)', () => {
         link: 'lo',
       },
     ]);
+    // The workers judged through netlink when the addon is built (make build), with no fallback.
+    if (neighAddon() !== null) assert.deepEqual(procfsReasons, []);
     // A second sync with the same gateways opens nothing new.
     assert.deepEqual(await pool.sync(new Map([[vm.ip, vm]]), ['127.0.0.2', '127.0.0.3']), {
       opened: 0,

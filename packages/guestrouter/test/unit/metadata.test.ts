@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import type { CurrentState } from '../../src/kernel/types.js';
 import { routeMetadata } from '../../src/metadata/http.js';
 import { checkIdentity, findNeighbour, plainIpv4 } from '../../src/metadata/identity.js';
 import { indexKeyPairs, KeyPairDirectory, publicKeysFor } from '../../src/metadata/keypairs.js';
+import { NeighbourTable } from '../../src/metadata/lean-responder.js';
 import { passwordExchange } from '../../src/metadata/password.js';
 import { generatePassword, PasswordStore } from '../../src/metadata/password-store.js';
 import { buildRecords, metaDataFor, type VmRecord } from '../../src/metadata/records.js';
@@ -124,7 +125,7 @@ describe('identity check', () => {
     '10.0.1.1         0x1         0x2         02:00:00:00:00:55     *        vxlan5001',
     '',
   ].join('\n');
-  const arp = (address: string, dev: string) => findNeighbour(arpText, address, dev);
+  const arp = (address: string, dev: string) => findNeighbour(Buffer.from(arpText), address, dev);
   test('a neighbour entry is found by address and link, never by a prefix of another address', () => {
     assert.deepEqual(arp('10.0.1.10', 'vxlan5001'), { mac: '02:00:00:00:00:0a', dev: 'vxlan5001' });
     assert.deepEqual(arp('10.0.1.10', 'vxlan5002'), { mac: '02:00:00:00:00:77', dev: 'vxlan5002' });
@@ -132,6 +133,16 @@ describe('identity check', () => {
     assert.equal(arp('10.0.1.11', 'vxlan5001'), undefined, 'incomplete');
     assert.equal(arp('10.0.1.1', 'vxlan5003'), undefined);
     assert.equal(arp('10.0.1.2', 'vxlan5001'), undefined);
+  });
+  test('only the first `length` bytes of the buffer are the table (the rest is an older, longer read)', () => {
+    const stale = Buffer.from(arpText);
+    const cut = arpText.indexOf('10.0.1.12');
+    assert.deepEqual(findNeighbour(stale, '10.0.1.10', 'vxlan5001', cut), {
+      mac: '02:00:00:00:00:0a',
+      dev: 'vxlan5001',
+    });
+    assert.equal(findNeighbour(stale, '10.0.1.12', 'vxlan5001', cut), undefined);
+    assert.equal(findNeighbour(stale, '10.0.1.10', 'vxlan5002', cut), undefined);
   });
   const records = new Map([
     [vm.ip, vm],
@@ -161,6 +172,36 @@ describe('identity check', () => {
     });
     const elsewhere = new Map([[vm.ip, { ...vm, link: 'vxlan5002' }]]);
     assert.equal(checkIdentity('10.0.1.10', '10.0.1.1', elsewhere, arp).ok, false);
+  });
+  test('the table file is read again for each later connection, growing past its buffer and shrinking', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gr-neigh-'));
+    try {
+      const header = 'IP address       HW type     Flags       HW address            Mask     Device\n';
+      const line = (n: number, mac: string) =>
+        `10.1.${n >> 8}.${n & 255}`.padEnd(17) + `0x1         0x2         ${mac}     *        vxlan5001\n`;
+      const many = Array.from({ length: 2000 }, (_, n) => line(n, '02:00:00:00:00:01')).join('');
+      const file = join(dir, 'arp');
+      writeFileSync(file, header + many);
+      const table = new NeighbourTable(() => file);
+      // 2,000 lines are about 160 KiB: more than the first buffer.
+      // Connections are stamped with performance.now() when accepted; the table is read again for any
+      // connection accepted after its last read, and shared by those accepted before it.
+      const acceptedFirst = performance.now();
+      assert.equal(table.after(acceptedFirst)('10.1.7.207', 'vxlan5001')?.mac, '02:00:00:00:00:01');
+      // Rewritten in place (as the kernel's table changes), shorter: the new MAC, and nothing of the old tail.
+      writeFileSync(file, header + line(0, '02:00:00:00:00:02'));
+      assert.equal(
+        table.after(acceptedFirst)('10.1.0.0', 'vxlan5001')?.mac,
+        '02:00:00:00:00:01',
+        'same batch',
+      );
+      const fresh = table.after(performance.now());
+      assert.equal(fresh('10.1.0.0', 'vxlan5001')?.mac, '02:00:00:00:00:02');
+      assert.equal(fresh('10.1.7.207', 'vxlan5001'), undefined);
+      table.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   test('dual-stack peer addresses are read as IPv4', () => {
     assert.equal(plainIpv4('::ffff:10.0.1.10'), '10.0.1.10');
