@@ -96,7 +96,8 @@ export class NeighbourTable {
     this.netlink = null;
     const addon = neighAddon();
     const namespace = namespaceOfArpPath(path);
-    if (addon === null) this.onProcfs('the netlink addon was not built (no C compiler at `make build`)');
+    if (addon === null)
+      this.onProcfs('the netlink addon was not built (no C compiler at `make build`) or does not load');
     else if (namespace === undefined) this.onProcfs(`no namespace known for ${path}`);
     else {
       try {

@@ -14,8 +14,9 @@ interface NeighAddon {
 let loaded: NeighAddon | null | undefined;
 
 /**
- * The addon built by `make build` (dist/neigh.node), or null when it was not built (no C compiler):
- * then the identity check reads /proc/net/arp. Looked for beside dist/metadata/ and, when running
+ * The addon built by `make build` (dist/neigh.node), or null when it was not built (no C compiler)
+ * or does not load: then the identity check reads /proc/net/arp. Called from the request path, so
+ * it never throws. Looked for beside dist/metadata/ and, when running
  * from src/ (tests through tsx), in the package's dist/.
  */
 export function neighAddon(): NeighAddon | null {
@@ -24,7 +25,15 @@ export function neighAddon(): NeighAddon | null {
   for (const candidate of ['../neigh.node', '../../dist/neigh.node']) {
     const file = fileURLToPath(new URL(candidate, import.meta.url));
     if (!existsSync(file)) continue;
-    loaded = createRequire(import.meta.url)(file) as NeighAddon;
+    try {
+      const addon = createRequire(import.meta.url)(file) as Partial<NeighAddon>;
+      const { open, close, ifindex, neighbour } = addon;
+      if ([open, close, ifindex, neighbour].every((f) => typeof f === 'function')) {
+        loaded = addon as NeighAddon;
+      }
+    } catch {
+      // A file that does not load (truncated, another platform's) is no addon: /proc/net/arp is read.
+    }
     break;
   }
   return loaded;
