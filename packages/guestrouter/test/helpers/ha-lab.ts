@@ -321,8 +321,22 @@ export class HaLab {
     return this.pidsWith(join(this.stateDir(side), 'ha', 'keepalived.conf'), 'keepalived');
   }
 
+  /**
+   * The conntrackd daemons (`conntrackd -C CONF`), not the short-lived `conntrackd -C CONF -c` and
+   * the like that keepalived's transition hook runs against them: a check at the moment of a
+   * transition saw one of those too.
+   */
   conntrackdPids(side: Side): number[] {
-    return this.pidsWith(join(this.stateDir(side), 'ha', 'conntrackd', 'conntrackd.conf'), 'conntrackd');
+    return this.pidsWith(
+      join(this.stateDir(side), 'ha', 'conntrackd', 'conntrackd.conf'),
+      'conntrackd',
+    ).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).length === 3;
+      } catch {
+        return false; // gone
+      }
+    });
   }
 }
 
